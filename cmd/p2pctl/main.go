@@ -1,0 +1,130 @@
+// Command p2pctl inspects and steers a running p2pd through its control
+// socket.
+//
+//	p2pctl [--socket PATH] [--json] status | peers | sessions | services | forwards | ping PEER [-c N] | reload | id
+//
+// It prints aligned tables for people and, with --json, the same data as JSON
+// for programs. Exit codes: 0 ok, 1 runtime failure (no daemon, daemon
+// error), 2 usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/p2pd/p2pd/control"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// requestTimeout bounds one call to the daemon.
+const requestTimeout = 30 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// app holds the global flags and the output streams of one run.
+type app struct {
+	socket string
+	json   bool
+	out    io.Writer
+	errOut io.Writer
+}
+
+func (a *app) client() *control.Client { return control.NewClient(a.socket) }
+
+// exitError carries an exit code with an error; errors without one are
+// cobra's own (unknown command, bad flag, wrong arguments): usage errors.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+// action adapts a subcommand body to cobra, marking its errors as runtime
+// failures unless they already carry an exit code.
+func (a *app) action(fn func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := fn(cmd.Context(), args)
+		var ee *exitError
+		if err != nil && !errors.As(err, &ee) {
+			err = &exitError{exitFailure, err}
+		}
+		return err
+	}
+}
+
+// run runs p2pctl with args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{out: stdout, errOut: stderr}
+	root := newRoot(a)
+	root.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitUsage
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "p2pctl: ") {
+		msg = "p2pctl: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
+	if code == exitUsage {
+		fmt.Fprintln(stderr, "Run 'p2pctl --help' for usage.")
+	}
+	return code
+}
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "p2pctl",
+		Short:         "Inspect and steer a running p2pd",
+		Long:          "p2pctl inspects and steers a running p2pd through its control socket.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(a.errOut)
+			cmd.Usage()
+			return usageError("missing subcommand")
+		},
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.PersistentFlags().StringVar(&a.socket, "socket", defaultSocket(os.Getenv, os.Getuid()),
+		"control socket of the p2pd to talk to (env P2PD_NODE_CONTROL_SOCKET)")
+	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON instead of tables")
+	root.AddCommand(
+		statusCmd(a), peersCmd(a), sessionsCmd(a), servicesCmd(a),
+		forwardsCmd(a), pingCmd(a), reloadCmd(a), idCmd(a),
+	)
+	return root
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/p2pd/p2pd/control"
+	"github.com/p2pd/p2pd/control/controltest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	idDB  = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+	idWeb = "12D3KooWHHzSeKaY8xuZVzkLbKFfvNgPPeKhFBGrMbNzbm5akpqu"
+)
+
+func fixture() *controltest.Backend {
+	hs := time.Now().Add(-12 * time.Second)
+	return &controltest.Backend{
+		Node: control.Status{ID: "12D3KooWSelf", Name: "alpha", Version: "p2pd/1 test",
+			Listen: []string{"0.0.0.0:4242"}, StartedAt: time.Now().Add(-time.Hour), UptimeSeconds: 3600,
+			Peers: 2, Connected: 1, Services: 1, Forwards: 1},
+		PeerList: []control.Peer{
+			{Name: "db", ID: idDB, State: control.PeerConnected, Addresses: []string{"203.0.113.7:4242"},
+				Endpoint: "203.0.113.7:4242", LastHandshake: &hs},
+			{Name: "web1", ID: idWeb, State: control.PeerDisconnected},
+		},
+		SessionList: []control.Session{{Peer: "db", PeerID: idDB, Remote: "203.0.113.7:4242", State: "established",
+			AgeSeconds: 195, RTTMillis: 1.25, Streams: 3, BytesSent: 3 << 20, BytesReceived: 1536}},
+		ServiceList: []control.Service{{Name: "postgres", Target: "127.0.0.1:5432", Protocol: "tcp",
+			Allow: []string{"web1", "db"}, Active: 1, Total: 7}},
+		ForwardList:   []control.Forward{{Listen: "127.0.0.1:15432", Peer: "db", Service: "postgres", Active: 2, Total: 9}},
+		PingRTTMillis: 1.234,
+	}
+}
+
+// p2pctl runs the command line and returns its exit code, stdout and stderr.
+func p2pctl(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// mustRun runs args and fails unless they exit 0 with nothing on stderr.
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := p2pctl(t, args...)
+	if code != 0 || errOut != "" {
+		t.Fatalf("p2pctl %q: exit %d, stderr %q", args, code, errOut)
+	}
+	return out
+}
+
+// rowsMatch checks that every pattern matches some line of the table.
+func rowsMatch(t *testing.T, out string, patterns ...string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	for _, p := range patterns {
+		re := regexp.MustCompile(p)
+		found := false
+		for _, l := range lines {
+			found = found || re.MatchString(l)
+		}
+		if !found {
+			t.Errorf("no line matches %q in:\n%s", p, out)
+		}
+	}
+}
+
+func TestTables(t *testing.T) {
+	sock := controltest.Serve(t, fixture())
+	ws := `\s{2,}`
+	rowsMatch(t, mustRun(t, "--socket", sock, "peers"),
+		`^NAME`+ws+`ID`+ws+`STATE`+ws+`ENDPOINT`+ws+`LAST-HANDSHAKE`+ws+`ADDRESSES$`,
+		`^db`+ws+idDB+ws+`connected`+ws+`203\.0\.113\.7:4242`+ws+`1[2-9]s ago`+ws+`203\.0\.113\.7:4242$`,
+		`^web1`+ws+idWeb+ws+`disconnected`+ws+`-`+ws+`-`+ws+`-$`)
+	rowsMatch(t, mustRun(t, "--socket", sock, "sessions"),
+		`^PEER`+ws+`REMOTE`+ws+`AGE`+ws+`RTT`+ws+`STREAMS`+ws+`SENT`+ws+`RECEIVED$`,
+		`^db`+ws+`203\.0\.113\.7:4242`+ws+`3m15s`+ws+`1\.25ms`+ws+`3`+ws+`3\.0 MiB`+ws+`1\.5 KiB$`)
+	rowsMatch(t, mustRun(t, "--socket", sock, "services"),
+		`^NAME`+ws+`PROTOCOL`+ws+`TARGET`+ws+`ALLOW`+ws+`ACTIVE`+ws+`TOTAL$`,
+		`^postgres`+ws+`tcp`+ws+`127\.0\.0\.1:5432`+ws+`web1,db`+ws+`1`+ws+`7$`)
+	rowsMatch(t, mustRun(t, "forwards", "--socket", sock),
+		`^LISTEN`+ws+`PEER`+ws+`SERVICE`+ws+`ACTIVE`+ws+`TOTAL$`,
+		`^127\.0\.0\.1:15432`+ws+`db`+ws+`postgres`+ws+`2`+ws+`9$`)
+	rowsMatch(t, mustRun(t, "--socket", sock, "status"),
+		`^id: +12D3KooWSelf$`, `^name: +alpha$`, `^peers: +2 configured, 1 connected$`,
+		`\(up 1h00m\)$`, `^socket: +`+regexp.QuoteMeta(sock)+`$`)
+	if out := mustRun(t, "--socket", sock, "id"); out != "12D3KooWSelf\n" {
+		t.Errorf("id printed %q, want the peer ID alone", out)
+	}
+	if out := mustRun(t, "--socket", sock, "reload"); out != "configuration reloaded\n" {
+		t.Errorf("reload printed %q", out)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	b := fixture()
+	sock := controltest.Serve(t, b)
+	decode := func(args ...string) map[string]json.RawMessage {
+		t.Helper()
+		var m map[string]json.RawMessage
+		out := mustRun(t, append([]string{"--socket", sock, "--json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%q printed invalid JSON %q: %v", args, out, err)
+		}
+		return m
+	}
+	var peers []control.Peer
+	if err := json.Unmarshal(decode("peers")["peers"], &peers); err != nil || len(peers) != 2 || peers[0].ID != idDB {
+		t.Errorf(`peers --json: %+v, %v`, peers, err)
+	}
+	var sessions []control.Session
+	if err := json.Unmarshal(decode("sessions")["sessions"], &sessions); err != nil ||
+		len(sessions) != 1 || sessions[0].BytesSent != 3<<20 {
+		t.Errorf(`sessions --json: %+v, %v`, sessions, err)
+	}
+	var services []control.Service
+	if err := json.Unmarshal(decode("services")["services"], &services); err != nil || len(services) != 1 {
+		t.Errorf(`services --json: %+v, %v`, services, err)
+	}
+	var forwards []control.Forward
+	if err := json.Unmarshal(decode("forwards")["forwards"], &forwards); err != nil || len(forwards) != 1 {
+		t.Errorf(`forwards --json: %+v, %v`, forwards, err)
+	}
+	if id := string(decode("id")["id"]); id != `"12D3KooWSelf"` {
+		t.Errorf(`id --json: id %s`, id)
+	}
+	var st control.Status
+	if err := json.Unmarshal([]byte(mustRun(t, "--json", "--socket", sock, "status")), &st); err != nil ||
+		st.ID != "12D3KooWSelf" || st.Connected != 1 {
+		t.Errorf("status --json: %+v, %v", st, err)
+	}
+	var pr control.PingResult
+	if err := json.Unmarshal([]byte(mustRun(t, "--json", "--socket", sock, "ping", "db")), &pr); err != nil ||
+		pr != (control.PingResult{Peer: "db", RTTMillis: 1.234, Remote: "203.0.113.7:4242"}) {
+		t.Errorf("ping --json: %+v, %v", pr, err)
+	}
+}
+
+func TestEmptyListJSON(t *testing.T) {
+	sock := controltest.Serve(t, &controltest.Backend{})
+	if out := mustRun(t, "--socket", sock, "--json", "sessions"); out != "{\n  \"sessions\": []\n}\n" {
+		t.Errorf("sessions --json on an idle daemon printed %q", out)
+	}
+}
+
+func TestPing(t *testing.T) {
+	b := fixture()
+	sock := controltest.Serve(t, b)
+	out := mustRun(t, "--socket", sock, "ping", "db", "-c", "3", "-i", "0")
+	want := strings.Repeat("pong from db (203.0.113.7:4242) in 1.234ms\n", 3) + "--- db: 3 sent, 3 received\n"
+	if out != want {
+		t.Errorf("ping -c 3 printed %q, want %q", out, want)
+	}
+	if n := len(b.Pinged()); n != 3 {
+		t.Errorf("backend saw %d pings, want 3", n)
+	}
+
+	// Every ping fails: exit 1.
+	code, out, errOut := p2pctl(t, "--socket", sock, "ping", "web1", "-c", "2", "-i", "0")
+	if code != 1 || strings.Count(errOut, "is disconnected") != 2 || !strings.Contains(errOut, "no pong in 2 pings") {
+		t.Errorf("ping of a disconnected peer: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// An unknown peer: one error line, exit 1, no retries.
+	before := len(b.Pinged())
+	code, _, errOut = p2pctl(t, "--socket", sock, "ping", "nobody", "-c", "5", "-i", "0")
+	if code != 1 || errOut != "p2pctl: controltest: unknown peer \"nobody\": control: not found\n" {
+		t.Errorf("ping nobody: exit %d, stderr %q", code, errOut)
+	}
+	if n := len(b.Pinged()) - before; n != 1 {
+		t.Errorf("ping of an unknown peer was sent %d times, want 1", n)
+	}
+}
+
+func TestReloadFailure(t *testing.T) {
+	b := fixture()
+	b.ReloadErr = errors.New(`config: peers[1].id "x": not a peer ID`)
+	code, out, errOut := p2pctl(t, "--socket", controltest.Serve(t, b), "reload")
+	if code != 1 || out != "" || errOut != "p2pctl: config: peers[1].id \"x\": not a peer ID\n" {
+		t.Errorf("failed reload: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestNotRunning(t *testing.T) {
+	sock := controltest.SocketPath(t)
+	for _, cmd := range []string{"status", "peers", "sessions", "services", "forwards", "reload", "id", "ping"} {
+		args := []string{"--socket", sock, cmd}
+		if cmd == "ping" {
+			args = append(args, "db", "-c", "3")
+		}
+		code, out, errOut := p2pctl(t, args...)
+		want := "p2pctl: no p2pd is running at " + sock + " (is the daemon started? see --socket)\n"
+		if code != 1 || out != "" || errOut != want {
+			t.Errorf("%s with no daemon: exit %d, stdout %q, stderr %q; want exit 1 and %q", cmd, code, out, errOut, want)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	sock := controltest.Serve(t, fixture())
+	for _, args := range [][]string{
+		{},
+		{"bogus"},
+		{"status", "extra"},
+		{"ping"},
+		{"ping", "a", "b"},
+		{"ping", "db", "-c", "0"},
+		{"ping", "db", "-c", "x"},
+		{"--no-such-flag", "status"},
+		{"peers", "--socket"},
+	} {
+		code, out, errOut := p2pctl(t, append([]string{"--socket", sock}, args...)...)
+		if code != 2 || !strings.HasPrefix(errOut, "p2pctl: ") && !strings.HasPrefix(errOut, "Usage:") {
+			t.Errorf("p2pctl %q: exit %d, stdout %q, stderr %q; want exit 2 and an error", args, code, out, errOut)
+		}
+	}
+	if code, out, _ := p2pctl(t, "--help"); code != 0 || !strings.Contains(out, "Available Commands") {
+		t.Errorf("--help: exit %d, %q", code, out)
+	}
+}
+
+func TestDefaultSocket(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		getenv func(string) string
+		uid    int
+		want   string
+	}{
+		{env("P2PD_NODE_CONTROL_SOCKET", "/x/y.sock", "XDG_RUNTIME_DIR", "/run/user/1000"), 1000, "/x/y.sock"},
+		{env("XDG_RUNTIME_DIR", "/run/user/1000"), 1000, "/run/user/1000/p2pd.sock"},
+		{env(), 0, "/run/p2pd/p2pd.sock"},
+		{env(), 1000, "/tmp/p2pd-1000/p2pd.sock"},
+	}
+	for _, tt := range tests {
+		if got := defaultSocket(tt.getenv, tt.uid); got != tt.want {
+			t.Errorf("defaultSocket(uid %d) = %q, want %q", tt.uid, got, tt.want)
+		}
+	}
+}
+
+func TestHumanFormats(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{humanBytes(0), "0 B"}, {humanBytes(1023), "1023 B"}, {humanBytes(1536), "1.5 KiB"},
+		{humanBytes(5 << 30), "5.0 GiB"},
+		{humanDuration(45 * time.Second), "45s"}, {humanDuration(192 * time.Second), "3m12s"},
+		{humanDuration(2*time.Hour + 5*time.Minute), "2h05m"}, {humanDuration(99 * time.Hour), "4d03h"},
+		{humanMillis(0.5), "0.50ms"}, {humanMillis(123.45), "123.5ms"}, {humanMillis(2500), "2.50s"},
+		{humanMillis(0), ""},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}

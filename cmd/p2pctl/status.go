@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func statusCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon's identity, uptime and counts",
+		Args:  cobra.NoArgs,
+		RunE: a.action(func(ctx context.Context, _ []string) error {
+			ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+			defer cancel()
+			st, err := a.client().Status(ctx)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return printJSON(a.out, st)
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 8, 1, ' ', 0)
+			line := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+			line("id", st.ID)
+			line("name", st.Name)
+			line("version", st.Version)
+			line("listen", strings.Join(st.Listen, ", "))
+			line("started", fmt.Sprintf("%s (up %s)",
+				st.StartedAt.Local().Format(time.RFC3339), humanDuration(seconds(st.UptimeSeconds))))
+			line("peers", fmt.Sprintf("%d configured, %d connected", st.Peers, st.Connected))
+			line("services", fmt.Sprint(st.Services))
+			line("forwards", fmt.Sprint(st.Forwards))
+			line("socket", a.socket)
+			return tw.Flush()
+		}),
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/p2pd/p2pd/control"
+	"github.com/p2pd/p2pd/node"
+)
+
+// backend answers the control API from the daemon's parts.
+type backend struct{ d *daemon }
+
+func (b backend) Status(context.Context) (control.Status, error) {
+	n := b.d.node
+	peers := n.Peers()
+	connected := 0
+	for _, p := range peers {
+		if p.State == node.Connected {
+			connected++
+		}
+	}
+	return control.Status{
+		ID: n.ID().String(), Name: n.Name(), Version: version, Listen: n.ListenAddrs(),
+		StartedAt: n.Started(), UptimeSeconds: time.Since(n.Started()).Seconds(),
+		Peers: len(peers), Connected: connected, Services: len(n.Services()), Forwards: len(b.d.fwd.Stats()),
+	}, nil
+}
+
+func (b backend) Peers(context.Context) ([]control.Peer, error) {
+	var out []control.Peer
+	for _, p := range b.d.node.Peers() {
+		cp := control.Peer{Name: p.Name, ID: p.ID, State: p.State.String(), Addresses: p.Addresses, Endpoint: p.Endpoint, LastError: p.LastError}
+		if !p.LastHandshake.IsZero() {
+			t := p.LastHandshake
+			cp.LastHandshake = &t
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
+func (b backend) Sessions(context.Context) ([]control.Session, error) {
+	var out []control.Session
+	for _, s := range b.d.node.Sessions() {
+		out = append(out, control.Session{
+			Peer: s.Peer, PeerID: s.PeerID, Remote: s.Remote, Initiator: s.Initiator, State: s.State,
+			EstablishedAt: s.Established, AgeSeconds: time.Since(s.Established).Seconds(),
+			RTTMillis: float64(s.Stats.RTT.Microseconds()) / 1000, Streams: s.Stats.Streams,
+			BytesSent: s.Stats.BytesSent, BytesReceived: s.Stats.BytesReceived,
+		})
+	}
+	return out, nil
+}
+
+func (b backend) Services(context.Context) ([]control.Service, error) {
+	var out []control.Service
+	for _, s := range b.d.node.Services() {
+		out = append(out, control.Service{Name: s.Name, Target: s.Target, Protocol: s.Protocol, Allow: s.Allow, Active: s.Active, Total: s.Total})
+	}
+	return out, nil
+}
+
+func (b backend) Forwards(context.Context) ([]control.Forward, error) {
+	var out []control.Forward
+	stats := b.d.fwd.Stats()
+	sort.Slice(stats, func(i, j int) bool { return stats[i].Listen < stats[j].Listen })
+	for _, f := range stats {
+		out = append(out, control.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service, Active: f.Active, Total: f.Total})
+	}
+	return out, nil
+}
+
+func (b backend) Ping(ctx context.Context, peer string) (control.PingResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rtt, remote, err := b.d.node.Ping(ctx, peer)
+	if errors.Is(err, node.ErrUnknownPeer) {
+		return control.PingResult{}, errors.Join(control.ErrNotFound, err)
+	}
+	if err != nil {
+		return control.PingResult{}, err
+	}
+	return control.PingResult{Peer: peer, RTTMillis: float64(rtt.Microseconds()) / 1000, Remote: remote}, nil
+}
+
+func (b backend) Reload(context.Context) error { return b.d.reload() }

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/p2pd/p2pd/config"
+	"github.com/p2pd/p2pd/control"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/node"
+	"github.com/p2pd/p2pd/proxy"
+)
+
+// version is the daemon's version, shown by p2pctl status.
+const version = "0.1.0 (protocol p2pd/1)"
+
+// daemon is a running p2pd: the node, the forwards and the control server.
+type daemon struct {
+	path string
+	log  *slog.Logger
+	node *node.Node
+	fwd  *proxy.Forwarder
+
+	mu  sync.Mutex // serialises reloads and guards cfg
+	cfg *config.Config
+}
+
+func runDaemon(ctx context.Context, path string) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log)
+	key, created, err := loadKey(cfg)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created a new key", "file", cfg.Node.KeyFile)
+	}
+	n, err := node.New(nodeConfig(cfg, key, log))
+	if err != nil {
+		return err
+	}
+	d := &daemon{path: cfg.Path, log: log, node: n, cfg: cfg}
+	d.fwd = proxy.NewForwarder(n, log)
+	ln, err := control.Listen(cfg.Node.ControlSocket)
+	if err != nil {
+		n.Close()
+		return err
+	}
+	if err := d.fwd.Apply(forwards(cfg)); err != nil {
+		ln.Close()
+		n.Close()
+		d.fwd.Close(context.Background())
+		return err
+	}
+	for _, s := range cfg.Services {
+		if s.Protocol == config.ProtocolUDP {
+			log.Warn("udp services are not carried yet; peers asking for it get a bad-request answer", "service", s.Name)
+		}
+	}
+	log.Info("p2pd running", "peer", n.ID().String(), "name", n.Name(), "listen", n.ListenAddrs(), "control", cfg.Node.ControlSocket)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var wg sync.WaitGroup
+	srv := control.NewServer(backend{d}, log)
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Serve(ctx, ln) }()
+	go func() { defer wg.Done(); d.reloadOnHUP(ctx) }()
+
+	err = n.Run(ctx)
+	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	d.fwd.Close(drain)
+	cancel()
+	stop()
+	wg.Wait()
+	log.Info("p2pd stopped")
+	return err
+}
+
+func loadKey(cfg *config.Config) (identity.PrivateKey, bool, error) {
+	key, err := identity.LoadKeyFile(cfg.Node.KeyFile)
+	if err == nil {
+		return key, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return identity.PrivateKey{}, false, err
+	}
+	if cfg.Path != "" {
+		return identity.PrivateKey{}, false, usageError{fmt.Errorf("no key at %s; make one with: p2pd init --config %s", cfg.Node.KeyFile, cfg.Path)}
+	}
+	// Running on defaults: make the key, as `p2pd init` would.
+	return identity.LoadOrCreateKeyFile(cfg.Node.KeyFile)
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func nodeConfig(cfg *config.Config, key identity.PrivateKey, log *slog.Logger) node.Config {
+	peers, services := trust(cfg)
+	return node.Config{Key: key, Name: cfg.Node.Name, Listen: cfg.Node.Listen, Peers: peers, Services: services, Logger: log}
+}
+
+func trust(cfg *config.Config) ([]node.Peer, []node.Service) {
+	var peers []node.Peer
+	for _, p := range cfg.Peers {
+		peers = append(peers, node.Peer{Name: p.Name, ID: p.ID, Addresses: p.Addresses})
+	}
+	var services []node.Service
+	for _, s := range cfg.Services {
+		services = append(services, node.Service{Name: s.Name, Target: s.Target, Protocol: s.Protocol, Allow: s.Allow})
+	}
+	return peers, services
+}
+
+func forwards(cfg *config.Config) []proxy.Forward {
+	var out []proxy.Forward
+	for _, f := range cfg.Forwards {
+		out = append(out, proxy.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service})
+	}
+	return out
+}
+
+func (d *daemon) reloadOnHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := d.reload(); err != nil {
+				d.log.Error("reload failed; running config unchanged", "err", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// reload applies a new trust list, services and forwards at once. A config
+// that fails to load or validate, or a forward that cannot listen, changes
+// nothing.
+func (d *daemon) reload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg, err := loadConfig(d.path)
+	if err != nil {
+		return err
+	}
+	if err := d.fwd.Apply(forwards(cfg)); err != nil {
+		return err
+	}
+	peers, services := trust(cfg)
+	if err := d.node.Apply(peers, services); err != nil {
+		d.fwd.Apply(forwards(d.cfg))
+		return err
+	}
+	if fmt.Sprint(cfg.Node) != fmt.Sprint(d.cfg.Node) {
+		d.log.Warn("reload: [node] changes take effect after a restart")
+	}
+	d.cfg = cfg
+	d.log.Info("reloaded", "peers", len(peers), "services", len(services), "forwards", len(cfg.Forwards))
+	return nil
+}

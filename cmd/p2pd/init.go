@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/p2pd/p2pd/config"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/spf13/cobra"
+)
+
+func newInitCmd(configPath *string) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "make this node's key, and a commented config if there is none; print the peer ID",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := *configPath
+			if path == "" {
+				path = config.DefaultPath()
+			}
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+					return fmt.Errorf("init: %w", err)
+				}
+				if err := config.WriteInitial(path, name); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
+			}
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			key, created, err := identity.LoadOrCreateKeyFile(cfg.Node.KeyFile)
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(cmd.ErrOrStderr(), "created key %s\n", cfg.Node.KeyFile)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), key.PeerID())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "node name written into a new config (default: the host name)")
+	return cmd
+}
+
+func newIDCmd(configPath *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "id",
+		Short: "print this node's peer ID",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*configPath)
+			if err != nil {
+				return err
+			}
+			key, err := identity.LoadKeyFile(cfg.Node.KeyFile)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("no key at %s; make one with: p2pd init --config %s", cfg.Node.KeyFile, cfg.Path)
+				}
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), key.PeerID())
+			return nil
+		},
+	}
+}
+
+// loadConfig loads and validates; every failure is a configuration error.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/p2pd/p2pd/identity"
+)
+
+// Config is a loaded configuration. Load returns it with defaults filled in and every path
+// absolute; Validate checks it.
+type Config struct {
+	Path string // the file it was loaded from, absolute ("" = defaults, no file)
+	Dir  string // directory relative paths resolve against (the file's, or DefaultStateDir())
+
+	Node      Node
+	Discovery Discovery
+	Peers     []Peer
+	Services  []Service
+	Forwards  []Forward
+	Log       Log
+}
+
+// Node is the [node] table: this daemon's own identity and sockets.
+type Node struct {
+	Name          string   // sent to peers in the handshake; default: the host name
+	KeyFile       string   // Ed25519 key file; absolute after Load; default Dir/identity.key
+	Listen        []string // UDP "host:port" for QUIC and libp2p; host is an IP or "localhost"
+	ControlSocket string   // Unix socket for p2pctl; absolute after Load
+	StateDir      string   // absolute after Load; default Dir
+}
+
+// Discovery is the [discovery] table.
+type Discovery struct {
+	MDNS         bool     // find peers on the LAN; default true
+	DHT          bool     // private Kademlia DHT; default false
+	Bootstrap    []string // libp2p multiaddrs ending in /p2p/<peer ID>
+	Relays       []string // circuit relay v2 nodes, multiaddrs ending in /p2p/<peer ID>
+	RelayService bool     // act as a relay for this node's trusted peers
+}
+
+// Peer is one [[peers]] entry: a trusted node.
+type Peer struct {
+	Name      string
+	ID        identity.PeerID
+	Addresses []string // static UDP endpoints, "host:port"; host may be a DNS name
+}
+
+// Protocols of a Service.
+const (
+	ProtocolTCP = "tcp"
+	ProtocolUDP = "udp"
+)
+
+// Service is one [[services]] entry: a local target that peers may reach.
+type Service struct {
+	Name     string
+	Target   string   // "host:port", or "unix:/abs/path" for tcp
+	Protocol string   // ProtocolTCP (also when "") or ProtocolUDP
+	Allow    []string // peer names, or "*" for every peer; empty means nobody
+}
+
+// Forward is one [[forwards]] entry: a local TCP port that leads to a peer's service.
+type Forward struct {
+	Listen  string // "host:port"; Load turns "15432" and ":15432" into "127.0.0.1:15432"
+	Peer    string // a [[peers]] name
+	Service string // a service name on that peer
+}
+
+// Log is the [log] table.
+type Log struct {
+	Level  string // debug, info, warn or error
+	Format string // text or json
+}
+
+// Default returns the configuration used when there is no config file.
+func Default() *Config {
+	dir := DefaultStateDir()
+	return &Config{
+		Dir: dir,
+		Node: Node{
+			Name:          defaultName(),
+			KeyFile:       filepath.Join(dir, defaultKeyFile),
+			Listen:        []string{"0.0.0.0:4242", "[::]:4242"},
+			ControlSocket: DefaultControlSocket(),
+			StateDir:      dir,
+		},
+		Discovery: Discovery{MDNS: true},
+		Log:       Log{Level: "info", Format: "text"},
+	}
+}
+
+const (
+	defaultKeyFile = "identity.key"
+	fallbackName   = "p2pd"
+)
+
+// defaultName is the host name, or "p2pd" when it is unusable as a node name.
+func defaultName() string {
+	h, err := os.Hostname()
+	if err != nil || checkNodeName(h) != "" {
+		return fallbackName
+	}
+	return h
+}
+
+// PeerByName returns the [[peers]] entry with exactly this name.
+func (c *Config) PeerByName(name string) (Peer, bool) {
+	for _, p := range c.Peers {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}

@@ -1,0 +1,195 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+
+	"github.com/spf13/viper"
+)
+
+// maxFileSize bounds what Load reads; a real config is a few kilobytes.
+const maxFileSize = 1 << 20
+
+// Load reads the config file at path, applies P2PD_ environment overrides and validates the
+// result, reporting every problem at once.
+//
+// An empty path means DefaultPath(). When that default file does not exist Load returns the
+// defaults (with environment overrides) and no error; a path that was named explicitly, as an
+// argument or through $P2PD_CONFIG, must exist.
+func Load(path string) (*Config, error) {
+	explicit := path != "" || os.Getenv(envConfig) != ""
+	if path == "" {
+		path = DefaultPath()
+	}
+	data, err := readFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+		return load("", nil)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("config: %s: %w; create it with `p2pd init --config %s`", path, ErrNotFound, path)
+	case err != nil:
+		return nil, err
+	}
+	return load(path, data)
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("config: %s: file is larger than %d bytes; is it the right file?", path, maxFileSize)
+	}
+	return data, nil
+}
+
+// load builds the Config from the file's bytes (path "" = no file) and the environment.
+func load(path string, data []byte) (*Config, error) {
+	c := Default()
+	v := viper.New()
+	v.SetConfigType("toml")
+	if path != "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+		c.Path, c.Dir = abs, filepath.Dir(abs)
+		c.Node.KeyFile, c.Node.StateDir = defaultKeyFile, ""
+		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+			return nil, syntaxError(path, err)
+		}
+	}
+	d := &decoder{v: v, raw: v.AllSettings(), file: path, c: c, env: map[string]string{}}
+	bindEnv(v)
+	d.decode()
+	c.fillDefaults()
+	if err := d.result(c.validate()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// bindEnv binds P2PD_<SECTION>_<KEY> for every key of the plain tables. Viper would ignore
+// variables for keys the file does not mention unless each is bound.
+func bindEnv(v *viper.Viper) {
+	v.SetEnvPrefix(envPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	for _, s := range schema {
+		if s.array {
+			continue
+		}
+		for _, f := range s.fields {
+			_ = v.BindEnv(s.name + "." + f.name) // fails only without a key
+		}
+	}
+}
+
+// fillDefaults sets per-entry defaults and makes paths absolute.
+func (c *Config) fillDefaults() {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(c.Dir, p)
+	}
+	c.Node.KeyFile = abs(c.Node.KeyFile)
+	c.Node.ControlSocket = abs(c.Node.ControlSocket)
+	if c.Node.StateDir == "" {
+		c.Node.StateDir = c.Dir
+	}
+	c.Node.StateDir = abs(c.Node.StateDir)
+	for i := range c.Services {
+		if c.Services[i].Protocol == "" {
+			c.Services[i].Protocol = ProtocolTCP
+		}
+	}
+}
+
+// result joins decoding and validation problems. A validation problem about a key that
+// already failed to decode (or lies inside one) is dropped: it would repeat the same mistake.
+func (d *decoder) result(validation problems) error {
+	failed := map[string]bool{}
+	for _, err := range d.p {
+		if ke, ok := err.(*KeyError); ok {
+			failed[ke.Key] = true
+		}
+	}
+	all := d.p
+	for _, err := range validation {
+		ke, ok := err.(*KeyError)
+		if ok && coveredBy(ke.Key, failed) {
+			continue
+		}
+		if ok && ke.Env == "" {
+			ke.Env = d.env[baseKey(ke.Key)]
+		}
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// coveredBy reports whether key or one of its parents ("peers[0]" for "peers[0].id") failed.
+func coveredBy(key string, failed map[string]bool) bool {
+	for k := key; k != ""; {
+		if failed[k] {
+			return true
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return false
+}
+
+// baseKey drops array indices: "node.listen[1]" -> "node.listen".
+func baseKey(key string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range key {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// syntaxError turns viper's parse error into one naming the file, line and column.
+func syntaxError(path string, err error) error {
+	var pos interface{ Position() (int, int) }
+	msg := err.Error()
+	var inner interface{ Unwrap() error }
+	if errors.As(err, &inner) && inner.Unwrap() != nil {
+		msg = inner.Unwrap().Error()
+	}
+	msg = strings.Map(func(r rune) rune { // keep the message on one line
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.TrimPrefix(msg, "toml: "))
+	if errors.As(err, &pos) {
+		line, col := pos.Position()
+		return fmt.Errorf("config: %s:%d:%d: %w: %s", path, line, col, ErrSyntax, msg)
+	}
+	return fmt.Errorf("config: %s: %w: %s", path, ErrSyntax, msg)
+}

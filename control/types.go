@@ -1,0 +1,135 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is wrapped by Backend errors for an unknown peer (or other named
+// object). The Server answers it with 404 and the Client returns an error that
+// matches it with errors.Is.
+var ErrNotFound = errors.New("control: not found")
+
+// ErrNotRunning is matched (errors.Is) by Client errors when no daemon listens
+// on the control socket: the socket file is missing or refuses connections.
+var ErrNotRunning = errors.New("control: daemon not running")
+
+// Status describes the running daemon.
+type Status struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Version       string    `json:"version"`
+	Listen        []string  `json:"listen"`
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	Peers         int       `json:"peers"`
+	Connected     int       `json:"connected"`
+	Services      int       `json:"services"`
+	Forwards      int       `json:"forwards"`
+}
+
+// Peer states reported in Peer.State.
+const (
+	PeerConnected    = "connected"
+	PeerConnecting   = "connecting"
+	PeerDisconnected = "disconnected"
+)
+
+// Peer is one trusted peer from the configuration and what the daemon knows
+// about reaching it.
+type Peer struct {
+	Name      string   `json:"name"`
+	ID        string   `json:"id"`
+	State     string   `json:"state"` // PeerConnected, PeerConnecting or PeerDisconnected
+	Addresses []string `json:"addresses"`
+	// Endpoint is the remote address of the live session, if any.
+	Endpoint      string     `json:"endpoint,omitempty"`
+	LastHandshake *time.Time `json:"last_handshake,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+}
+
+// Session is one authenticated session with a peer.
+type Session struct {
+	Peer          string    `json:"peer"`
+	PeerID        string    `json:"peer_id"`
+	Remote        string    `json:"remote"`
+	Initiator     bool      `json:"initiator"`
+	State         string    `json:"state"`
+	EstablishedAt time.Time `json:"established_at"`
+	AgeSeconds    float64   `json:"age_seconds"`
+	RTTMillis     float64   `json:"rtt_ms"`
+	Streams       int       `json:"streams"`
+	BytesSent     uint64    `json:"bytes_sent"`
+	BytesReceived uint64    `json:"bytes_received"`
+}
+
+// Service is one local service exposed to peers.
+type Service struct {
+	Name     string   `json:"name"`
+	Target   string   `json:"target"`
+	Protocol string   `json:"protocol"`
+	Allow    []string `json:"allow"`
+	Active   int      `json:"active"`
+	Total    uint64   `json:"total"`
+}
+
+// Forward is one local port forward to a peer's service.
+type Forward struct {
+	Listen  string `json:"listen"`
+	Peer    string `json:"peer"`
+	Service string `json:"service"`
+	Active  int    `json:"active"`
+	Total   uint64 `json:"total"`
+}
+
+// PingResult is the answer to one ping over a peer's session.
+type PingResult struct {
+	Peer      string  `json:"peer"`
+	RTTMillis float64 `json:"rtt_ms"`
+	Remote    string  `json:"remote"`
+}
+
+// Backend is what the Server needs from the daemon. The daemon implements it;
+// so does Client, which forwards every call over the socket. Methods are
+// called concurrently from request goroutines and must honour ctx.
+type Backend interface {
+	Status(ctx context.Context) (Status, error)
+	Peers(ctx context.Context) ([]Peer, error)
+	Sessions(ctx context.Context) ([]Session, error)
+	Services(ctx context.Context) ([]Service, error)
+	Forwards(ctx context.Context) ([]Forward, error)
+	// Ping pings a peer named by its configured name or peer ID. An unknown
+	// peer yields an error wrapping ErrNotFound.
+	Ping(ctx context.Context, peer string) (PingResult, error)
+	// Reload re-reads the configuration; on failure nothing changes and the
+	// error says why.
+	Reload(ctx context.Context) error
+}
+
+// List envelopes: each list travels as an object keyed by the resource name.
+type (
+	peersResponse struct {
+		Peers []Peer `json:"peers"`
+	}
+	sessionsResponse struct {
+		Sessions []Session `json:"sessions"`
+	}
+	servicesResponse struct {
+		Services []Service `json:"services"`
+	}
+	forwardsResponse struct {
+		Forwards []Forward `json:"forwards"`
+	}
+	errorResponse struct {
+		Error string `json:"error"`
+	}
+)
+
+// nonNil returns s, or an empty slice for nil, so that lists encode as [].
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

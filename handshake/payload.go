@@ -1,0 +1,174 @@
+package handshake
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Feature is a capability bit a node announces in its Payload. Values are
+// assigned by the packages that use them.
+type Feature uint16
+
+// Payload field sizes and limits; the layout diagram is in the package doc.
+const (
+	ProtocolVersion       = 1   // the version this package writes
+	LastCompatibleVersion = 127 // versions 1..127 share this layout
+	MaxFeatures           = 32
+	MaxNameLen            = 64
+	MaxPayloadSize        = 1024 // whole encoding, extension included
+
+	versionSize      = 1
+	instanceSize     = 8
+	featureCountSize = 1
+	featureSize      = 2
+	nameLenSize      = 1
+	extLenSize       = 2
+
+	// MinPayloadSize is the encoding with no features, no name, no extension.
+	MinPayloadSize = versionSize + instanceSize + featureCountSize + nameLenSize + extLenSize // 13
+	// maxEncodedSize is the largest encoding AppendBinary writes.
+	maxEncodedSize = MinPayloadSize + MaxFeatures*featureSize + MaxNameLen // 141
+)
+
+var (
+	// ErrShortPayload reports a payload encoding cut short.
+	ErrShortPayload = errors.New("handshake: payload truncated")
+	// ErrPayloadTooLarge reports a payload encoding over MaxPayloadSize.
+	ErrPayloadTooLarge = errors.New("handshake: payload too large")
+	// ErrUnsupportedVersion reports a payload version this package cannot
+	// read: 0, or above LastCompatibleVersion.
+	ErrUnsupportedVersion = errors.New("handshake: unsupported payload version")
+	// ErrInvalidPayload reports a field out of its limits: too many features,
+	// or a name too long, not UTF-8 or containing control characters.
+	ErrInvalidPayload = errors.New("handshake: invalid payload")
+)
+
+// Payload is what each side tells the other inside the handshake. Never
+// service data: message 1 can be replayed within its channel binding.
+type Payload struct {
+	Version  uint8     // highest protocol version the sender speaks; ProtocolVersion
+	Features []Feature // at most MaxFeatures
+	Name     string    // display name: at most MaxNameLen bytes, UTF-8, no control characters
+	Instance uint64    // random per daemon start: tells a restarted peer from a duplicate dial
+}
+
+// AppendBinary appends the encoding of p to b. It fails with
+// ErrUnsupportedVersion or ErrInvalidPayload when a field is out of its
+// limits, and then returns b unchanged.
+func (p Payload) AppendBinary(b []byte) ([]byte, error) {
+	if err := checkVersion(p.Version); err != nil {
+		return b, err
+	}
+	if len(p.Features) > MaxFeatures {
+		return b, errorf(ErrInvalidPayload, "handshake: payload has %d features, over the limit of %d", len(p.Features), MaxFeatures)
+	}
+	if err := checkName(p.Name); err != nil {
+		return b, err
+	}
+	b = append(b, p.Version)
+	b = binary.BigEndian.AppendUint64(b, p.Instance)
+	b = append(b, byte(len(p.Features)))
+	for _, f := range p.Features {
+		b = binary.BigEndian.AppendUint16(b, uint16(f))
+	}
+	b = append(b, byte(len(p.Name)))
+	b = append(b, p.Name...)
+	b = binary.BigEndian.AppendUint16(b, 0) // no extension in version 1
+	return b, nil
+}
+
+// ParsePayload decodes a payload from the start of b and returns it and the
+// number of bytes it used, extension included; bytes after that are left to
+// the caller. The extension is skipped. It allocates at most MaxFeatures
+// features and MaxNameLen bytes of name, whatever the input.
+func ParsePayload(b []byte) (Payload, int, error) {
+	var p Payload
+	if len(b) < MinPayloadSize {
+		return Payload{}, 0, short(len(b), MinPayloadSize)
+	}
+	p.Version = b[0]
+	if err := checkVersion(p.Version); err != nil {
+		return Payload{}, 0, err
+	}
+	p.Instance = binary.BigEndian.Uint64(b[versionSize:])
+	off := versionSize + instanceSize
+
+	nf := int(b[off])
+	off += featureCountSize
+	if nf > MaxFeatures {
+		return Payload{}, 0, errorf(ErrInvalidPayload, "handshake: payload has %d features, over the limit of %d", nf, MaxFeatures)
+	}
+	// The fixed fields after the features still need nameLenSize+extLenSize.
+	if need := off + nf*featureSize + nameLenSize + extLenSize; len(b) < need {
+		return Payload{}, 0, short(len(b), need)
+	}
+	if nf > 0 {
+		p.Features = make([]Feature, nf)
+		for i := range p.Features {
+			p.Features[i] = Feature(binary.BigEndian.Uint16(b[off:]))
+			off += featureSize
+		}
+	}
+
+	nl := int(b[off])
+	off += nameLenSize
+	if nl > MaxNameLen {
+		return Payload{}, 0, errorf(ErrInvalidPayload, "handshake: payload name is %d bytes, over the limit of %d", nl, MaxNameLen)
+	}
+	if need := off + nl + extLenSize; len(b) < need {
+		return Payload{}, 0, short(len(b), need)
+	}
+	p.Name = string(b[off : off+nl])
+	off += nl
+	if err := checkName(p.Name); err != nil {
+		return Payload{}, 0, err
+	}
+
+	el := int(binary.BigEndian.Uint16(b[off:]))
+	off += extLenSize
+	n := off + el
+	if n > MaxPayloadSize {
+		return Payload{}, 0, errorf(ErrPayloadTooLarge, "handshake: payload is %d bytes, over the limit of %d", n, MaxPayloadSize)
+	}
+	if len(b) < n {
+		return Payload{}, 0, short(len(b), n)
+	}
+	return p, n, nil
+}
+
+func short(have, need int) error {
+	return errorf(ErrShortPayload, "handshake: payload is %d bytes, its fields need %d", have, need)
+}
+
+func checkVersion(v uint8) error {
+	switch {
+	case v == 0:
+		return errorf(ErrUnsupportedVersion, "handshake: payload version 0 is invalid (versions start at 1)")
+	case v > LastCompatibleVersion:
+		return errorf(ErrUnsupportedVersion, "handshake: payload version %d uses a layout this node cannot read (it reads versions 1 to %d); upgrade p2pd", v, LastCompatibleVersion)
+	}
+	return nil
+}
+
+func checkName(name string) error {
+	if len(name) > MaxNameLen {
+		return errorf(ErrInvalidPayload, "handshake: payload name is %d bytes, over the limit of %d", len(name), MaxNameLen)
+	}
+	if !utf8.ValidString(name) {
+		return errorf(ErrInvalidPayload, "handshake: payload name %q is not valid UTF-8", name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return errorf(ErrInvalidPayload, "handshake: payload name %q contains control character %U", name, r)
+		}
+	}
+	return nil
+}
+
+// String describes p for logs.
+func (p Payload) String() string {
+	return fmt.Sprintf("v%d name=%q instance=%016x features=%v", p.Version, p.Name, p.Instance, p.Features)
+}

@@ -1,0 +1,163 @@
+package handshake
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestPayloadEncoding(t *testing.T) {
+	p := Payload{Version: 1, Features: []Feature{0x0102, 0xfffe}, Name: "db", Instance: 0x0011223344556677}
+	b, err := p.AppendBinary([]byte{0xaa}) // appends after existing bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "aa" + // existing
+		"01" + // version
+		"0011223344556677" + // instance
+		"02" + "0102" + "fffe" + // features
+		"02" + "6462" + // name "db"
+		"0000" // no extension
+	if got := hex.EncodeToString(b); got != want {
+		t.Fatalf("AppendBinary = %s, want %s", got, want)
+	}
+	got, n, err := ParsePayload(b[1:])
+	if err != nil || n != len(b)-1 || !reflect.DeepEqual(got, p) {
+		t.Fatalf("ParsePayload = %+v, %d, %v", got, n, err)
+	}
+}
+
+func TestPayloadRoundTrip(t *testing.T) {
+	maxFeatures := make([]Feature, MaxFeatures)
+	for i := range maxFeatures {
+		maxFeatures[i] = Feature(i * 1000)
+	}
+	for _, p := range []Payload{
+		{Version: 1},
+		{Version: 1, Name: "alpha", Instance: 1},
+		{Version: 1, Name: strings.Repeat("x", MaxNameLen), Features: maxFeatures, Instance: ^uint64(0)},
+		{Version: 1, Name: strings.Repeat("é", MaxNameLen/2)},
+		{Version: 1, Name: "東京 node 🚀"},
+		{Version: LastCompatibleVersion, Features: []Feature{5, 5}}, // duplicates are kept as sent
+	} {
+		b, err := p.AppendBinary(nil)
+		if err != nil {
+			t.Fatalf("AppendBinary(%v): %v", p, err)
+		}
+		if len(b) > maxEncodedSize {
+			t.Fatalf("AppendBinary(%v) = %d bytes, over maxEncodedSize %d", p, len(b), maxEncodedSize)
+		}
+		got, n, err := ParsePayload(b)
+		if err != nil || n != len(b) || !reflect.DeepEqual(got, p) {
+			t.Fatalf("round trip of %v = %v, %d, %v", p, got, n, err)
+		}
+	}
+}
+
+func TestPayloadEncodeRejects(t *testing.T) {
+	cases := map[string]struct {
+		p    Payload
+		want error
+	}{
+		"version 0":      {Payload{Version: 0}, ErrUnsupportedVersion},
+		"version 128":    {Payload{Version: 128}, ErrUnsupportedVersion},
+		"too many feats": {Payload{Version: 1, Features: make([]Feature, MaxFeatures+1)}, ErrInvalidPayload},
+		"long name":      {Payload{Version: 1, Name: strings.Repeat("x", MaxNameLen+1)}, ErrInvalidPayload},
+		"long name utf8": {Payload{Version: 1, Name: strings.Repeat("é", MaxNameLen/2) + "x"}, ErrInvalidPayload},
+		"invalid utf8":   {Payload{Version: 1, Name: "a\xffb"}, ErrInvalidPayload},
+		"newline":        {Payload{Version: 1, Name: "a\nb"}, ErrInvalidPayload},
+		"nul":            {Payload{Version: 1, Name: "a\x00"}, ErrInvalidPayload},
+		"escape":         {Payload{Version: 1, Name: "\x1b[31mred"}, ErrInvalidPayload},
+		"c1 control":     {Payload{Version: 1, Name: "a\u0085b"}, ErrInvalidPayload},
+		"delete":         {Payload{Version: 1, Name: "a\x7f"}, ErrInvalidPayload},
+	}
+	for name, c := range cases {
+		b, err := c.p.AppendBinary([]byte("keep"))
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: err = %v, want %v", name, err, c.want)
+		}
+		if string(b) != "keep" {
+			t.Errorf("%s: AppendBinary changed b to %q on error", name, b)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "handshake: ") {
+			t.Errorf("%s: error %q lacks the package prefix", name, err)
+		}
+	}
+}
+
+func TestParsePayloadRejects(t *testing.T) {
+	good := mustPayload(t, Payload{Version: 1, Features: []Feature{1, 2}, Name: "node", Instance: 9})
+	for n := range len(good) {
+		if _, _, err := ParsePayload(good[:n]); !errors.Is(err, ErrShortPayload) {
+			t.Fatalf("ParsePayload(first %d of %d bytes): err = %v, want ErrShortPayload", n, len(good), err)
+		}
+	}
+	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	const (
+		nfOff   = versionSize + instanceSize
+		nameOff = nfOff + featureCountSize + 2*featureSize // namelen byte
+	)
+	cases := map[string]struct {
+		b    []byte
+		want error
+	}{
+		"version 0":    {mod(func(b []byte) []byte { b[0] = 0; return b }), ErrUnsupportedVersion},
+		"version 200":  {mod(func(b []byte) []byte { b[0] = 200; return b }), ErrUnsupportedVersion},
+		"33 features":  {mod(func(b []byte) []byte { b[nfOff] = MaxFeatures + 1; return b }), ErrInvalidPayload},
+		"255 features": {mod(func(b []byte) []byte { b[nfOff] = 255; return b }), ErrInvalidPayload},
+		"name 65":      {mod(func(b []byte) []byte { b[nameOff] = MaxNameLen + 1; return b }), ErrInvalidPayload},
+		"name ctrl":    {mod(func(b []byte) []byte { b[nameOff+1] = '\n'; return b }), ErrInvalidPayload},
+		"name utf8":    {mod(func(b []byte) []byte { b[nameOff+1] = 0xc3; return b }), ErrInvalidPayload},
+		"ext beyond":   {mod(func(b []byte) []byte { b[len(b)-1] = 5; return b }), ErrShortPayload},
+		"ext too big":  {mod(func(b []byte) []byte { b[len(b)-2] = 0xff; b[len(b)-1] = 0xff; return b }), ErrPayloadTooLarge},
+		"empty":        {nil, ErrShortPayload},
+	}
+	for name, c := range cases {
+		if _, _, err := ParsePayload(c.b); !errors.Is(err, c.want) {
+			t.Errorf("%s: err = %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+// TestPayloadExtension: a later version's extension bytes are skipped and
+// counted in n; bytes after the payload are left alone.
+func TestPayloadExtension(t *testing.T) {
+	p := Payload{Version: 2, Name: "future", Instance: 3}
+	base := mustPayload(t, p)
+	for _, extLen := range []int{0, 1, 100, MaxPayloadSize - len(base)} {
+		b := bytes.Clone(base)
+		b[len(b)-2], b[len(b)-1] = byte(extLen>>8), byte(extLen)
+		b = append(b, bytes.Repeat([]byte{0xee}, extLen)...)
+		b = append(b, "trailer"...)
+		got, n, err := ParsePayload(b)
+		if err != nil {
+			t.Fatalf("ext %d: %v", extLen, err)
+		}
+		if n != len(base)+extLen || !reflect.DeepEqual(got, p) {
+			t.Fatalf("ext %d: got %v, n=%d; want %v, n=%d", extLen, got, n, p, len(base)+extLen)
+		}
+	}
+	// One byte over MaxPayloadSize is refused, even with all bytes present.
+	extLen := MaxPayloadSize - len(base) + 1
+	b := bytes.Clone(base)
+	b[len(b)-2], b[len(b)-1] = byte(extLen>>8), byte(extLen)
+	b = append(b, make([]byte, extLen)...)
+	if _, _, err := ParsePayload(b); !errors.Is(err, ErrPayloadTooLarge) {
+		t.Fatalf("payload of %d bytes: err = %v, want ErrPayloadTooLarge", len(b), err)
+	}
+}
+
+func TestPayloadAllocationBounded(t *testing.T) {
+	b := mustPayload(t, Payload{Version: 1, Features: make([]Feature, MaxFeatures), Name: strings.Repeat("n", MaxNameLen)})
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, _, err := ParsePayload(b); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 2 { // the feature slice and the name string
+		t.Fatalf("ParsePayload allocates %.0f times, want at most 2", allocs)
+	}
+}

@@ -1,0 +1,222 @@
+// Package node is the daemon core: the peer table, session lifecycle (dial
+// on demand, dial dedup, reconnect with backoff, the one-session-per-peer
+// rule), services and their access lists.
+//
+// A peer moves through these states, shown by p2pctl:
+//
+//	disconnected ──dial──▶ connecting ──handshake ok──▶ connected
+//	      ▲                    │                            │
+//	      └────── failed ──────┘◀──── session ended ────────┘
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/transport"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultHeaderTimeout = 10 * time.Second
+	DefaultTargetTimeout = 10 * time.Second
+	DefaultDrainTimeout  = 5 * time.Second
+	minBackoff           = 500 * time.Millisecond
+	maxBackoff           = 30 * time.Second
+)
+
+// Peer is a trusted peer.
+type Peer struct {
+	Name      string
+	ID        identity.PeerID
+	Addresses []string // UDP "host:port"
+}
+
+// Service is a local target that peers may reach.
+type Service struct {
+	Name     string
+	Target   string // "host:port" or "unix:/path"
+	Protocol string // "tcp" (the default)
+	Allow    []string
+}
+
+// Config configures a Node.
+type Config struct {
+	Key      identity.PrivateKey
+	Name     string
+	Listen   []string
+	Peers    []Peer
+	Services []Service
+	Logger   *slog.Logger
+
+	HeaderTimeout time.Duration // for a stream's request and response headers
+	TargetTimeout time.Duration // for connecting to a service's target
+	// Transport tunes the QUIC endpoint; Key, Name, Listen, Trust and
+	// Logger are filled in by the node.
+	Transport transport.Config
+}
+
+// Node is a running p2pd core.
+type Node struct {
+	cfg      Config
+	id       identity.PeerID
+	log      *slog.Logger
+	ep       *transport.Endpoint
+	started  time.Time
+	instance uint64
+
+	mu       sync.Mutex // guards peers, byNoise, services
+	peers    map[identity.PeerID]*peer
+	byName   map[string]*peer
+	byNoise  map[[32]byte]identity.PeerID
+	services map[string]*service
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the node starts
+	active sync.WaitGroup // inbound stream handlers, for draining
+}
+
+// New binds the node's sockets. Run starts it.
+func New(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if cfg.TargetTimeout <= 0 {
+		cfg.TargetTimeout = DefaultTargetTimeout
+	}
+	n := &Node{cfg: cfg, id: cfg.Key.PeerID(), log: cfg.Logger, started: time.Now()}
+	var ib [8]byte
+	rand.Read(ib[:])
+	n.instance = binary.BigEndian.Uint64(ib[:])
+	if err := n.apply(cfg.Peers, cfg.Services); err != nil {
+		return nil, err
+	}
+	tc := cfg.Transport
+	tc.Key, tc.Name, tc.Listen, tc.Instance, tc.Logger = cfg.Key, cfg.Name, cfg.Listen, n.instance, cfg.Logger
+	tc.Trust = n.trustNoise
+	ep, err := transport.Listen(tc)
+	if err != nil {
+		return nil, err
+	}
+	n.ep = ep
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	return n, nil
+}
+
+// ID returns the node's peer ID.
+func (n *Node) ID() identity.PeerID { return n.id }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Started returns when the node was created.
+func (n *Node) Started() time.Time { return n.started }
+
+// ListenAddrs returns the bound UDP addresses.
+func (n *Node) ListenAddrs() []string {
+	var out []string
+	for _, a := range n.ep.Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// Run accepts sessions and keeps peers with known addresses connected until
+// ctx ends; then it drains and closes. It returns nil after an orderly stop.
+func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	for _, p := range n.peers {
+		n.startMaintainer(p)
+	}
+	n.mu.Unlock()
+	n.wg.Add(1)
+	go n.acceptLoop()
+	select {
+	case <-ctx.Done():
+	case <-n.ctx.Done():
+	}
+	n.shutdown(DefaultDrainTimeout)
+	return nil
+}
+
+func (n *Node) acceptLoop() {
+	defer n.wg.Done()
+	for {
+		s, err := n.ep.Accept(n.ctx)
+		if err != nil {
+			return
+		}
+		n.adopt(s)
+	}
+}
+
+// shutdown stops new work, lets inbound streams finish for up to drain,
+// then tells every peer it is going away and closes.
+func (n *Node) shutdown(drain time.Duration) {
+	done := make(chan struct{})
+	go func() { n.active.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drain):
+		n.log.Warn("drain timed out; closing active streams")
+	}
+	n.cancel()
+	n.mu.Lock()
+	var sessions []*transport.Session
+	for _, p := range n.peers {
+		if s := p.current(); s != nil {
+			sessions = append(sessions, s)
+		}
+	}
+	n.mu.Unlock()
+	for _, s := range sessions {
+		s.Close(transport.CodeGoingAway)
+	}
+	n.ep.Close()
+	n.wg.Wait()
+	<-done
+}
+
+// Close stops the node at once (no drain). It is for tests and error paths.
+func (n *Node) Close() {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.ep.Close()
+	n.wg.Wait()
+}
+
+// ErrUnknownPeer reports a peer name or ID that is not in the trust list.
+var ErrUnknownPeer = errors.New("node: unknown peer")
+
+func (n *Node) lookup(nameOrID string) (*peer, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p, ok := n.byName[nameOrID]; ok {
+		return p, nil
+	}
+	if id, err := identity.ParsePeerID(nameOrID); err == nil {
+		if p, ok := n.peers[id]; ok {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %q (not in [[peers]])", ErrUnknownPeer, nameOrID)
+}
+
+func (n *Node) trustNoise(k [32]byte) (identity.PeerID, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	id, ok := n.byNoise[k]
+	return id, ok
+}

@@ -1,0 +1,310 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/transport"
+)
+
+// PeerState is what p2pctl shows for a peer.
+type PeerState int
+
+// Peer states; see the package doc for the transitions.
+const (
+	Disconnected PeerState = iota
+	Connecting
+	Connected
+)
+
+func (s PeerState) String() string {
+	switch s {
+	case Connecting:
+		return "connecting"
+	case Connected:
+		return "connected"
+	}
+	return "disconnected"
+}
+
+// peer is one entry of the trust list and its session.
+type peer struct {
+	id identity.PeerID
+
+	mu            sync.Mutex // guards the fields below
+	name          string
+	addrs         []string // configured
+	learned       string   // the address of the last session, if not configured
+	sess          *transport.Session
+	dialing       chan struct{} // non-nil while a dial runs; closed when it ends
+	lastErr       error
+	lastHandshake time.Time
+	removed       bool
+	wake          chan struct{} // pokes the maintainer out of its backoff
+	maintained    bool
+}
+
+func (p *peer) current() *transport.Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sess != nil && p.sess.State() == transport.StateEstablished {
+		return p.sess
+	}
+	return nil
+}
+
+func (p *peer) dialAddrs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := append([]string(nil), p.addrs...)
+	if p.learned != "" && !contains(out, p.learned) {
+		out = append(out, p.learned)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// session returns the peer's live session, dialing one if there is none.
+// Concurrent callers share one dial.
+func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error) {
+	for {
+		if s := p.current(); s != nil {
+			return s, nil
+		}
+		p.mu.Lock()
+		if p.removed {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w %q (removed)", ErrUnknownPeer, p.name)
+		}
+		if ch := p.dialing; ch != nil {
+			p.mu.Unlock()
+			select {
+			case <-ch:
+				if s := p.current(); s != nil {
+					return s, nil
+				}
+				p.mu.Lock()
+				err := p.lastErr
+				p.mu.Unlock()
+				if err == nil {
+					err = errors.New("node: dial failed")
+				}
+				return nil, err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		p.dialing = ch
+		p.mu.Unlock()
+		s, err := n.dial(ctx, p)
+		if err == nil {
+			s = n.adopt(s)
+			if s == nil {
+				err = errors.New("node: session lost to a parallel one that ended")
+			}
+		}
+		p.mu.Lock()
+		p.dialing = nil
+		if err != nil {
+			p.lastErr = err
+		}
+		p.mu.Unlock()
+		close(ch)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+// dial tries every known address of p at once; the first completed
+// handshake wins and the others are cancelled.
+func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
+	addrs := p.dialAddrs()
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("node: peer %q has no known address (add addresses to its [[peers]] entry)", p.name)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		s   *transport.Session
+		err error
+	}
+	results := make(chan result, len(addrs))
+	for _, a := range addrs {
+		go func() {
+			s, err := n.ep.Dial(ctx, p.id, a)
+			results <- result{s, err}
+		}()
+	}
+	var won *transport.Session
+	var errs []error
+	for range addrs {
+		r := <-results
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case won == nil:
+			won = r.s
+			cancel()
+		default:
+			r.s.Close(transport.CodeDuplicate)
+		}
+	}
+	if won != nil {
+		return won, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+// startMaintainer keeps a peer that has configured addresses connected,
+// redialing with exponential backoff and jitter. Called with n.mu held.
+func (n *Node) startMaintainer(p *peer) {
+	p.mu.Lock()
+	if p.maintained || len(p.addrs) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.maintained = true
+	p.mu.Unlock()
+	n.wg.Add(1)
+	go n.maintain(p)
+}
+
+func (n *Node) maintain(p *peer) {
+	defer n.wg.Done()
+	backoff := minBackoff
+	for {
+		p.mu.Lock()
+		removed := p.removed
+		p.mu.Unlock()
+		if removed || n.ctx.Err() != nil {
+			return
+		}
+		if s := p.current(); s != nil {
+			select {
+			case <-s.Done():
+				backoff = minBackoff
+				continue
+			case <-n.ctx.Done():
+				return
+			}
+		}
+		if _, err := n.session(n.ctx, p); err == nil {
+			backoff = minBackoff
+			continue
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(backoff*2, maxBackoff)
+		select {
+		case <-time.After(wait):
+		case <-p.wake:
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
+// adopt registers an established session and enforces one session per
+// peer. It returns the session that serves the peer afterwards, which may
+// be an older one (then s is closed as a duplicate).
+func (n *Node) adopt(s *transport.Session) *transport.Session {
+	n.mu.Lock()
+	p := n.peers[s.Peer()]
+	n.mu.Unlock()
+	if p == nil {
+		s.Close(transport.CodeRemoved)
+		return nil
+	}
+	p.mu.Lock()
+	if p.removed {
+		p.mu.Unlock()
+		s.Close(transport.CodeRemoved)
+		return nil
+	}
+	old := p.sess
+	if old != nil && old.State() == transport.StateEstablished && !n.replaces(s, old) {
+		p.mu.Unlock()
+		n.log.Debug("closing duplicate session", "peer", p.name, "session", sessionName(s))
+		s.Close(transport.CodeDuplicate)
+		return old
+	}
+	p.sess = s
+	p.lastErr = nil
+	p.lastHandshake = time.Now()
+	if !contains(p.addrs, s.RemoteAddr().String()) {
+		p.learned = s.RemoteAddr().String()
+	}
+	name := p.name
+	p.mu.Unlock()
+	if old != nil {
+		old.Close(transport.CodeDuplicate)
+	}
+	n.log.Info("session established", "peer", name, "remote", s.RemoteAddr().String(), "session", sessionName(s))
+	n.wg.Add(2)
+	go n.watch(p, s)
+	go n.serveStreams(p, s)
+	return s
+}
+
+// replaces reports whether the new session s wins over the live session
+// old (DESIGN.md §3.6). A different peer instance means the peer restarted
+// and old is stale. Between the two sessions of a simultaneous dial, the
+// one initiated by the lower peer ID survives, the same on both sides;
+// between two from the same initiator, the newer one.
+func (n *Node) replaces(s, old *transport.Session) bool {
+	if s.PeerInstance() != old.PeerInstance() {
+		return true
+	}
+	if s.Initiator() == old.Initiator() {
+		return true
+	}
+	lowerIsUs := n.id.Less(s.Peer())
+	return s.Initiator() == lowerIsUs
+}
+
+// watch clears the peer's session when it ends and records why.
+func (n *Node) watch(p *peer, s *transport.Session) {
+	defer n.wg.Done()
+	select {
+	case <-s.Done():
+	case <-n.ctx.Done():
+		return
+	}
+	err := s.Err()
+	p.mu.Lock()
+	if p.sess == s {
+		p.sess = nil
+		p.lastErr = err
+	}
+	name := p.name
+	p.mu.Unlock()
+	var ce *transport.CloseError
+	if errors.As(err, &ce) && ce.Code == transport.CodeDuplicate {
+		return
+	}
+	n.log.Info("session ended", "peer", name, "session", sessionName(s), "err", err)
+}
+
+func sessionName(s *transport.Session) string {
+	dir := "in"
+	if s.Initiator() {
+		dir = "out"
+	}
+	return dir + ":" + s.RemoteAddr().(*net.UDPAddr).String()
+}

@@ -1,0 +1,192 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/p2pd/p2pd/proxy"
+	"github.com/p2pd/p2pd/transport"
+)
+
+// service is a configured service and its counters.
+type service struct {
+	cfg    Service
+	allow  map[string]bool // peer names; "*" = every trusted peer
+	active atomic.Int64
+	total  atomic.Uint64
+
+	mu      sync.Mutex                   // guards streams
+	streams map[*transport.Stream]string // live inbound streams → peer name
+}
+
+func newService(cfg Service) *service {
+	s := &service{cfg: cfg, allow: make(map[string]bool), streams: make(map[*transport.Stream]string)}
+	for _, a := range cfg.Allow {
+		s.allow[a] = true
+	}
+	return s
+}
+
+func (s *service) allows(peer string) bool { return s.allow["*"] || s.allow[peer] }
+
+// serveStreams accepts the peer's streams for the session's lifetime.
+func (n *Node) serveStreams(p *peer, s *transport.Session) {
+	defer n.wg.Done()
+	for {
+		st, err := s.AcceptStream(n.ctx)
+		if err != nil {
+			return
+		}
+		n.active.Add(1)
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			defer n.active.Done()
+			n.handleStream(p, st)
+		}()
+	}
+}
+
+// handleStream answers one inbound stream: the request header, the access
+// check, the connection to the target; then it splices until both ends are done.
+func (n *Node) handleStream(p *peer, st *transport.Stream) {
+	req, err := st.ReadRequest(n.cfg.HeaderTimeout)
+	if err != nil {
+		st.AbortWith(transport.StreamBadHeader)
+		return
+	}
+	p.mu.Lock()
+	peerName := p.name
+	p.mu.Unlock()
+	if req.Kind == transport.KindPing {
+		n.echo(st)
+		return
+	}
+	n.mu.Lock()
+	svc := n.services[req.Service]
+	n.mu.Unlock()
+	switch {
+	case svc == nil:
+		st.Respond(transport.StatusUnknownService)
+		n.log.Info("stream refused: unknown service", "peer", peerName, "service", req.Service)
+		return
+	case !svc.allows(peerName):
+		st.Respond(transport.StatusAccessDenied)
+		n.log.Info("stream refused: access denied", "peer", peerName, "service", req.Service)
+		return
+	case req.Kind != transport.KindTCP || svc.cfg.Protocol == "udp":
+		st.Respond(transport.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TargetTimeout)
+	target, err := dialTarget(ctx, svc.cfg.Target)
+	cancel()
+	if err != nil {
+		st.Respond(targetStatus(err))
+		n.log.Warn("service target failed", "peer", peerName, "service", svc.cfg.Name, "err", err)
+		return
+	}
+	if err := st.Respond(transport.StatusOK); err != nil {
+		target.Close()
+		st.Abort()
+		return
+	}
+	svc.track(st, peerName)
+	defer svc.untrack(st)
+	stop := context.AfterFunc(n.ctx, func() { st.Abort() })
+	defer stop()
+	proxy.Splice(st, proxy.NetConn(target))
+}
+
+func (s *service) track(st *transport.Stream, peer string) {
+	s.active.Add(1)
+	s.total.Add(1)
+	s.mu.Lock()
+	s.streams[st] = peer
+	s.mu.Unlock()
+}
+
+func (s *service) untrack(st *transport.Stream) {
+	s.active.Add(-1)
+	s.mu.Lock()
+	delete(s.streams, st)
+	s.mu.Unlock()
+}
+
+// revoke resets the live streams of peers that may no longer use s.
+func (s *service) revoke(still func(peer string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for st, peer := range s.streams {
+		if !still(peer) {
+			st.AbortWith(transport.StreamRevoked)
+		}
+	}
+}
+
+func (n *Node) echo(st *transport.Stream) {
+	if err := st.Respond(transport.StatusOK); err != nil {
+		st.Abort()
+		return
+	}
+	if _, err := io.Copy(st, st); err != nil {
+		st.Abort()
+		return
+	}
+	st.Close()
+}
+
+func dialTarget(ctx context.Context, target string) (net.Conn, error) {
+	var d net.Dialer
+	if path, ok := strings.CutPrefix(target, "unix:"); ok {
+		return d.DialContext(ctx, "unix", path)
+	}
+	return d.DialContext(ctx, "tcp", target)
+}
+
+func targetStatus(err error) transport.Status {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+		return transport.StatusTargetRefused
+	}
+	return transport.StatusTargetUnreachable
+}
+
+// DialService opens a stream to service on peer (a name or peer ID),
+// dialing the peer first if it has no session.
+func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
+	st, err := n.OpenStream(ctx, peerName, transport.Request{Kind: transport.KindTCP, Service: svc})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// OpenStream opens a stream with req to a peer. A stream that dies with its
+// session before the answer (a lost simultaneous-dial race) is tried once more.
+func (n *Node) OpenStream(ctx context.Context, peerName string, req transport.Request) (*transport.Stream, error) {
+	p, err := n.lookup(peerName)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		s, err := n.session(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		st, err := s.OpenStream(ctx, req, n.cfg.HeaderTimeout)
+		if err == nil {
+			return st, nil
+		}
+		var se *transport.StatusError
+		if errors.As(err, &se) || attempt > 0 || ctx.Err() != nil {
+			return nil, fmt.Errorf("node: peer %q: %w", peerName, err)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package node
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/p2pd/p2pd/transport"
+)
+
+// PeerStatus is a snapshot of one peer.
+type PeerStatus struct {
+	Name          string
+	ID            string
+	State         PeerState
+	Addresses     []string
+	Endpoint      string
+	LastHandshake time.Time
+	LastError     string
+}
+
+// SessionStatus is a snapshot of one live session.
+type SessionStatus struct {
+	Peer, PeerID string
+	Remote       string
+	Initiator    bool
+	State        string
+	Established  time.Time
+	Stats        transport.Stats
+}
+
+// ServiceStatus is a snapshot of one service.
+type ServiceStatus struct {
+	Service
+	Active int
+	Total  uint64
+}
+
+// Peers returns every trusted peer, sorted by name.
+func (n *Node) Peers() []PeerStatus {
+	n.mu.Lock()
+	ps := make([]*peer, 0, len(n.peers))
+	for _, p := range n.peers {
+		ps = append(ps, p)
+	}
+	n.mu.Unlock()
+	out := make([]PeerStatus, 0, len(ps))
+	for _, p := range ps {
+		p.mu.Lock()
+		st := PeerStatus{Name: p.name, ID: p.id.String(), Addresses: append([]string{}, p.addrs...), LastHandshake: p.lastHandshake}
+		if p.learned != "" && !contains(st.Addresses, p.learned) {
+			st.Addresses = append(st.Addresses, p.learned)
+		}
+		switch {
+		case p.sess != nil && p.sess.State() == transport.StateEstablished:
+			st.State = Connected
+			st.Endpoint = p.sess.RemoteAddr().String()
+		case p.dialing != nil:
+			st.State = Connecting
+		}
+		if st.State != Connected && p.lastErr != nil {
+			st.LastError = p.lastErr.Error()
+		}
+		p.mu.Unlock()
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Sessions returns the live sessions, sorted by peer name.
+func (n *Node) Sessions() []SessionStatus {
+	var out []SessionStatus
+	for _, ps := range n.peerList() {
+		s := ps.current()
+		if s == nil {
+			continue
+		}
+		ps.mu.Lock()
+		name := ps.name
+		ps.mu.Unlock()
+		out = append(out, SessionStatus{
+			Peer: name, PeerID: ps.id.String(), Remote: s.RemoteAddr().String(), Initiator: s.Initiator(),
+			State: s.State().String(), Established: s.Established(), Stats: s.Stats(),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
+	return out
+}
+
+func (n *Node) peerList() []*peer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*peer, 0, len(n.peers))
+	for _, p := range n.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Services returns the services, sorted by name.
+func (n *Node) Services() []ServiceStatus {
+	n.mu.Lock()
+	out := make([]ServiceStatus, 0, len(n.services))
+	for _, s := range n.services {
+		out = append(out, ServiceStatus{Service: s.cfg, Active: int(s.active.Load()), Total: s.total.Load()})
+	}
+	n.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Ping measures a round trip to a peer over its session's control stream,
+// dialing the peer if needed. It returns the RTT and the peer's address.
+func (n *Node) Ping(ctx context.Context, nameOrID string) (time.Duration, string, error) {
+	p, err := n.lookup(nameOrID)
+	if err != nil {
+		return 0, "", err
+	}
+	s, err := n.session(ctx, p)
+	if err != nil {
+		return 0, "", err
+	}
+	rtt, err := s.Ping(ctx)
+	return rtt, s.RemoteAddr().String(), err
+}

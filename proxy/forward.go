@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultDialTimeout bounds how long a local connection waits for the
+// overlay stream to its service.
+const DefaultDialTimeout = 15 * time.Second
+
+// Dialer opens an overlay stream to a peer's service. The node implements it.
+type Dialer interface {
+	DialService(ctx context.Context, peer, service string) (Conn, error)
+}
+
+// Forward is one local port forwarded to a peer's service.
+type Forward struct {
+	Listen  string // "host:port"
+	Peer    string
+	Service string
+}
+
+// ForwardStats is a forward and its counters.
+type ForwardStats struct {
+	Forward
+	Active int
+	Total  uint64
+}
+
+// Forwarder runs the port forwards. Apply replaces the set; Close stops all.
+type Forwarder struct {
+	dialer      Dialer
+	log         *slog.Logger
+	dialTimeout time.Duration
+
+	mu       sync.Mutex // guards byListen and closed
+	byListen map[string]*listener
+	closed   bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loops and connection handlers
+}
+
+type listener struct {
+	fwd    atomic.Pointer[Forward] // swapped by Apply when the target changes
+	ln     net.Listener
+	active atomic.Int64
+	total  atomic.Uint64
+}
+
+// NewForwarder returns a Forwarder with no forwards.
+func NewForwarder(d Dialer, log *slog.Logger) *Forwarder {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &Forwarder{dialer: d, log: log, dialTimeout: DefaultDialTimeout, byListen: make(map[string]*listener)}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	return f
+}
+
+// Apply makes fwds the running set. New listeners are opened before anything
+// is closed; if one fails, nothing changes and the error names it. A forward
+// whose address stays keeps its socket, even if its target changes.
+func (f *Forwarder) Apply(fwds []Forward) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return errors.New("proxy: forwarder closed")
+	}
+	want := make(map[string]Forward, len(fwds))
+	var opened []*listener
+	for i, fw := range fwds {
+		want[fw.Listen] = fw
+		if _, ok := f.byListen[fw.Listen]; ok {
+			continue
+		}
+		ln, err := net.Listen("tcp", fw.Listen)
+		if err != nil {
+			for _, l := range opened {
+				l.ln.Close()
+			}
+			return fmt.Errorf("proxy: forwards[%d] listen %q: %w", i, fw.Listen, err)
+		}
+		l := &listener{ln: ln}
+		l.fwd.Store(&fw)
+		opened = append(opened, l)
+	}
+	for addr, l := range f.byListen {
+		if fw, ok := want[addr]; ok {
+			l.fwd.Store(&fw)
+			continue
+		}
+		l.ln.Close()
+		delete(f.byListen, addr)
+	}
+	for _, l := range opened {
+		f.byListen[l.fwd.Load().Listen] = l
+		f.wg.Add(1)
+		go f.serve(l)
+	}
+	return nil
+}
+
+func (f *Forwarder) serve(l *listener) {
+	defer f.wg.Done()
+	fw := l.fwd.Load()
+	f.log.Info("forward listening", "listen", l.ln.Addr().String(), "peer", fw.Peer, "service", fw.Service)
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		l.active.Add(1)
+		l.total.Add(1)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			defer l.active.Add(-1)
+			f.handle(*l.fwd.Load(), c)
+		}()
+	}
+}
+
+func (f *Forwarder) handle(fw Forward, c net.Conn) {
+	local := NetConn(c)
+	if local == nil {
+		c.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, f.dialTimeout)
+	remote, err := f.dialer.DialService(ctx, fw.Peer, fw.Service)
+	cancel()
+	if err != nil {
+		f.log.Warn("forward: dial failed", "peer", fw.Peer, "service", fw.Service, "err", err)
+		local.Abort()
+		return
+	}
+	stop := context.AfterFunc(f.ctx, func() { local.Abort(); remote.Abort() })
+	defer stop()
+	if _, _, err := Splice(local, remote); err != nil {
+		f.log.Debug("forward: connection aborted", "peer", fw.Peer, "service", fw.Service, "err", err)
+	}
+}
+
+// Stats returns the forwards with their counters, in no particular order.
+func (f *Forwarder) Stats() []ForwardStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]ForwardStats, 0, len(f.byListen))
+	for _, l := range f.byListen {
+		out = append(out, ForwardStats{Forward: *l.fwd.Load(), Active: int(l.active.Load()), Total: l.total.Load()})
+	}
+	return out
+}
+
+// Addr returns the bound address of the forward listening on listen, for
+// tests that ask for port 0.
+func (f *Forwarder) Addr(listen string) net.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l, ok := f.byListen[listen]; ok {
+		return l.ln.Addr()
+	}
+	return nil
+}
+
+// Close stops accepting. Connections in flight get until ctx ends to finish
+// on their own; then they are aborted. Close waits for every goroutine.
+func (f *Forwarder) Close(ctx context.Context) error {
+	f.mu.Lock()
+	f.closed = true
+	for addr, l := range f.byListen {
+		l.ln.Close()
+		delete(f.byListen, addr)
+	}
+	f.mu.Unlock()
+	done := make(chan struct{})
+	go func() { f.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		f.cancel()
+		<-done
+	}
+	f.cancel()
+	return nil
+}

@@ -1,0 +1,55 @@
+// Package transport is p2pd's wire: a QUIC endpoint (quic-go, ALPN "p2pd/1")
+// whose connections are authenticated by a Noise IK handshake bound to the
+// connection's TLS exporter, and the authenticated Session built on top.
+//
+// # Session establishment
+//
+// The initiator dials QUIC with a throwaway self-signed certificate that
+// nobody verifies, opens the connection's first bidirectional stream and runs
+// Noise_IK_25519_ChaChaPoly_BLAKE2s on it (package handshake). Each Noise
+// message is framed by a 2-byte big-endian length:
+//
+//	+----------------+-----------------------+
+//	| length (2, BE) | Noise message (length)|
+//	+----------------+-----------------------+
+//
+// The Noise prologue is "p2pd/1 noise-ik" followed by [ExporterLen] bytes of
+// TLS exporter keying material for [ExporterLabel]: a relay that terminates
+// QUIC on both sides sees two different exporters and the handshake fails; a
+// recorded message 1 fails on every other connection.
+//
+// After message 1 the responder knows the initiator's static key. A key that
+// is not trusted, a garbled message, a wrong prologue or a timeout all end the
+// same way: the QUIC connection is closed with [CodeRefused] and nothing else
+// is sent. Until message 1 is verified the responder accepts no other stream;
+// until message 2 is verified the initiator opens none. The first stream then
+// stays open as the session's control stream (ping, pong, going-away).
+//
+// # Streams
+//
+// Every proxied connection is one bidirectional stream that starts with a
+// request header; the accepting side answers with a response header before
+// any payload flows. Layouts (all integers big-endian):
+//
+//	request:
+//	+---------+------+--------+-------------------+-------------+-------------+
+//	| version | kind | svclen | service (svclen)  | extlen (2)  | ext (extlen)|
+//	|   (1)   | (1)  |  (1)   |  1..MaxServiceLen |             | <= MaxExtLen|
+//	+---------+------+--------+-------------------+-------------+-------------+
+//
+//	response:
+//	+---------+--------+-------------+--------------+
+//	| version | status | extlen (2)  | ext (extlen) |
+//	+---------+--------+-------------+--------------+
+//
+// Unknown ext bytes are skipped: they are room for later fields. A header
+// must arrive within the header timeout and never exceeds [MaxRequestSize] or
+// [MaxResponseSize]. After an OK response the stream carries raw bytes both
+// ways: a FIN is a half-close and a reset with [StreamAborted] is an abort.
+//
+// # Control stream
+//
+// Control frames are a 1-byte type, a 2-byte length and a body of at most
+// [MaxControlBody] bytes: ping (8-byte nonce), pong (the same nonce) and
+// going-away (empty).
+package transport

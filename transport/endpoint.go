@@ -1,0 +1,307 @@
+package transport
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pd/p2pd/handshake"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/quic-go/quic-go"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultIdleTimeout          = 30 * time.Second
+	DefaultKeepAlive            = 10 * time.Second
+	DefaultMaxPendingHandshakes = 128
+	// retryThreshold is the number of pending handshakes above which new
+	// sources must prove their address with a Retry round trip first.
+	retryThreshold = 32
+	// maxIncomingStreams is how many proxied connections one session
+	// carries at once in each direction.
+	maxIncomingStreams = 4096
+)
+
+// Config configures an Endpoint. The zero value of every duration means its default.
+type Config struct {
+	Key      identity.PrivateKey
+	Listen   []string // UDP "host:port" addresses; IPv4 and IPv6 sockets are separate
+	Name     string   // sent to peers in the handshake payload
+	Instance uint64   // random per daemon start, sent in the handshake payload
+	// Trust maps an initiator's Noise static key to a trusted peer. It is
+	// called once per inbound handshake, after message 1.
+	Trust  func(noiseStatic [32]byte) (identity.PeerID, bool)
+	Logger *slog.Logger
+
+	HandshakeTimeout     time.Duration
+	IdleTimeout          time.Duration
+	KeepAlive            time.Duration
+	MaxPendingHandshakes int
+}
+
+// Endpoint is a node's QUIC endpoint: it listens on its UDP sockets, runs
+// the responder handshake for inbound connections and dials peers. Close
+// ends everything it started.
+type Endpoint struct {
+	cfg    Config
+	log    *slog.Logger
+	noise  handshake.Keypair
+	quic   *quic.Config
+	srvTLS *tls.Config
+
+	transports []*quic.Transport
+	listeners  []*quic.Listener
+
+	accepted chan *Session
+	pending  atomic.Int32
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loops and responder handshakes
+	once   sync.Once
+}
+
+// Listen opens the endpoint's sockets and starts accepting connections.
+func Listen(cfg Config) (*Endpoint, error) {
+	if cfg.Key.IsZero() {
+		return nil, errors.New("transport: no key")
+	}
+	if cfg.Trust == nil {
+		return nil, errors.New("transport: no trust function")
+	}
+	if len(cfg.Listen) == 0 {
+		return nil, errors.New("transport: no listen address")
+	}
+	setDefaults(&cfg)
+	pub, err := cfg.Key.Public().NoisePublic()
+	if err != nil {
+		return nil, fmt.Errorf("transport: own key: %w", err)
+	}
+	cert, err := throwawayCert()
+	if err != nil {
+		return nil, err
+	}
+	e := &Endpoint{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		noise:    handshake.Keypair{Private: cfg.Key.NoisePrivate(), Public: pub},
+		srvTLS:   serverTLS(cert),
+		accepted: make(chan *Session),
+	}
+	e.quic = e.quicConfig()
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	resetKey := derivedKey(cfg.Key, "p2pd/1 quic stateless reset key")
+	tokenKey := derivedKey(cfg.Key, "p2pd/1 quic token key")
+	for _, addr := range cfg.Listen {
+		uc, err := listenUDP(addr)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		tr := &quic.Transport{
+			Conn:                uc,
+			StatelessResetKey:   (*quic.StatelessResetKey)(&resetKey),
+			TokenGeneratorKey:   (*quic.TokenGeneratorKey)(&tokenKey),
+			VerifySourceAddress: func(net.Addr) bool { return e.pending.Load() > retryThreshold },
+		}
+		e.transports = append(e.transports, tr)
+		ln, err := tr.Listen(e.srvTLS, e.quic)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
+		}
+		e.listeners = append(e.listeners, ln)
+	}
+	for _, ln := range e.listeners {
+		e.wg.Add(1)
+		go e.acceptLoop(ln)
+	}
+	return e, nil
+}
+
+func setDefaults(cfg *Config) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.MaxPendingHandshakes <= 0 {
+		cfg.MaxPendingHandshakes = DefaultMaxPendingHandshakes
+	}
+}
+
+func (e *Endpoint) quicConfig() *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:           e.cfg.HandshakeTimeout,
+		MaxIdleTimeout:                 e.cfg.IdleTimeout,
+		KeepAlivePeriod:                e.cfg.KeepAlive,
+		MaxIncomingStreams:             maxIncomingStreams,
+		MaxIncomingUniStreams:          -1,
+		InitialStreamReceiveWindow:     512 << 10,
+		MaxStreamReceiveWindow:         16 << 20,
+		InitialConnectionReceiveWindow: 1 << 20,
+		MaxConnectionReceiveWindow:     64 << 20,
+		EnableDatagrams:                true,
+	}
+}
+
+// derivedKey gives a 32-byte key that is stable across restarts of the same
+// node, so that a restarted node's stateless resets end its peers' stale
+// connections at once instead of after the idle timeout.
+func derivedKey(k identity.PrivateKey, label string) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(label))
+	h.Write(k.Ed25519().Seed())
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+func listenUDP(addr string) (*net.UDPConn, error) {
+	if rest, ok := strings.CutPrefix(addr, "localhost:"); ok {
+		addr = "127.0.0.1:" + rest
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen address %q: want ip:port", addr)
+	}
+	network := "udp4"
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		network = "udp6"
+	}
+	uc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
+	}
+	return uc, nil
+}
+
+// Addrs returns the bound UDP addresses.
+func (e *Endpoint) Addrs() []net.Addr {
+	out := make([]net.Addr, 0, len(e.transports))
+	for _, tr := range e.transports {
+		out = append(out, tr.Conn.LocalAddr())
+	}
+	return out
+}
+
+// Accept returns the next inbound session whose handshake completed.
+func (e *Endpoint) Accept(ctx context.Context) (*Session, error) {
+	select {
+	case s := <-e.accepted:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-e.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+func (e *Endpoint) acceptLoop(ln *quic.Listener) {
+	defer e.wg.Done()
+	for {
+		conn, err := ln.Accept(e.ctx)
+		if err != nil {
+			return
+		}
+		if int(e.pending.Add(1)) > e.cfg.MaxPendingHandshakes {
+			e.pending.Add(-1)
+			conn.CloseWithError(CodeRefused, "")
+			continue
+		}
+		e.wg.Add(1)
+		go e.handleInbound(conn)
+	}
+}
+
+func (e *Endpoint) handleInbound(conn *quic.Conn) {
+	defer e.wg.Done()
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
+	st, info, err := e.respond(ctx, conn)
+	cancel()
+	e.pending.Add(-1)
+	if err != nil {
+		e.log.Debug("inbound handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+		conn.CloseWithError(CodeRefused, "")
+		return
+	}
+	s := newSession(e, conn, st, info, false)
+	select {
+	case e.accepted <- s:
+	case <-e.ctx.Done():
+		s.Close(CodeGoingAway)
+	}
+}
+
+// Dial connects to the peer id at addr ("host:port") and runs the handshake.
+func (e *Endpoint) Dial(ctx context.Context, id identity.PeerID, addr string) (*Session, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: peer address %q: %w", addr, err)
+	}
+	tr, err := e.transportFor(ua)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
+	defer cancel()
+	conn, err := tr.Dial(ctx, ua, clientTLS(), e.quic)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
+	}
+	st, info, err := e.initiate(ctx, conn, id)
+	if err != nil {
+		conn.CloseWithError(CodeRefused, "")
+		return nil, fmt.Errorf("%w with %s at %s: %w", ErrHandshake, id.ShortString(), addr, closeCause(err))
+	}
+	return newSession(e, conn, st, info, true), nil
+}
+
+func (e *Endpoint) transportFor(ua *net.UDPAddr) (*quic.Transport, error) {
+	want4 := ua.IP.To4() != nil
+	for _, tr := range e.transports {
+		la := tr.Conn.LocalAddr().(*net.UDPAddr)
+		is4 := la.IP.To4() != nil
+		if is4 == want4 {
+			return tr, nil
+		}
+	}
+	return nil, fmt.Errorf("transport: no local socket for %s (listen on an address of that family)", ua)
+}
+
+// Close stops accepting, closes the sockets (ending every connection on
+// them) and waits for the endpoint's goroutines.
+func (e *Endpoint) Close() error {
+	e.once.Do(func() {
+		if e.cancel != nil {
+			e.cancel()
+		}
+		for _, ln := range e.listeners {
+			ln.Close()
+		}
+		for _, tr := range e.transports {
+			tr.Close()
+			tr.Conn.Close()
+		}
+		e.wg.Wait()
+	})
+	return nil
+}

@@ -1,0 +1,122 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Connection close codes (QUIC application error codes).
+const (
+	CodeNormal    quic.ApplicationErrorCode = 0x0 // orderly close
+	CodeRefused   quic.ApplicationErrorCode = 0x1 // handshake failed; the same for every reason
+	CodeDuplicate quic.ApplicationErrorCode = 0x2 // a parallel session to the same peer won
+	CodeGoingAway quic.ApplicationErrorCode = 0x3 // the peer is shutting down
+	CodeProtocol  quic.ApplicationErrorCode = 0x4 // malformed control stream
+	CodeRemoved   quic.ApplicationErrorCode = 0x5 // the peer is no longer trusted (reload)
+)
+
+// Stream reset codes (QUIC stream error codes).
+const (
+	StreamAborted   quic.StreamErrorCode = 0x10 // the application connection was aborted
+	StreamRefused   quic.StreamErrorCode = 0x11 // the request was answered with an error status
+	StreamBadHeader quic.StreamErrorCode = 0x12 // the request header was malformed or late
+	StreamRevoked   quic.StreamErrorCode = 0x13 // access was withdrawn by a reload
+)
+
+var (
+	// ErrHandshake reports a failed session handshake. The wrapped error says
+	// why on the side that saw it; the peer only ever sees CodeRefused.
+	ErrHandshake = errors.New("transport: handshake failed")
+	// ErrUntrusted reports an initiator whose static key is not trusted.
+	ErrUntrusted = errors.New("transport: untrusted peer")
+	// ErrClosed reports use of a closed endpoint or session.
+	ErrClosed = errors.New("transport: closed")
+	// ErrShortHeader reports a stream header cut short.
+	ErrShortHeader = errors.New("transport: short stream header")
+	// ErrBadHeader reports a stream header that breaks the layout rules.
+	ErrBadHeader = errors.New("transport: malformed stream header")
+)
+
+// Status is the accepting side's answer to a stream request.
+type Status uint8
+
+// Status codes.
+const (
+	StatusOK                Status = 0
+	StatusUnknownService    Status = 1
+	StatusAccessDenied      Status = 2
+	StatusTargetRefused     Status = 3
+	StatusTargetUnreachable Status = 4
+	StatusOverloaded        Status = 5
+	StatusBadRequest        Status = 6
+)
+
+var statusText = map[Status]string{
+	StatusOK:                "ok",
+	StatusUnknownService:    "unknown service",
+	StatusAccessDenied:      "access denied",
+	StatusTargetRefused:     "target refused the connection",
+	StatusTargetUnreachable: "target unreachable",
+	StatusOverloaded:        "overloaded",
+	StatusBadRequest:        "bad request",
+}
+
+func (s Status) String() string {
+	if t, ok := statusText[s]; ok {
+		return t
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// StatusError is a non-OK answer to a stream request.
+type StatusError struct {
+	Status  Status
+	Service string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("transport: service %q: %s", e.Service, e.Status)
+}
+
+// CloseError reports why a session ended, as a close code.
+type CloseError struct {
+	Code   quic.ApplicationErrorCode
+	Remote bool
+}
+
+func (e *CloseError) Error() string {
+	side := "local"
+	if e.Remote {
+		side = "remote"
+	}
+	return fmt.Sprintf("transport: session closed by %s: %s", side, codeText(e.Code))
+}
+
+func codeText(c quic.ApplicationErrorCode) string {
+	switch c {
+	case CodeNormal:
+		return "normal close"
+	case CodeRefused:
+		return "refused"
+	case CodeDuplicate:
+		return "duplicate session"
+	case CodeGoingAway:
+		return "going away"
+	case CodeProtocol:
+		return "protocol error"
+	case CodeRemoved:
+		return "peer removed"
+	}
+	return fmt.Sprintf("code 0x%x", uint64(c))
+}
+
+// closeCause turns quic-go's close errors into a CloseError where it can.
+func closeCause(err error) error {
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) {
+		return &CloseError{Code: ae.ErrorCode, Remote: ae.Remote}
+	}
+	return err
+}

@@ -1,0 +1,168 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/p2pd/p2pd/handshake"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/quic-go/quic-go"
+)
+
+// Handshake framing: every Noise message is prefixed by its length.
+const (
+	hsLenLen = 2
+	// MaxHandshakeMessage bounds a framed Noise message: IK message 1 is
+	// 96 bytes plus the payload and its tag, message 2 is 48 plus the same.
+	MaxHandshakeMessage = 96 + handshake.MaxPayloadSize + 16
+)
+
+// peerInfo is what a completed handshake proves about the other side.
+type peerInfo struct {
+	id       identity.PeerID
+	name     string
+	instance uint64
+}
+
+func writeHandshakeMsg(w io.Writer, msg []byte) error {
+	if len(msg) > MaxHandshakeMessage {
+		return fmt.Errorf("transport: handshake message of %d bytes, limit %d", len(msg), MaxHandshakeMessage)
+	}
+	b := make([]byte, 0, hsLenLen+len(msg))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(msg)))
+	_, err := w.Write(append(b, msg...))
+	return err
+}
+
+func readHandshakeMsg(r io.Reader) ([]byte, error) {
+	var hdr [hsLenLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(hdr[:]))
+	if n > MaxHandshakeMessage {
+		return nil, fmt.Errorf("transport: handshake message of %d bytes, limit %d", n, MaxHandshakeMessage)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+func (e *Endpoint) localPayload() ([]byte, error) {
+	p := handshake.Payload{Version: handshake.ProtocolVersion, Name: e.cfg.Name, Instance: e.cfg.Instance}
+	return p.AppendBinary(nil)
+}
+
+func (e *Endpoint) noiseConfig(conn *quic.Conn) (handshake.Config, error) {
+	exp, err := exporter(conn.ConnectionState().TLS)
+	if err != nil {
+		return handshake.Config{}, err
+	}
+	return handshake.Config{Static: e.noise, Prologue: handshake.BindingPrologue(exp)}, nil
+}
+
+// initiate runs the initiator's side on a fresh connection to the peer whose
+// identity is id. It returns the stream that becomes the control stream.
+func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.PeerID) (*quic.Stream, peerInfo, error) {
+	remote, err := id.PublicKey().NoisePublic()
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	cfg, err := e.noiseConfig(conn)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	hs, err := handshake.NewInitiator(cfg, remote)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	payload, err := e.localPayload()
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	msg1, err := hs.WriteMessage1(payload)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	st, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		st.SetDeadline(dl)
+	}
+	if err := writeHandshakeMsg(st, msg1); err != nil {
+		return nil, peerInfo{}, err
+	}
+	msg2, err := readHandshakeMsg(st)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	res, err := hs.ReadMessage2(msg2)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	p, _, err := handshake.ParsePayload(res.RemotePayload)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	st.SetDeadline(time.Time{})
+	return st, peerInfo{id: id, name: p.Name, instance: p.Instance}, nil
+}
+
+// respond runs the responder's side on an accepted connection. Nothing but the
+// first stream is read before message 1 is verified and its key trusted.
+func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn) (*quic.Stream, peerInfo, error) {
+	st, err := conn.AcceptStream(ctx)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	if st.StreamID() != 0 {
+		return nil, peerInfo{}, fmt.Errorf("transport: handshake on stream %d, want 0", st.StreamID())
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		st.SetDeadline(dl)
+	}
+	msg1, err := readHandshakeMsg(st)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	cfg, err := e.noiseConfig(conn)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	hs, err := handshake.NewResponder(cfg)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	static, payload, err := hs.ReadMessage1(msg1)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	id, ok := e.cfg.Trust(static)
+	if !ok {
+		return nil, peerInfo{}, ErrUntrusted
+	}
+	p, _, err := handshake.ParsePayload(payload)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	ours, err := e.localPayload()
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	msg2, _, err := hs.WriteMessage2(ours)
+	if err != nil {
+		return nil, peerInfo{}, err
+	}
+	if err := writeHandshakeMsg(st, msg2); err != nil {
+		return nil, peerInfo{}, err
+	}
+	st.SetDeadline(time.Time{})
+	return st, peerInfo{id: id, name: p.Name, instance: p.Instance}, nil
+}

@@ -1,0 +1,77 @@
+package transport
+
+import (
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Stream is one proxied connection inside a session. Read and Write carry
+// payload; CloseWrite sends a FIN (half-close); Close releases the stream;
+// Abort resets it both ways.
+type Stream struct {
+	qs   *quic.Stream
+	sess *Session
+	once sync.Once
+}
+
+// Session returns the session the stream belongs to.
+func (st *Stream) Session() *Session { return st.sess }
+
+func (st *Stream) Read(p []byte) (int, error)  { return st.qs.Read(p) }
+func (st *Stream) Write(p []byte) (int, error) { return st.qs.Write(p) }
+
+// SetReadDeadline sets the read deadline.
+func (st *Stream) SetReadDeadline(t time.Time) error { return st.qs.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline.
+func (st *Stream) SetWriteDeadline(t time.Time) error { return st.qs.SetWriteDeadline(t) }
+
+// ReadRequest reads the stream's request header within timeout.
+func (st *Stream) ReadRequest(timeout time.Duration) (Request, error) {
+	st.qs.SetReadDeadline(time.Now().Add(timeout))
+	defer st.qs.SetReadDeadline(time.Time{})
+	return ReadRequest(st.qs)
+}
+
+// Respond sends the answer to the stream's request. A non-OK answer also
+// ends the stream.
+func (st *Stream) Respond(status Status) error {
+	b, _ := Response{Status: status}.AppendBinary(nil)
+	_, err := st.qs.Write(b)
+	if status != StatusOK {
+		st.qs.Close()
+		st.qs.CancelRead(StreamRefused)
+		st.release()
+	}
+	return err
+}
+
+// CloseWrite half-closes the stream: the peer reads EOF after the data sent so far.
+func (st *Stream) CloseWrite() error { return st.qs.Close() }
+
+// CloseRead stops reading; the peer's writes fail.
+func (st *Stream) CloseRead() { st.qs.CancelRead(StreamAborted) }
+
+// Close finishes the write side (if still open) and stops reading.
+func (st *Stream) Close() error {
+	err := st.qs.Close()
+	st.qs.CancelRead(0)
+	st.release()
+	return err
+}
+
+// Abort resets the stream in both directions with code.
+func (st *Stream) AbortWith(code quic.StreamErrorCode) {
+	st.qs.CancelWrite(code)
+	st.qs.CancelRead(code)
+	st.release()
+}
+
+// Abort resets the stream in both directions.
+func (st *Stream) Abort() { st.AbortWith(StreamAborted) }
+
+func (st *Stream) release() {
+	st.once.Do(func() { st.sess.streams.Add(-1) })
+}
