@@ -48,6 +48,11 @@ type Config struct {
 	IdleTimeout          time.Duration
 	KeepAlive            time.Duration
 	MaxPendingHandshakes int
+
+	// Shared leaves listening to someone else: Listen opens the sockets but
+	// does not listen on them. The owner of the port (discovery's libp2p
+	// host) listens for the overlay's ALPN and hands that listener to Serve.
+	Shared bool
 }
 
 // Endpoint is a node's QUIC endpoint: it listens on its UDP sockets, runs
@@ -60,8 +65,9 @@ type Endpoint struct {
 	quic   *quic.Config
 	srvTLS *tls.Config
 
-	transports []*quic.Transport
-	listeners  []*quic.Listener
+	sockets   []Socket
+	mu        sync.Mutex // guards listeners
+	listeners []Listener
 
 	accepted chan *Session
 	pending  atomic.Int32
@@ -115,17 +121,16 @@ func Listen(cfg Config) (*Endpoint, error) {
 			TokenGeneratorKey:   (*quic.TokenGeneratorKey)(&tokenKey),
 			VerifySourceAddress: func(net.Addr) bool { return e.pending.Load() > retryThreshold },
 		}
-		e.transports = append(e.transports, tr)
+		e.sockets = append(e.sockets, Socket{Network: uc.LocalAddr().Network(), Conn: uc, Transport: tr})
+		if cfg.Shared {
+			continue
+		}
 		ln, err := tr.Listen(e.srvTLS, e.quic)
 		if err != nil {
 			e.Close()
 			return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
 		}
-		e.listeners = append(e.listeners, ln)
-	}
-	for _, ln := range e.listeners {
-		e.wg.Add(1)
-		go e.acceptLoop(ln)
+		e.Serve(ln)
 	}
 	return e, nil
 }
@@ -194,11 +199,47 @@ func listenUDP(addr string) (*net.UDPConn, error) {
 	return uc, nil
 }
 
+// Socket is one of the endpoint's UDP sockets and the QUIC transport on it.
+type Socket struct {
+	Network   string // "udp4" or "udp6"
+	Conn      *net.UDPConn
+	Transport *quic.Transport
+}
+
+// Listener yields inbound QUIC connections that negotiated ALPN.
+type Listener interface {
+	Accept(ctx context.Context) (*quic.Conn, error)
+	Close() error
+}
+
+// Sockets returns the endpoint's sockets, for sharing the port.
+func (e *Endpoint) Sockets() []Socket { return append([]Socket(nil), e.sockets...) }
+
+// ServerTLS returns the TLS configuration inbound overlay connections use.
+func (e *Endpoint) ServerTLS() *tls.Config { return e.srvTLS.Clone() }
+
+// QUICConfig returns the endpoint's QUIC configuration.
+func (e *Endpoint) QUICConfig() *quic.Config { return e.quic.Clone() }
+
+// Serve accepts overlay connections from ln until the endpoint closes; the
+// endpoint owns ln from now on.
+func (e *Endpoint) Serve(ln Listener) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx.Err() != nil {
+		ln.Close()
+		return
+	}
+	e.listeners = append(e.listeners, ln)
+	e.wg.Add(1)
+	go e.acceptLoop(ln)
+}
+
 // Addrs returns the bound UDP addresses.
 func (e *Endpoint) Addrs() []net.Addr {
-	out := make([]net.Addr, 0, len(e.transports))
-	for _, tr := range e.transports {
-		out = append(out, tr.Conn.LocalAddr())
+	out := make([]net.Addr, 0, len(e.sockets))
+	for _, s := range e.sockets {
+		out = append(out, s.Conn.LocalAddr())
 	}
 	return out
 }
@@ -215,7 +256,7 @@ func (e *Endpoint) Accept(ctx context.Context) (*Session, error) {
 	}
 }
 
-func (e *Endpoint) acceptLoop(ln *quic.Listener) {
+func (e *Endpoint) acceptLoop(ln Listener) {
 	defer e.wg.Done()
 	for {
 		conn, err := ln.Accept(e.ctx)
@@ -277,11 +318,11 @@ func (e *Endpoint) Dial(ctx context.Context, id identity.PeerID, addr string) (*
 
 func (e *Endpoint) transportFor(ua *net.UDPAddr) (*quic.Transport, error) {
 	want4 := ua.IP.To4() != nil
-	for _, tr := range e.transports {
-		la := tr.Conn.LocalAddr().(*net.UDPAddr)
+	for _, s := range e.sockets {
+		la := s.Conn.LocalAddr().(*net.UDPAddr)
 		is4 := la.IP.To4() != nil
 		if is4 == want4 {
-			return tr, nil
+			return s.Transport, nil
 		}
 	}
 	return nil, fmt.Errorf("transport: no local socket for %s (listen on an address of that family)", ua)
@@ -294,12 +335,14 @@ func (e *Endpoint) Close() error {
 		if e.cancel != nil {
 			e.cancel()
 		}
+		e.mu.Lock()
 		for _, ln := range e.listeners {
 			ln.Close()
 		}
-		for _, tr := range e.transports {
-			tr.Close()
-			tr.Conn.Close()
+		e.mu.Unlock()
+		for _, s := range e.sockets {
+			s.Transport.Close()
+			s.Conn.Close()
 		}
 		e.wg.Wait()
 	})

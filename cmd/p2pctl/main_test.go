@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -233,30 +235,28 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestDefaultSocket(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	t.Setenv("P2PD_CONFIG", "")
+	none := func(string) string { return "" }
+	if got := defaultSocket(func(k string) string {
+		if k == "P2PD_NODE_CONTROL_SOCKET" {
+			return "/x/y.sock"
 		}
+		return ""
+	}); got != "/x/y.sock" {
+		t.Errorf("with P2PD_NODE_CONTROL_SOCKET: %q", got)
 	}
-	tests := []struct {
-		getenv func(string) string
-		uid    int
-		want   string
-	}{
-		{env("P2PD_NODE_CONTROL_SOCKET", "/x/y.sock", "XDG_RUNTIME_DIR", "/run/user/1000"), 1000, "/x/y.sock"},
-		{env("XDG_RUNTIME_DIR", "/run/user/1000"), 1000, "/run/user/1000/p2pd.sock"},
-		{env(), 0, "/run/p2pd/p2pd.sock"},
-		{env(), 1000, "/tmp/p2pd-1000/p2pd.sock"},
+	if got := defaultSocket(none); got != "/run/user/1000/p2pd.sock" {
+		t.Errorf("without a config: %q, want the daemon's default", got)
 	}
-	for _, tt := range tests {
-		if got := defaultSocket(tt.getenv, tt.uid); got != tt.want {
-			t.Errorf("defaultSocket(uid %d) = %q, want %q", tt.uid, got, tt.want)
-		}
+	// A config at the default path names the socket the daemon will use.
+	cfgDir := filepath.Join(dir, "p2pd")
+	os.MkdirAll(cfgDir, 0o700)
+	os.WriteFile(filepath.Join(cfgDir, "p2pd.toml"), []byte("[node]\ncontrol_socket = \"ctl.sock\"\n"), 0o600)
+	if got, want := defaultSocket(none), filepath.Join(cfgDir, "ctl.sock"); got != want {
+		t.Errorf("with a default config: %q, want %q", got, want)
 	}
 }
 
