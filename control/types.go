@@ -47,6 +47,11 @@ type Peer struct {
 	Endpoint      string     `json:"endpoint,omitempty"`
 	LastHandshake *time.Time `json:"last_handshake,omitempty"`
 	LastError     string     `json:"last_error,omitempty"`
+	// Sources says how the addresses were found: static, mdns, dht, learned.
+	Sources []string `json:"sources,omitempty"`
+	// Path is "direct" or "relayed" while connected; Relay names the relay.
+	Path  string `json:"path,omitempty"`
+	Relay string `json:"relay,omitempty"`
 }
 
 // Session is one authenticated session with a peer.

@@ -48,6 +48,10 @@ type testNode struct {
 	dir  string
 	port int // UDP
 	id   string
+	// netns, listen and discovery are for nodes in network namespaces.
+	netns     string
+	listen    string // default 127.0.0.1:port
+	discovery string // the [discovery] table's body; default: everything off
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 	exit chan error
@@ -100,21 +104,28 @@ func (n *testNode) socket() string { return filepath.Join(n.dir, "p2pd.sock") }
 // writeConfig writes the node's whole config; extra holds its peers, services and forwards.
 func (n *testNode) writeConfig(extra string) {
 	n.t.Helper()
+	listen := n.listen
+	if listen == "" {
+		listen = fmt.Sprintf("127.0.0.1:%d", n.port)
+	}
+	disc := n.discovery
+	if disc == "" {
+		disc = "mdns = false\ndht = false"
+	}
 	cfg := fmt.Sprintf(`[node]
 name = %q
 key_file = "identity.key"
-listen = ["127.0.0.1:%d"]
+listen = [%q]
 control_socket = "p2pd.sock"
 
 [discovery]
-mdns = false
-dht = false
+%s
 
 [log]
 level = "debug"
 
 %s
-`, n.name, n.port, extra)
+`, n.name, listen, disc, extra)
 	if err := os.WriteFile(n.config(), []byte(cfg), 0o600); err != nil {
 		n.t.Fatal(err)
 	}
@@ -130,6 +141,9 @@ func (n *testNode) start() {
 	n.t.Helper()
 	n.log = new(bytes.Buffer)
 	n.cmd = exec.Command(bins.p2pd, "run", "--config", n.config())
+	if n.netns != "" {
+		n.cmd = exec.Command("ip", "netns", "exec", n.netns, bins.p2pd, "run", "--config", n.config())
+	}
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)

@@ -77,6 +77,8 @@ type Node struct {
 	byName   map[string]*peer
 	byNoise  map[[32]byte]identity.PeerID
 	services map[string]*service
+	disc     Discovery // nil without discovery
+	running  bool      // Run has started the maintainers
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -123,6 +125,9 @@ func (n *Node) Name() string { return n.cfg.Name }
 // Started returns when the node was created.
 func (n *Node) Started() time.Time { return n.started }
 
+// Endpoint returns the node's QUIC endpoint, for discovery to share its port.
+func (n *Node) Endpoint() *transport.Endpoint { return n.ep }
+
 // ListenAddrs returns the bound UDP addresses.
 func (n *Node) ListenAddrs() []string {
 	var out []string
@@ -136,6 +141,7 @@ func (n *Node) ListenAddrs() []string {
 // ctx ends; then it drains and closes. It returns nil after an orderly stop.
 func (n *Node) Run(ctx context.Context) error {
 	n.mu.Lock()
+	n.running = true
 	for _, p := range n.peers {
 		n.startMaintainer(p)
 	}

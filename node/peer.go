@@ -39,8 +39,9 @@ type peer struct {
 
 	mu            sync.Mutex // guards the fields below
 	name          string
-	addrs         []string // configured
-	learned       string   // the address of the last session, if not configured
+	addrs         []string            // configured
+	found         map[string][]string // discovered, by source
+	learned       string              // the address of the last session, if not configured
 	sess          *transport.Session
 	dialing       chan struct{} // non-nil while a dial runs; closed when it ends
 	lastErr       error
@@ -63,10 +64,21 @@ func (p *peer) dialAddrs() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := append([]string(nil), p.addrs...)
+	for _, src := range p.sources() {
+		for _, a := range p.found[src] {
+			if !contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
 	if p.learned != "" && !contains(out, p.learned) {
 		out = append(out, p.learned)
 	}
 	return out
+}
+
+func (p *peer) hasAddrs() bool {
+	return len(p.dialAddrs()) > 0
 }
 
 func contains(list []string, s string) bool {
@@ -137,7 +149,10 @@ func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error)
 func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 	addrs := p.dialAddrs()
 	if len(addrs) == 0 {
-		return nil, fmt.Errorf("node: peer %q has no known address (add addresses to its [[peers]] entry)", p.name)
+		addrs = n.findPeer(ctx, p)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("node: peer %q has no known address (add addresses to its [[peers]] entry, or enable discovery)", p.name)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -172,11 +187,14 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 	return nil, errors.Join(errs...)
 }
 
-// startMaintainer keeps a peer that has configured addresses connected,
-// redialing with exponential backoff and jitter. Called with n.mu held.
+// startMaintainer keeps a peer with known addresses connected, redialing
+// with exponential backoff and jitter. Called with n.mu held.
 func (n *Node) startMaintainer(p *peer) {
+	if !p.hasAddrs() {
+		return
+	}
 	p.mu.Lock()
-	if p.maintained || len(p.addrs) == 0 {
+	if p.maintained {
 		p.mu.Unlock()
 		return
 	}
@@ -247,11 +265,16 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 	p.sess = s
 	p.lastErr = nil
 	p.lastHandshake = time.Now()
-	if !contains(p.addrs, s.RemoteAddr().String()) {
-		p.learned = s.RemoteAddr().String()
+	remote := s.RemoteAddr().String()
+	learned := !contains(p.addrs, remote)
+	if learned {
+		p.learned = remote
 	}
 	name := p.name
 	p.mu.Unlock()
+	if d := n.discovery(); d != nil && learned {
+		d.Learned(s.Peer(), remote)
+	}
 	if old != nil {
 		old.Close(transport.CodeDuplicate)
 	}

@@ -17,6 +17,8 @@ type PeerStatus struct {
 	Endpoint      string
 	LastHandshake time.Time
 	LastError     string
+	Sources       []string // how the peer's addresses were found: static, mdns, dht, learned
+	Path          string   // "direct" while connected
 }
 
 // SessionStatus is a snapshot of one live session.
@@ -46,15 +48,14 @@ func (n *Node) Peers() []PeerStatus {
 	n.mu.Unlock()
 	out := make([]PeerStatus, 0, len(ps))
 	for _, p := range ps {
+		addrs := p.dialAddrs()
 		p.mu.Lock()
-		st := PeerStatus{Name: p.name, ID: p.id.String(), Addresses: append([]string{}, p.addrs...), LastHandshake: p.lastHandshake}
-		if p.learned != "" && !contains(st.Addresses, p.learned) {
-			st.Addresses = append(st.Addresses, p.learned)
-		}
+		st := PeerStatus{Name: p.name, ID: p.id.String(), Addresses: addrs, LastHandshake: p.lastHandshake, Sources: p.sources()}
 		switch {
 		case p.sess != nil && p.sess.State() == transport.StateEstablished:
 			st.State = Connected
 			st.Endpoint = p.sess.RemoteAddr().String()
+			st.Path = "direct"
 		case p.dialing != nil:
 			st.State = Connecting
 		}

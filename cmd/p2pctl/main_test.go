@@ -35,8 +35,8 @@ func fixture() *controltest.Backend {
 			Peers: 2, Connected: 1, Services: 1, Forwards: 1},
 		PeerList: []control.Peer{
 			{Name: "db", ID: idDB, State: control.PeerConnected, Addresses: []string{"203.0.113.7:4242"},
-				Endpoint: "203.0.113.7:4242", LastHandshake: &hs},
-			{Name: "web1", ID: idWeb, State: control.PeerDisconnected},
+				Endpoint: "203.0.113.7:4242", LastHandshake: &hs, Sources: []string{"static"}, Path: "direct"},
+			{Name: "web1", ID: idWeb, State: control.PeerDisconnected, LastError: "handshake timed out"},
 		},
 		SessionList: []control.Session{{Peer: "db", PeerID: idDB, Remote: "203.0.113.7:4242", State: "established",
 			AgeSeconds: 195, RTTMillis: 1.25, Streams: 3, BytesSent: 3 << 20, BytesReceived: 1536}},
@@ -85,9 +85,10 @@ func TestTables(t *testing.T) {
 	sock := controltest.Serve(t, fixture())
 	ws := `\s{2,}`
 	rowsMatch(t, mustRun(t, "--socket", sock, "peers"),
-		`^NAME`+ws+`ID`+ws+`STATE`+ws+`ENDPOINT`+ws+`LAST-HANDSHAKE`+ws+`ADDRESSES$`,
-		`^db`+ws+idDB+ws+`connected`+ws+`203\.0\.113\.7:4242`+ws+`1[2-9]s ago`+ws+`203\.0\.113\.7:4242$`,
-		`^web1`+ws+idWeb+ws+`disconnected`+ws+`-`+ws+`-`+ws+`-$`)
+		`^NAME`+ws+`ID`+ws+`STATE`+ws+`PATH`+ws+`ENDPOINT`+ws+`LAST-HANDSHAKE`+ws+`FOUND-BY`+ws+`ADDRESSES$`,
+		`^db`+ws+idDB+ws+`connected`+ws+`direct`+ws+`203\.0\.113\.7:4242`+ws+`1[2-9]s ago`+ws+`static`+ws+`203\.0\.113\.7:4242$`,
+		`^web1`+ws+idWeb+ws+`disconnected`+ws+`-`+ws+`-`+ws+`-`+ws+`-`+ws+`-$`,
+		`^web1: handshake timed out$`)
 	rowsMatch(t, mustRun(t, "--socket", sock, "sessions"),
 		`^PEER`+ws+`REMOTE`+ws+`AGE`+ws+`RTT`+ws+`STREAMS`+ws+`SENT`+ws+`RECEIVED$`,
 		`^db`+ws+`203\.0\.113\.7:4242`+ws+`3m15s`+ws+`1\.25ms`+ws+`3`+ws+`3\.0 MiB`+ws+`1\.5 KiB$`)

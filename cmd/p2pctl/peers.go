@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -26,11 +27,24 @@ func peersCmd(a *app) *cobra.Command {
 				return printJSON(a.out, map[string][]control.Peer{"peers": nonNil(peers)})
 			}
 			now := time.Now()
-			t := newTable(a.out, "NAME", "ID", "STATE", "ENDPOINT", "LAST-HANDSHAKE", "ADDRESSES")
+			t := newTable(a.out, "NAME", "ID", "STATE", "PATH", "ENDPOINT", "LAST-HANDSHAKE", "FOUND-BY", "ADDRESSES")
 			for _, p := range peers {
-				t.row(p.Name, p.ID, p.State, p.Endpoint, ago(p.LastHandshake, now), strings.Join(p.Addresses, ","))
+				path := p.Path
+				if p.Relay != "" {
+					path += " via " + p.Relay
+				}
+				t.row(p.Name, p.ID, p.State, path, p.Endpoint, ago(p.LastHandshake, now), strings.Join(p.Sources, ","), strings.Join(p.Addresses, ","))
 			}
-			return t.flush()
+			if err := t.flush(); err != nil {
+				return err
+			}
+			// Why a peer is not connected reads better below the table.
+			for _, p := range peers {
+				if p.State != control.PeerConnected && p.LastError != "" {
+					fmt.Fprintf(a.out, "%s: %s\n", p.Name, p.LastError)
+				}
+			}
+			return nil
 		}),
 	}
 }
