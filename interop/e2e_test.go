@@ -301,3 +301,32 @@ func TestBadConfigExitsTwo(t *testing.T) {
 		}
 	}
 }
+
+func TestControlSocketPermissions(t *testing.T) {
+	n := newNode(t, "s")
+	n.start()
+	fi, err := os.Stat(n.socket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("control socket mode %v, want a socket with 0600", fi.Mode())
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the unprivileged-connect half needs root to switch users")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) is needed to connect as another user")
+	}
+	// Make the path reachable so that only the socket itself can refuse.
+	for d := n.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bins.p2pctl, "--socket", n.socket(), "status").CombinedOutput()
+	if err == nil {
+		t.Fatalf("user nobody got an answer from the control socket: %s", out)
+	}
+	if !strings.Contains(string(out), "permission denied") {
+		t.Fatalf("want the connection refused with permission denied, got: %s", out)
+	}
+}

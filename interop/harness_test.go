@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	os.Chmod(dir, 0o755) // other users run p2pctl in the permission test
 	bins.p2pd = filepath.Join(dir, "p2pd")
 	bins.p2pctl = filepath.Join(dir, "p2pctl")
 	for out, pkg := range map[string]string{bins.p2pd: "../cmd/p2pd", bins.p2pctl: "../cmd/p2pctl"} {

@@ -10,9 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
+	"github.com/quic-go/quic-go"
 )
 
 // service is a configured service and its counters.
@@ -22,12 +24,21 @@ type service struct {
 	active atomic.Int64
 	total  atomic.Uint64
 
-	mu      sync.Mutex                   // guards streams
-	streams map[*transport.Stream]string // live inbound streams → peer name
+	mu      sync.Mutex         // guards streams
+	streams map[Inbound]string // live inbound streams → peer name
+}
+
+// Inbound is a stream a peer opened to this node: a QUIC stream of a direct
+// session (*transport.Stream) or a relayed libp2p stream from discovery.
+// Its first bytes are the request header of package transport.
+type Inbound interface {
+	proxy.Conn
+	ReadRequest(timeout time.Duration) (transport.Request, error)
+	Respond(status transport.Status) error
 }
 
 func newService(cfg Service) *service {
-	s := &service{cfg: cfg, allow: make(map[string]bool), streams: make(map[*transport.Stream]string)}
+	s := &service{cfg: cfg, allow: make(map[string]bool), streams: make(map[Inbound]string)}
 	for _, a := range cfg.Allow {
 		s.allow[a] = true
 	}
@@ -56,10 +67,10 @@ func (n *Node) serveStreams(p *peer, s *transport.Session) {
 
 // handleStream answers one inbound stream: the request header, the access
 // check, the connection to the target; then it splices until both ends are done.
-func (n *Node) handleStream(p *peer, st *transport.Stream) {
+func (n *Node) handleStream(p *peer, st Inbound) {
 	req, err := st.ReadRequest(n.cfg.HeaderTimeout)
 	if err != nil {
-		st.AbortWith(transport.StreamBadHeader)
+		abortWith(st, transport.StreamBadHeader)
 		return
 	}
 	p.mu.Lock()
@@ -105,7 +116,7 @@ func (n *Node) handleStream(p *peer, st *transport.Stream) {
 	proxy.Splice(st, proxy.NetConn(target))
 }
 
-func (s *service) track(st *transport.Stream, peer string) {
+func (s *service) track(st Inbound, peer string) {
 	s.active.Add(1)
 	s.total.Add(1)
 	s.mu.Lock()
@@ -113,7 +124,7 @@ func (s *service) track(st *transport.Stream, peer string) {
 	s.mu.Unlock()
 }
 
-func (s *service) untrack(st *transport.Stream) {
+func (s *service) untrack(st Inbound) {
 	s.active.Add(-1)
 	s.mu.Lock()
 	delete(s.streams, st)
@@ -126,12 +137,21 @@ func (s *service) revoke(still func(peer string) bool) {
 	defer s.mu.Unlock()
 	for st, peer := range s.streams {
 		if !still(peer) {
-			st.AbortWith(transport.StreamRevoked)
+			abortWith(st, transport.StreamRevoked)
 		}
 	}
 }
 
-func (n *Node) echo(st *transport.Stream) {
+// abortWith resets st, with a specific code where the stream carries one.
+func abortWith(st Inbound, code quic.StreamErrorCode) {
+	if c, ok := st.(interface{ AbortWith(quic.StreamErrorCode) }); ok {
+		c.AbortWith(code)
+		return
+	}
+	st.Abort()
+}
+
+func (n *Node) echo(st Inbound) {
 	if err := st.Respond(transport.StatusOK); err != nil {
 		st.Abort()
 		return
@@ -159,13 +179,27 @@ func targetStatus(err error) transport.Status {
 }
 
 // DialService opens a stream to service on peer (a name or peer ID),
-// dialing the peer first if it has no session.
+// dialing the peer first if it has no session, and going through a relay
+// when no direct path can be had.
 func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
-	st, err := n.OpenStream(ctx, peerName, transport.Request{Kind: transport.KindTCP, Service: svc})
-	if err != nil {
+	req := transport.Request{Kind: transport.KindTCP, Service: svc}
+	st, err := n.OpenStream(ctx, peerName, req)
+	if err == nil {
+		return st, nil
+	}
+	var se *transport.StatusError
+	if errors.As(err, &se) || n.relayer() == nil || ctx.Err() != nil {
 		return nil, err
 	}
-	return st, nil
+	p, lerr := n.lookup(peerName)
+	if lerr != nil {
+		return nil, lerr
+	}
+	rs, rerr := n.openRelayed(ctx, p, req)
+	if rerr != nil {
+		return nil, fmt.Errorf("%w; relayed: %w", err, rerr)
+	}
+	return rs, nil
 }
 
 // OpenStream opens a stream with req to a peer. A stream that dies with its

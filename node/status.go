@@ -18,7 +18,8 @@ type PeerStatus struct {
 	LastHandshake time.Time
 	LastError     string
 	Sources       []string // how the peer's addresses were found: static, mdns, dht, learned
-	Path          string   // "direct" while connected
+	Path          string   // "direct" or "relayed" while connected
+	Relay         string   // the relay's peer ID on a relayed path
 }
 
 // SessionStatus is a snapshot of one live session.
@@ -47,6 +48,7 @@ func (n *Node) Peers() []PeerStatus {
 	}
 	n.mu.Unlock()
 	out := make([]PeerStatus, 0, len(ps))
+	relayer := n.relayer()
 	for _, p := range ps {
 		addrs := p.dialAddrs()
 		p.mu.Lock()
@@ -59,6 +61,13 @@ func (n *Node) Peers() []PeerStatus {
 		case p.dialing != nil:
 			st.State = Connecting
 		}
+		p.mu.Unlock()
+		if st.State != Connected && relayer != nil {
+			if relay, ok := relayer.RelayPath(p.id); ok {
+				st.State, st.Path, st.Relay = Connected, "relayed", relay
+			}
+		}
+		p.mu.Lock()
 		if st.State != Connected && p.lastErr != nil {
 			st.LastError = p.lastErr.Error()
 		}

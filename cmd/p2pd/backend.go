@@ -32,7 +32,7 @@ func (b backend) Status(context.Context) (control.Status, error) {
 func (b backend) Peers(context.Context) ([]control.Peer, error) {
 	var out []control.Peer
 	for _, p := range b.d.node.Peers() {
-		cp := control.Peer{Name: p.Name, ID: p.ID, State: p.State.String(), Addresses: p.Addresses, Endpoint: p.Endpoint, LastError: p.LastError, Sources: p.Sources, Path: p.Path}
+		cp := control.Peer{Name: p.Name, ID: p.ID, State: p.State.String(), Addresses: p.Addresses, Endpoint: p.Endpoint, LastError: p.LastError, Sources: p.Sources, Path: p.Path, Relay: p.Relay}
 		if !p.LastHandshake.IsZero() {
 			t := p.LastHandshake
 			cp.LastHandshake = &t

@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/proxy"
+	"github.com/p2pd/p2pd/transport"
+)
+
+// Relayer is implemented by discovery when libp2p can carry overlay streams
+// to a peer with no direct path (through a circuit relay). Identity then
+// comes from libp2p's authenticated connection; the stream header is the same.
+type Relayer interface {
+	OpenRelayed(ctx context.Context, id identity.PeerID) (Relayed, error)
+	// RelayPath reports whether libp2p holds a relayed connection to id,
+	// and through which relay.
+	RelayPath(id identity.PeerID) (relay string, ok bool)
+}
+
+// Relayed is an outbound relayed stream.
+type Relayed interface {
+	proxy.Conn
+	SetReadDeadline(t time.Time) error
+}
+
+func (n *Node) relayer() Relayer {
+	r, _ := n.discovery().(Relayer)
+	return r
+}
+
+// openRelayed opens req to p through libp2p when no direct session can be had.
+func (n *Node) openRelayed(ctx context.Context, p *peer, req transport.Request) (proxy.Conn, error) {
+	r := n.relayer()
+	if r == nil {
+		return nil, errNoRelay
+	}
+	st, err := r.OpenRelayed(ctx, p.id)
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := req.AppendBinary(nil)
+	if err != nil {
+		st.Abort()
+		return nil, err
+	}
+	if _, err := st.Write(hdr); err != nil {
+		st.Abort()
+		return nil, err
+	}
+	st.SetReadDeadline(time.Now().Add(n.cfg.HeaderTimeout))
+	resp, err := transport.ReadResponse(st)
+	st.SetReadDeadline(time.Time{})
+	if err != nil {
+		st.Abort()
+		return nil, err
+	}
+	if resp.Status != transport.StatusOK {
+		st.Abort()
+		return nil, &transport.StatusError{Status: resp.Status, Service: req.Service}
+	}
+	return st, nil
+}
+
+var errNoRelay = fmt.Errorf("node: no relay path")
+
+// ServeRelayed handles a stream that a trusted peer opened over libp2p.
+// The stream is reset if id is not trusted.
+func (n *Node) ServeRelayed(id identity.PeerID, st Inbound) {
+	n.mu.Lock()
+	p := n.peers[id]
+	n.mu.Unlock()
+	if p == nil || n.ctx.Err() != nil {
+		st.Abort()
+		return
+	}
+	n.active.Add(1)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer n.active.Done()
+		n.handleStream(p, st)
+	}()
+}
