@@ -44,6 +44,7 @@ type peer struct {
 	learned       string              // the address of the last session, if not configured
 	sess          *transport.Session
 	dialing       chan struct{} // non-nil while a dial runs; closed when it ends
+	up            chan struct{} // closed (and replaced) whenever a session is adopted
 	lastErr       error
 	lastHandshake time.Time
 	removed       bool
@@ -123,12 +124,17 @@ func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error)
 		ch := make(chan struct{})
 		p.dialing = ch
 		p.mu.Unlock()
+		up := p.upChan()
 		s, err := n.dial(ctx, p)
 		if err == nil {
 			s = n.adopt(s)
 			if s == nil {
 				err = errors.New("node: session lost to a parallel one that ended")
 			}
+		} else if isDuplicate(err) {
+			// The peer dialed us at the same time and its session won
+			// (DESIGN.md §3.6): that one is being adopted here right now.
+			s, err = n.awaitWinner(ctx, p, up, err)
 		}
 		p.mu.Lock()
 		p.dialing = nil
@@ -141,6 +147,39 @@ func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error)
 			return nil, err
 		}
 		return s, nil
+	}
+}
+
+func (p *peer) upChan() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.up == nil {
+		p.up = make(chan struct{})
+	}
+	return p.up
+}
+
+func isDuplicate(err error) bool {
+	var ce *transport.CloseError
+	return errors.As(err, &ce) && ce.Code == transport.CodeDuplicate
+}
+
+// awaitWinner waits for the session that beat ours in a simultaneous dial.
+func (n *Node) awaitWinner(ctx context.Context, p *peer, up chan struct{}, dialErr error) (*transport.Session, error) {
+	t := time.NewTimer(transport.DefaultHandshakeTimeout)
+	defer t.Stop()
+	for {
+		if s := p.current(); s != nil {
+			return s, nil
+		}
+		select {
+		case <-up:
+			up = p.upChan()
+		case <-t.C:
+			return nil, dialErr
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -265,6 +304,10 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 	p.sess = s
 	p.lastErr = nil
 	p.lastHandshake = time.Now()
+	if p.up != nil {
+		close(p.up)
+		p.up = nil
+	}
 	remote := s.RemoteAddr().String()
 	learned := !contains(p.addrs, remote)
 	if learned {
