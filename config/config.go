@@ -19,6 +19,9 @@ type Config struct {
 	Services  []Service
 	Forwards  []Forward
 	Log       Log
+
+	// Warnings are slips Load mended instead of refusing; the daemon logs them.
+	Warnings []string
 }
 
 // Node is the [node] table: this daemon's own identity and sockets.

@@ -68,8 +68,8 @@ func load(path string, data []byte) (*Config, error) {
 		}
 		c.Path, c.Dir = abs, filepath.Dir(abs)
 		c.Node.KeyFile, c.Node.StateDir = defaultKeyFile, ""
-		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-			return nil, syntaxError(path, err)
+		if _, err := readTOML(v, path, data, &c.Warnings); err != nil {
+			return nil, err
 		}
 	}
 	d := &decoder{v: v, raw: v.AllSettings(), file: path, c: c, env: map[string]string{}}
@@ -171,6 +171,47 @@ func baseKey(key string) string {
 		}
 	}
 	return b.String()
+}
+
+// maxHeaderFixes bounds how many glued table headers readTOML mends.
+const maxHeaderFixes = 64
+
+// readTOML parses data into v. One slip is mended instead of refused: a
+// table header glued to the end of the previous line (`id = "x"[[peers]]`,
+// which shell scripts that join $(...) outputs produce). TOML has no other
+// reading for it, so the header is moved to a line of its own and a warning
+// names the place. Every other syntax error is returned as is.
+func readTOML(v *viper.Viper, path string, data []byte, warnings *[]string) ([]byte, error) {
+	for fixes := 0; ; fixes++ {
+		err := v.ReadConfig(bytes.NewReader(data))
+		if err == nil {
+			return data, nil
+		}
+		var pos interface{ Position() (int, int) }
+		if fixes == maxHeaderFixes || !strings.Contains(err.Error(), "expected newline but got U+005B '['") || !errors.As(err, &pos) {
+			return nil, syntaxError(path, err)
+		}
+		line, col := pos.Position()
+		off := lineOffset(data, line) + col - 1
+		if off <= 0 || off >= len(data) || data[off] != '[' {
+			return nil, syntaxError(path, err)
+		}
+		data = append(data[:off:off], append([]byte("\n"), data[off:]...)...)
+		*warnings = append(*warnings, fmt.Sprintf("config: %s:%d:%d: a table header must start a line; read as if it did", path, line, col))
+	}
+}
+
+// lineOffset is the byte offset where 1-based line starts.
+func lineOffset(data []byte, line int) int {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			return len(data)
+		}
+		off += i + 1
+	}
+	return off
 }
 
 // syntaxError turns viper's parse error into one naming the file, line and column.

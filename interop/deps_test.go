@@ -24,11 +24,14 @@ var internalAllowed = map[string][]string{
 
 // heavy maps each heavy dependency to the only packages that may import it.
 var heavy = map[string][]string{
-	"github.com/flynn/noise":      {"handshake"},
-	"github.com/quic-go/quic-go":  {"transport", "bench"},
-	"github.com/libp2p/go-libp2p": {"discovery"},
-	"github.com/spf13/viper":      {"config"},
-	"github.com/spf13/cobra":      {"cmd/p2pd", "cmd/p2pctl"},
+	"github.com/flynn/noise":              {"handshake"},
+	"github.com/quic-go/quic-go":          {"transport", "discovery", "bench"}, // discovery: the shared UDP port
+	"github.com/libp2p/go-libp2p":         {"discovery"},
+	"github.com/libp2p/go-libp2p-kad-dht": {"discovery"},
+	"github.com/multiformats":             {"discovery"},
+	"go.uber.org/fx":                      {"discovery"},
+	"github.com/spf13/viper":              {"config"},
+	"github.com/spf13/cobra":              {"cmd/p2pd", "cmd/p2pctl"},
 }
 
 type pkg struct {

@@ -110,3 +110,11 @@ func (n *Node) findPeer(ctx context.Context, p *peer) []string {
 	n.AddAddresses(p.id, "dht", addrs)
 	return addrs
 }
+
+// Trusted reports whether id is in the trust list. Safe for concurrent use.
+func (n *Node) Trusted(id identity.PeerID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.peers[id]
+	return ok
+}

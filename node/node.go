@@ -168,8 +168,11 @@ func (n *Node) acceptLoop() {
 }
 
 // shutdown stops new work, lets inbound streams finish for up to drain,
-// then tells every peer it is going away and closes.
+// then tells every peer it is going away and gives the peers the rest of
+// drain to finish the streams they opened (so nothing in flight is cut),
+// then closes.
 func (n *Node) shutdown(drain time.Duration) {
+	deadline := time.Now().Add(drain)
 	done := make(chan struct{})
 	go func() { n.active.Wait(); close(done) }()
 	select {
@@ -186,9 +189,17 @@ func (n *Node) shutdown(drain time.Duration) {
 		}
 	}
 	n.mu.Unlock()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
+	var wg sync.WaitGroup
 	for _, s := range sessions {
-		s.Close(transport.CodeGoingAway)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.GoAway(ctx)
+		}()
 	}
+	wg.Wait()
+	cancel()
 	n.ep.Close()
 	n.wg.Wait()
 	<-done

@@ -319,13 +319,29 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		d.Learned(s.Peer(), remote)
 	}
 	if old != nil {
-		old.Close(transport.CodeDuplicate)
+		n.retire(old)
 	}
 	n.log.Info("session established", "peer", name, "remote", s.RemoteAddr().String(), "session", sessionName(s))
 	n.wg.Add(2)
 	go n.watch(p, s)
 	go n.serveStreams(p, s)
 	return s
+}
+
+// retireTimeout bounds how long a superseded session may finish its streams.
+const retireTimeout = 30 * time.Second
+
+// retire ends a session that lost to a newer one. Streams already open on
+// it, or on their way, finish first: both sides make the same choice, and
+// the going-away exchange lets each finish its streams before the close.
+func (n *Node) retire(s *transport.Session) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, retireTimeout)
+		defer cancel()
+		s.GoAway(ctx)
+	}()
 }
 
 // replaces reports whether the new session s wins over the live session

@@ -14,7 +14,6 @@ import (
 
 	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
-	"github.com/quic-go/quic-go"
 )
 
 // service is a configured service and its counters.
@@ -80,28 +79,33 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 		n.echo(st)
 		return
 	}
-	n.mu.Lock()
+	n.mu.Lock() // Apply rewrites a kept service's cfg and allow under n.mu
 	svc := n.services[req.Service]
+	var cfg Service
+	allowed := false
+	if svc != nil {
+		cfg, allowed = svc.cfg, svc.allows(peerName)
+	}
 	n.mu.Unlock()
 	switch {
 	case svc == nil:
 		st.Respond(transport.StatusUnknownService)
 		n.log.Info("stream refused: unknown service", "peer", peerName, "service", req.Service)
 		return
-	case !svc.allows(peerName):
+	case !allowed:
 		st.Respond(transport.StatusAccessDenied)
 		n.log.Info("stream refused: access denied", "peer", peerName, "service", req.Service)
 		return
-	case req.Kind != transport.KindTCP || svc.cfg.Protocol == "udp":
+	case req.Kind != transport.KindTCP || cfg.Protocol == "udp":
 		st.Respond(transport.StatusBadRequest)
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TargetTimeout)
-	target, err := dialTarget(ctx, svc.cfg.Target)
+	target, err := dialTarget(ctx, cfg.Target)
 	cancel()
 	if err != nil {
 		st.Respond(targetStatus(err))
-		n.log.Warn("service target failed", "peer", peerName, "service", svc.cfg.Name, "err", err)
+		n.log.Warn("service target failed", "peer", peerName, "service", cfg.Name, "err", err)
 		return
 	}
 	if err := st.Respond(transport.StatusOK); err != nil {
@@ -111,6 +115,17 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 	}
 	svc.track(st, peerName)
 	defer svc.untrack(st)
+	// A reload during the target dial ran its revocation before track;
+	// check the access again now that a later one would see this stream.
+	n.mu.Lock()
+	_, trusted := n.byName[peerName]
+	allowed = trusted && n.services[req.Service] == svc && svc.allows(peerName)
+	n.mu.Unlock()
+	if !allowed {
+		target.Close()
+		abortWith(st, transport.StreamRevoked)
+		return
+	}
 	stop := context.AfterFunc(n.ctx, func() { st.Abort() })
 	defer stop()
 	proxy.Splice(st, proxy.NetConn(target))
@@ -143,8 +158,8 @@ func (s *service) revoke(still func(peer string) bool) {
 }
 
 // abortWith resets st, with a specific code where the stream carries one.
-func abortWith(st Inbound, code quic.StreamErrorCode) {
-	if c, ok := st.(interface{ AbortWith(quic.StreamErrorCode) }); ok {
+func abortWith(st Inbound, code transport.StreamCode) {
+	if c, ok := st.(interface{ AbortWith(transport.StreamCode) }); ok {
 		c.AbortWith(code)
 		return
 	}

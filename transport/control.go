@@ -13,6 +13,7 @@ const (
 	ctlHeaderLen   = ctlTypeLen + ctlLenLen
 	MaxControlBody = 512
 	pingNonceLen   = 8
+	goingAwayLen   = 8 // one past the highest stream ID the sender opened
 )
 
 type ctlType uint8
@@ -21,6 +22,7 @@ const (
 	ctlPing      ctlType = 1
 	ctlPong      ctlType = 2
 	ctlGoingAway ctlType = 3
+	ctlDrained   ctlType = 4
 )
 
 type ctlFrame struct {

@@ -23,7 +23,7 @@
 // same way: the QUIC connection is closed with [CodeRefused] and nothing else
 // is sent. Until message 1 is verified the responder accepts no other stream;
 // until message 2 is verified the initiator opens none. The first stream then
-// stays open as the session's control stream (ping, pong, going-away).
+// stays open as the session's control stream (ping, pong, going-away, drained).
 //
 // # Streams
 //
@@ -50,6 +50,8 @@
 // # Control stream
 //
 // Control frames are a 1-byte type, a 2-byte length and a body of at most
-// [MaxControlBody] bytes: ping (8-byte nonce), pong (the same nonce) and
-// going-away (empty).
+// [MaxControlBody] bytes: ping (8-byte nonce), pong (the same nonce),
+// going-away (8 bytes: one past the highest stream ID the sender opened) and
+// drained (empty: all of the sender's streams are done). Unknown types are
+// skipped. drain.go describes the graceful end they make.
 package transport

@@ -17,12 +17,15 @@ const (
 	CodeRemoved   quic.ApplicationErrorCode = 0x5 // the peer is no longer trusted (reload)
 )
 
-// Stream reset codes (QUIC stream error codes).
+// StreamCode is a stream reset code (a QUIC stream error code).
+type StreamCode = quic.StreamErrorCode
+
+// Stream reset codes.
 const (
-	StreamAborted   quic.StreamErrorCode = 0x10 // the application connection was aborted
-	StreamRefused   quic.StreamErrorCode = 0x11 // the request was answered with an error status
-	StreamBadHeader quic.StreamErrorCode = 0x12 // the request header was malformed or late
-	StreamRevoked   quic.StreamErrorCode = 0x13 // access was withdrawn by a reload
+	StreamAborted   StreamCode = 0x10 // the application connection was aborted
+	StreamRefused   StreamCode = 0x11 // the request was answered with an error status
+	StreamBadHeader StreamCode = 0x12 // the request header was malformed or late
+	StreamRevoked   StreamCode = 0x13 // access was withdrawn by a reload
 )
 
 var (

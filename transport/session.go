@@ -53,14 +53,25 @@ type Session struct {
 
 	state   atomic.Int32
 	streams atomic.Int64
+	// opened is one past the highest stream ID this side opened, accepted
+	// one past the highest the peer opened and this side accepted: a
+	// going-away frame carries opened so the peer can tell when it has
+	// every stream the sender meant it to have.
+	opened   atomic.Int64
+	accepted atomic.Int64
 
 	ctlMu sync.Mutex // serialises writes on the control stream
 	// pingMu guards pings, the waiters for pongs by nonce.
 	pingMu sync.Mutex
 	pings  map[uint64]chan struct{}
 
-	done chan struct{} // closed when the control loop has ended
-	once sync.Once
+	done      chan struct{} // closed when the control loop has ended
+	once      sync.Once
+	keepalive *time.Timer // padded control pings; stopped when the loop ends
+
+	drainMu  sync.Mutex // guards drain
+	drain    drainState
+	drainers sync.WaitGroup // the drain goroutine, owned by controlLoop
 }
 
 func newSession(e *Endpoint, conn *quic.Conn, ctl *quic.Stream, info peerInfo, initiator bool) *Session {
@@ -70,8 +81,26 @@ func newSession(e *Endpoint, conn *quic.Conn, ctl *quic.Stream, info peerInfo, i
 		pings:   make(map[uint64]chan struct{}),
 		done:    make(chan struct{}),
 	}
+	s.keepalive = time.AfterFunc(e.cfg.KeepAlive, s.sendKeepalive)
 	go s.controlLoop()
 	return s
+}
+
+// keepalivePad pads keepalive pings so that their packets are long enough to
+// draw a stateless reset from a peer that restarted (quic-go answers only
+// packets of more than 42 bytes): a crashed peer is then noticed within one
+// keepalive period instead of the idle timeout.
+const keepalivePad = 64
+
+// sendKeepalive sends a padded ping on the control stream and schedules the
+// next one. The pong is not awaited; QUIC's own idle timeout ends a session
+// whose peer went silent.
+func (s *Session) sendKeepalive() {
+	if s.conn.Context().Err() != nil {
+		return
+	}
+	s.writeCtl(ctlFrame{typ: ctlPing, body: make([]byte, pingNonceLen+keepalivePad)})
+	s.keepalive.Reset(s.ep.cfg.KeepAlive)
 }
 
 // Peer returns the authenticated identity of the other side.
@@ -128,9 +157,6 @@ func (s *Session) Stats() Stats {
 func (s *Session) Close(code quic.ApplicationErrorCode) {
 	s.once.Do(func() {
 		s.state.Store(int32(StateClosing))
-		if code == CodeGoingAway {
-			s.writeCtl(ctlFrame{typ: ctlGoingAway})
-		}
 		s.conn.CloseWithError(code, "")
 	})
 	<-s.done
@@ -140,6 +166,8 @@ func (s *Session) Close(code quic.ApplicationErrorCode) {
 func (s *Session) controlLoop() {
 	defer close(s.done)
 	defer s.state.Store(int32(StateClosed))
+	defer s.drainers.Wait()
+	defer s.keepalive.Stop()
 	go func() {
 		// Unblock the reader when the connection ends for any reason.
 		<-s.conn.Context().Done()
@@ -157,15 +185,19 @@ func (s *Session) controlLoop() {
 		}
 		switch f.typ {
 		case ctlPing:
-			if len(f.body) == pingNonceLen {
-				s.writeCtl(ctlFrame{typ: ctlPong, body: append([]byte(nil), f.body...)})
+			if len(f.body) >= pingNonceLen { // keepalives carry padding
+				s.writeCtl(ctlFrame{typ: ctlPong, body: append([]byte(nil), f.body[:pingNonceLen]...)})
 			}
 		case ctlPong:
 			if len(f.body) == pingNonceLen {
 				s.pong(binary.BigEndian.Uint64(f.body))
 			}
 		case ctlGoingAway:
-			s.state.Store(int32(StateClosing))
+			if len(f.body) == goingAwayLen {
+				s.peerGoingAway(int64(binary.BigEndian.Uint64(f.body)))
+			}
+		case ctlDrained:
+			s.peerDrained()
 		}
 	}
 }
@@ -234,6 +266,7 @@ func (s *Session) OpenStream(ctx context.Context, req Request, headerTimeout tim
 		return nil, s.errOr(err)
 	}
 	st := s.wrap(qs)
+	raiseTo(&s.opened, int64(qs.StreamID())+1)
 	if _, err := qs.Write(hdr); err != nil {
 		st.Abort()
 		return nil, s.errOr(err)
@@ -262,7 +295,19 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 		}
 		return nil, s.errOr(err)
 	}
-	return s.wrap(qs), nil
+	st := s.wrap(qs) // counted before accepted moves: a drain must see it
+	raiseTo(&s.accepted, int64(qs.StreamID())+1)
+	return st, nil
+}
+
+// raiseTo sets a to v if v is larger.
+func raiseTo(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 func (s *Session) wrap(qs *quic.Stream) *Stream {

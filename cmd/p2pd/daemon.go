@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2pd/p2pd/config"
 	"github.com/p2pd/p2pd/control"
+	"github.com/p2pd/p2pd/discovery"
 	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/node"
 	"github.com/p2pd/p2pd/proxy"
@@ -28,6 +29,7 @@ type daemon struct {
 	log  *slog.Logger
 	node *node.Node
 	fwd  *proxy.Forwarder
+	disc *discovery.Discovery // nil without discovery
 
 	mu  sync.Mutex // serialises reloads and guards cfg
 	cfg *config.Config
@@ -42,6 +44,9 @@ func runDaemon(ctx context.Context, path string) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	key, created, err := loadKey(cfg)
 	if err != nil {
 		return err
@@ -49,11 +54,22 @@ func runDaemon(ctx context.Context, path string) error {
 	if created {
 		log.Info("created a new key", "file", cfg.Node.KeyFile)
 	}
-	n, err := node.New(nodeConfig(cfg, key, log))
+	ncfg := nodeConfig(cfg, key, log)
+	ncfg.Transport.Shared = discoveryOn(cfg.Discovery)
+	n, err := node.New(ncfg)
 	if err != nil {
 		return err
 	}
 	d := &daemon{path: cfg.Path, log: log, node: n, cfg: cfg}
+	if ncfg.Transport.Shared {
+		disc, stopDisc, err := startDiscovery(ctx, cfg, key, n, log)
+		if err != nil {
+			n.Close()
+			return err
+		}
+		d.disc = disc
+		defer stopDisc()
+	}
 	d.fwd = proxy.NewForwarder(n, log)
 	ln, err := control.Listen(cfg.Node.ControlSocket)
 	if err != nil {
@@ -167,6 +183,9 @@ func (d *daemon) reload() error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		d.log.Warn(w)
+	}
 	if err := d.fwd.Apply(forwards(cfg)); err != nil {
 		return err
 	}
@@ -174,6 +193,9 @@ func (d *daemon) reload() error {
 	if err := d.node.Apply(peers, services); err != nil {
 		d.fwd.Apply(forwards(d.cfg))
 		return err
+	}
+	if d.disc != nil {
+		d.disc.Reload()
 	}
 	if fmt.Sprint(cfg.Node) != fmt.Sprint(d.cfg.Node) {
 		d.log.Warn("reload: [node] changes take effect after a restart")

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/p2pd/p2pd/config"
+	"github.com/p2pd/p2pd/discovery"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/node"
+)
+
+// discoveryOn reports whether the config asks for the libp2p host. Without
+// it the overlay owns its UDP sockets alone.
+func discoveryOn(d config.Discovery) bool {
+	return d.MDNS || d.DHT || len(d.Bootstrap) > 0 || len(d.Relays) > 0 || d.RelayService
+}
+
+// startDiscovery starts the libp2p host on the node's sockets and feeds its
+// records to the node until ctx ends. The returned stop closes it and waits.
+func startDiscovery(ctx context.Context, cfg *config.Config, key identity.PrivateKey, n *node.Node, log *slog.Logger) (*discovery.Discovery, func(), error) {
+	if err := os.MkdirAll(cfg.Node.StateDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("state directory: %w", err)
+	}
+	d, err := discovery.New(discovery.Config{
+		Key:          key,
+		Endpoint:     n.Endpoint(),
+		MDNS:         cfg.Discovery.MDNS,
+		DHT:          cfg.Discovery.DHT,
+		Bootstrap:    cfg.Discovery.Bootstrap,
+		Relays:       cfg.Discovery.Relays,
+		RelayService: cfg.Discovery.RelayService,
+		Trusted:      n.Trusted,
+		StateDir:     cfg.Node.StateDir,
+		Logger:       log.With("component", "discovery"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	n.SetDiscovery(d)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case r, ok := <-d.Records():
+				if !ok {
+					return
+				}
+				n.AddAddresses(r.Peer, string(r.Source), r.Addrs)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	stop := func() {
+		cancel()
+		wg.Wait()
+		d.Close()
+	}
+	return d, stop, nil
+}

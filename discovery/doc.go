@@ -1,0 +1,47 @@
+// Package discovery finds peers' overlay addresses. It owns the node's
+// libp2p host — the only place in p2pd that imports go-libp2p — and the
+// sources built on it, all feeding one stream of Records ("peer X is at
+// these addresses"):
+//
+//   - mdns: announcements on the LAN (service MDNSService), from trusted
+//     peers, without loopback or unspecified addresses;
+//   - dht: lookups in a private Kademlia DHT (protocol prefix DHTPrefix,
+//     server mode, bootstrap nodes from the config), made by FindPeer;
+//   - learned: the observed address of a live session (Learned), persisted
+//     in the state directory (PeersFile) and emitted again at start.
+//
+// Static addresses from the config are the node's own records (SourceStatic).
+//
+// # One UDP port
+//
+// The libp2p host has the node's Ed25519 key, so its peer ID is the node's,
+// and it shares the overlay's UDP sockets. The transport endpoint (made with
+// transport.Config.Shared) opens the sockets and a quic.Transport on each
+// without listening. New builds the host with libp2p.QUICReuse and a
+// quicreuse.ConnManager to which every socket is lent (LendTransport) before
+// the host starts; the host's QUIC transport then listens on
+// /ip4/0.0.0.0/udp/P/quic-v1 (and ip6), which quicreuse maps to the lent
+// transport of port P instead of binding a socket, and dials from it.
+// quicreuse starts one quic-go listener per socket for all ALPNs and routes
+// each connection by the ALPN the client offered; New registers the overlay's
+// ALPN ("p2pd/1", with the endpoint's TLS config) on the same socket and hands
+// that listener to the endpoint's Serve. So a peer's libp2p /quic-v1 address
+// is its overlay address, and what libp2p learns about the port — observed
+// addresses, AutoNAT, hole punching — serves the overlay too.
+//
+// libp2p's resource manager keeps its hooks on the shared port: every
+// inbound QUIC connection, of either ALPN, opens a resource-manager scope in
+// the transport's ConnContext before its handshake (per-IP and rate limits),
+// and the manager may ask for a Retry; an overlay connection's scope is
+// released once its TLS handshake is done.
+//
+// # A private host
+//
+// A connection gater admits only trusted peers (Config.Trusted, asked on
+// every connection), the bootstrap nodes and the relays. The host runs
+// AutoNAT v2, hole punching (DCUtR), a circuit relay v2 client, static
+// relays from the config and, when asked, a relay service for trusted peers.
+//
+// Close stops everything New started; close the Discovery before the
+// endpoint.
+package discovery

@@ -1,0 +1,213 @@
+package interop
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lab is a set of network namespaces made by one test and removed by its cleanup.
+type lab struct {
+	t      *testing.T
+	prefix string
+	spaces []string
+	links  int
+}
+
+// newLab skips unless the test runs as root with iproute2.
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("network namespace tests need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("network namespace tests need iproute2 (ip)")
+	}
+	b := make([]byte, 2)
+	rand.Read(b)
+	l := &lab{t: t, prefix: fmt.Sprintf("p2t%x", b)}
+	t.Cleanup(l.cleanup)
+	return l
+}
+
+func (l *lab) sh(args ...string) {
+	l.t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// ns makes a namespace with lo up and returns its full name.
+func (l *lab) ns(short string) string {
+	name := l.prefix + short
+	l.sh("ip", "netns", "add", name)
+	l.spaces = append(l.spaces, name)
+	l.sh("ip", "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+// link joins two namespaces with a veth pair and addresses both ends (CIDR).
+func (l *lab) link(a, aAddr, b, bAddr string) (aIf, bIf string) {
+	l.t.Helper()
+	l.links++
+	aIf, bIf = fmt.Sprintf("v%s%da", l.prefix[3:], l.links), fmt.Sprintf("v%s%db", l.prefix[3:], l.links)
+	l.sh("ip", "link", "add", aIf, "netns", a, "type", "veth", "peer", "name", bIf, "netns", b)
+	l.sh("ip", "-n", a, "addr", "add", aAddr, "dev", aIf)
+	l.sh("ip", "-n", b, "addr", "add", bAddr, "dev", bIf)
+	l.sh("ip", "-n", a, "link", "set", aIf, "up")
+	l.sh("ip", "-n", b, "link", "set", bIf, "up")
+	return aIf, bIf
+}
+
+func (l *lab) cleanup() {
+	for _, n := range l.spaces {
+		if out, err := exec.Command("ip", "netns", "pids", n).Output(); err == nil {
+			for _, pid := range strings.Fields(string(out)) {
+				exec.Command("kill", "-9", pid).Run()
+			}
+		}
+		exec.Command("ip", "netns", "del", n).Run()
+	}
+}
+
+// httpIn serves dir with an unmodified Python HTTP server inside ns on 127.0.0.1:port.
+func (l *lab) httpIn(ns, dir string, port int) {
+	l.t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, "python3", "-m", "http.server", "--bind", "127.0.0.1", fmt.Sprint(port), "--directory", dir)
+	if err := cmd.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(l.t, "http server in "+ns, 10*time.Second, func() bool {
+		return exec.Command("ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", fmt.Sprintf("http://127.0.0.1:%d/", port)).Run() == nil
+	})
+}
+
+// curlIn fetches url from inside ns, retrying until timeout, and returns the body's SHA-256.
+func (l *lab) curlIn(ns, url string, timeout time.Duration) (string, error) {
+	out := filepath.Join(l.t.TempDir(), "got")
+	var err error
+	var msg []byte
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		msg, err = exec.Command("ip", "netns", "exec", ns, "curl", "-sS", "-f", "--max-time", "20", "-o", out, url).CombinedOutput()
+		if err == nil {
+			data, rerr := os.ReadFile(out)
+			if rerr != nil {
+				return "", rerr
+			}
+			return sha(data), nil
+		}
+		time.Sleep(time.Second)
+	}
+	return "", fmt.Errorf("curl %s in %s: %v: %s", url, ns, err, msg)
+}
+
+// nsNode is a node that runs in a namespace and listens on all addresses.
+func nsNode(t *testing.T, name, ns, discovery string) *testNode {
+	n := newNode(t, name)
+	n.netns, n.listen, n.discovery = ns, "0.0.0.0:4242", discovery
+	return n
+}
+
+// idPeer is a [[peers]] entry with no address: the peer must be found by ID.
+func (n *testNode) idPeer() string {
+	return fmt.Sprintf("[[peers]]\nname = %q\nid = %q\n\n", n.name, n.id)
+}
+
+func blobDir(t *testing.T, size int) (dir, sum string) {
+	dir = t.TempDir()
+	b := make([]byte, size)
+	rand.Read(b)
+	if err := os.WriteFile(filepath.Join(dir, "blob"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, sha(b)
+}
+
+const filesService = `
+[[services]]
+name = "files"
+target = "127.0.0.1:18080"
+allow = ["*"]
+`
+
+func forwardTo(peer string) string {
+	return fmt.Sprintf("\n[[forwards]]\nlisten = \"127.0.0.1:18081\"\npeer = %q\nservice = \"files\"\n", peer)
+}
+
+func TestNetnsMDNS(t *testing.T) {
+	l := newLab(t)
+	m1, m2 := l.ns("m1"), l.ns("m2")
+	l.link(m1, "10.77.0.1/24", m2, "10.77.0.2/24")
+	dir, sum := blobDir(t, 8<<20)
+	l.httpIn(m2, dir, 18080)
+	a := nsNode(t, "ma", m1, "mdns = true\ndht = false")
+	b := nsNode(t, "mb", m2, "mdns = true\ndht = false")
+	b.writeConfig(a.idPeer() + filesService)
+	a.writeConfig(b.idPeer() + forwardTo("mb"))
+	b.start()
+	a.start()
+	got, err := l.curlIn(m1, "http://127.0.0.1:18081/blob", 30*time.Second)
+	if err != nil {
+		t.Fatalf("%v\n--- a's log:\n%s", err, a.log)
+	}
+	if got != sum {
+		t.Fatal("mDNS: transfer not byte-exact")
+	}
+	if st := a.peerState("mb"); st != "connected" {
+		t.Fatalf("a's state of b: %q", st)
+	}
+	out, _ := a.ctl("--json", "peers")
+	if !strings.Contains(string(out), `"mdns"`) {
+		t.Fatalf("p2pctl peers does not say b was found by mdns: %s", out)
+	}
+}
+
+// routed makes a router namespace and one host namespace per name on its
+// own /24 (10.7<i>.0.2 behind 10.7<i>.0.1), with no multicast between them.
+func (l *lab) routed(names ...string) (router string, hosts map[string]string) {
+	router = l.ns("r")
+	l.sh("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	hosts = map[string]string{}
+	for i, h := range names {
+		ns := l.ns(h)
+		l.link(router, fmt.Sprintf("10.7%d.0.1/24", i+1), ns, fmt.Sprintf("10.7%d.0.2/24", i+1))
+		l.sh("ip", "-n", ns, "route", "add", "default", "via", fmt.Sprintf("10.7%d.0.1", i+1))
+		hosts[h] = ns
+	}
+	return router, hosts
+}
+
+func TestNetnsDHT(t *testing.T) {
+	l := newLab(t)
+	_, hosts := l.routed("a", "b", "c")
+	dir, sum := blobDir(t, 8<<20)
+	l.httpIn(hosts["c"], dir, 18080)
+	db := nsNode(t, "db", hosts["b"], "mdns = false\ndht = true")
+	boot := fmt.Sprintf("bootstrap = [\"/ip4/10.72.0.2/udp/4242/quic-v1/p2p/%s\"]", db.id)
+	da := nsNode(t, "da", hosts["a"], "mdns = false\ndht = true\n"+boot)
+	dc := nsNode(t, "dc", hosts["c"], "mdns = false\ndht = true\n"+boot)
+	db.writeConfig(da.idPeer() + dc.idPeer())
+	dc.writeConfig(da.idPeer() + db.idPeer() + filesService)
+	da.writeConfig(dc.idPeer() + db.idPeer() + forwardTo("dc"))
+	db.start()
+	dc.start()
+	da.start()
+	got, err := l.curlIn(hosts["a"], "http://127.0.0.1:18081/blob", 45*time.Second)
+	if err != nil {
+		t.Fatalf("%v\n--- a's log:\n%s", err, da.log)
+	}
+	if got != sum {
+		t.Fatal("DHT: transfer not byte-exact")
+	}
+	out, _ := da.ctl("--json", "peers")
+	if !strings.Contains(string(out), `"dht"`) {
+		t.Fatalf("p2pctl peers does not say c was found by the dht: %s", out)
+	}
+}

@@ -1,0 +1,108 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+)
+
+// Graceful end of a session. Either side may start it (GoAway); the other
+// answers in kind. Each side then opens no new streams, waits until the
+// streams the peer announced have all been accepted and every one of its
+// own streams is done (read to EOF and finished), and says drained. The
+// connection is closed once a side has been drained and heard the peer say
+// so: then every byte sent either way has been read, and closing the
+// connection loses nothing.
+//
+//	established ──GoAway / going-away──▶ closing ──own drained + peer drained──▶ closed
+//
+// GoAway's context bounds the wait; after it the session is closed anyway.
+
+// drainPoll is how often a closing session checks for its last stream.
+const drainPoll = 20 * time.Millisecond
+
+// drainState is a session's progress through the graceful end.
+type drainState struct {
+	awaySent    bool  // we sent going-away
+	peerOpened  int64 // from the peer's going-away; -1 until it came
+	draining    bool  // the drain goroutine runs
+	ownDrained  bool  // we sent drained
+	peerDrained bool  // the peer sent drained
+}
+
+// GoAway tells the peer this side is shutting down, waits until both sides
+// have finished their streams and the session is closed, or ctx ends; then it
+// closes the session.
+func (s *Session) GoAway(ctx context.Context) {
+	s.state.CompareAndSwap(int32(StateEstablished), int32(StateClosing))
+	if err := s.sendGoingAway(); err == nil {
+		select {
+		case <-s.conn.Context().Done():
+		case <-ctx.Done():
+		}
+	}
+	s.Close(CodeGoingAway)
+}
+
+// sendGoingAway sends our going-away once, with one past the highest stream
+// ID we opened.
+func (s *Session) sendGoingAway() error {
+	s.drainMu.Lock()
+	if s.drain.awaySent {
+		s.drainMu.Unlock()
+		return nil
+	}
+	s.drain.awaySent = true
+	s.drainMu.Unlock()
+	body := binary.BigEndian.AppendUint64(nil, uint64(s.opened.Load()))
+	return s.writeCtl(ctlFrame{typ: ctlGoingAway, body: body})
+}
+
+// peerGoingAway handles the peer's going-away: answer in kind, then drain.
+func (s *Session) peerGoingAway(peerOpened int64) {
+	s.state.CompareAndSwap(int32(StateEstablished), int32(StateClosing))
+	s.sendGoingAway()
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	if s.drain.draining {
+		return
+	}
+	s.drain.draining = true
+	s.drainers.Add(1)
+	go s.drainStreams(peerOpened)
+}
+
+// drainStreams waits for the last stream, then says drained.
+func (s *Session) drainStreams(peerOpened int64) {
+	defer s.drainers.Done()
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for s.streams.Load() > 0 || s.accepted.Load() < peerOpened {
+		select {
+		case <-t.C:
+		case <-s.conn.Context().Done():
+			return
+		}
+	}
+	if err := s.writeCtl(ctlFrame{typ: ctlDrained}); err != nil {
+		return
+	}
+	s.drainMu.Lock()
+	s.drain.ownDrained = true
+	both := s.drain.peerDrained
+	s.drainMu.Unlock()
+	if both {
+		s.conn.CloseWithError(CodeGoingAway, "")
+	}
+}
+
+// peerDrained handles the peer's drained; if we are drained too, close.
+func (s *Session) peerDrained() {
+	s.drainMu.Lock()
+	s.drain.peerDrained = true
+	both := s.drain.ownDrained
+	s.drainMu.Unlock()
+	if both {
+		s.conn.CloseWithError(CodeGoingAway, "")
+	}
+}
