@@ -53,9 +53,9 @@ type testNode struct {
 	netns     string
 	listen    string // default 127.0.0.1:port
 	discovery string // the [discovery] table's body; default: everything off
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	exit chan error
+	cmd       *exec.Cmd
+	log       *bytes.Buffer
+	exit      chan error
 }
 
 func freePort(t *testing.T, network string) int {
