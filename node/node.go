@@ -79,11 +79,11 @@ type Node struct {
 	services map[string]*service
 	disc     Discovery // nil without discovery
 	running  bool      // Run has started the maintainers
+	draining bool      // shutdown has begun: no new sessions
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node starts
-	active sync.WaitGroup // inbound stream handlers, for draining
 }
 
 // New binds the node's sockets. Run starts it.
@@ -167,21 +167,13 @@ func (n *Node) acceptLoop() {
 	}
 }
 
-// shutdown stops new work, lets inbound streams finish for up to drain,
-// then tells every peer it is going away and gives the peers the rest of
-// drain to finish the streams they opened (so nothing in flight is cut),
-// then closes.
+// shutdown tells every peer this node is going away and gives each session
+// up to drain to finish its streams in both directions (so nothing in
+// flight is cut), then closes everything. New sessions are refused from the
+// start; streams the peers opened before they heard are still served.
 func (n *Node) shutdown(drain time.Duration) {
-	deadline := time.Now().Add(drain)
-	done := make(chan struct{})
-	go func() { n.active.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(drain):
-		n.log.Warn("drain timed out; closing active streams")
-	}
-	n.cancel()
 	n.mu.Lock()
+	n.draining = true
 	var sessions []*transport.Session
 	for _, p := range n.peers {
 		if s := p.current(); s != nil {
@@ -189,7 +181,7 @@ func (n *Node) shutdown(drain time.Duration) {
 		}
 	}
 	n.mu.Unlock()
-	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	var wg sync.WaitGroup
 	for _, s := range sessions {
 		wg.Add(1)
@@ -199,10 +191,13 @@ func (n *Node) shutdown(drain time.Duration) {
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		n.log.Warn("drain timed out; closed sessions with streams still open")
+	}
 	cancel()
+	n.cancel()
 	n.ep.Close()
 	n.wg.Wait()
-	<-done
 }
 
 // Close stops the node at once (no drain). It is for tests and error paths.

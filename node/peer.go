@@ -283,7 +283,12 @@ func (n *Node) maintain(p *peer) {
 func (n *Node) adopt(s *transport.Session) *transport.Session {
 	n.mu.Lock()
 	p := n.peers[s.Peer()]
+	draining := n.draining
 	n.mu.Unlock()
+	if draining {
+		s.Close(transport.CodeGoingAway)
+		return nil
+	}
 	if p == nil {
 		s.Close(transport.CodeRemoved)
 		return nil

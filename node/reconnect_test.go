@@ -23,10 +23,11 @@ func restartB(t *testing.T, old *testNode, a *testNode) (*testNode, *echoBackend
 // reconnectPair starts A (which has B's address) and B, and connects them.
 // A keeps the session alive every second instead of every ten. After a
 // crash, A's next packet to the restarted B (same key, so the same stateless
-// reset key) is meant to draw a stateless reset that ends the stale session.
-// quic-go answers only packets longer than 42 bytes with a reset, and an
-// idle session's keepalives are 25, so the stale session lives on until the
-// idle timeout (30 s): the crash cases below fail on that.
+// reset key) must draw a stateless reset that ends the stale session.
+// quic-go answers only packets longer than 42 bytes with a reset, so this
+// holds only while the keepalives are padded past that (a bare QUIC PING
+// from an idle session is 25 bytes, and then the stale session lived on
+// until the idle timeout).
 func reconnectPair(t *testing.T) (a, b *testNode) {
 	kA := newKey(t)
 	echo := newEchoBackend(t)

@@ -71,16 +71,15 @@ var errNoRelay = fmt.Errorf("node: no relay path")
 func (n *Node) ServeRelayed(id identity.PeerID, st Inbound) {
 	n.mu.Lock()
 	p := n.peers[id]
+	draining := n.draining
 	n.mu.Unlock()
-	if p == nil || n.ctx.Err() != nil {
+	if p == nil || draining || n.ctx.Err() != nil {
 		st.Abort()
 		return
 	}
-	n.active.Add(1)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		defer n.active.Done()
 		n.handleStream(p, st)
 	}()
 }

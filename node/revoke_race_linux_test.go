@@ -149,8 +149,9 @@ func TestReloadRevokesStreamBeingSetUp(t *testing.T) {
 		err error
 	}
 	opened := make(chan result, 1)
+	ctx := testCtx(t)
 	go func() {
-		c, err := b.DialService(testCtx(t), "S", "X")
+		c, err := b.DialService(ctx, "S", "X")
 		if err != nil {
 			opened <- result{err: err}
 			return

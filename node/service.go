@@ -54,11 +54,9 @@ func (n *Node) serveStreams(p *peer, s *transport.Session) {
 		if err != nil {
 			return
 		}
-		n.active.Add(1)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			defer n.active.Done()
 			n.handleStream(p, st)
 		}()
 	}

@@ -76,9 +76,14 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 		return errors.New("proxy: forwarder closed")
 	}
 	want := make(map[string]Forward, len(fwds))
+	for i, fw := range fwds {
+		if _, dup := want[fw.Listen]; dup {
+			return fmt.Errorf("proxy: forwards[%d] listen %q: used by an earlier forward", i, fw.Listen)
+		}
+		want[fw.Listen] = fw
+	}
 	var opened []*listener
 	for i, fw := range fwds {
-		want[fw.Listen] = fw
 		if _, ok := f.byListen[fw.Listen]; ok {
 			continue
 		}
