@@ -211,3 +211,64 @@ func TestNetnsDHT(t *testing.T) {
 		t.Fatalf("p2pctl peers does not say c was found by the dht: %s", out)
 	}
 }
+
+// nat makes the T3 topology of RELIABILITY.md: cli (192.168.1.100) behind a
+// MASQUERADE router (192.168.1.1 | 10.0.0.1) in front of srv (10.0.0.100),
+// which has no route back to 192.168.1.0/24.
+func (l *lab) nat() (cli, router, srv, srvIf string) {
+	cli, router, srv = l.ns("cli"), l.ns("nat"), l.ns("srv")
+	l.link(router, "192.168.1.1/24", cli, "192.168.1.100/24")
+	rs, ss := l.link(router, "10.0.0.1/24", srv, "10.0.0.100/24")
+	l.sh("ip", "-n", cli, "route", "add", "default", "via", "192.168.1.1")
+	l.sh("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	l.sh("ip", "netns", "exec", router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "192.168.1.0/24", "-o", rs, "-j", "MASQUERADE")
+	return cli, router, srv, ss
+}
+
+// TestNetnsNATAndMove: a client behind MASQUERADE reaches a public server it
+// knows by ID only (through a DHT bootstrap node on the public side); then
+// the server restarts on a new address and is found and reached again.
+func TestNetnsNATAndMove(t *testing.T) {
+	l := newLab(t)
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("needs iptables")
+	}
+	cli, router, srv, srvIf := l.nat()
+	dir, sum := blobDir(t, 4<<20)
+	l.httpIn(srv, dir, 18080)
+	boot := nsNode(t, "boot", router, "mdns = false\ndht = true")
+	bootAddr := fmt.Sprintf("bootstrap = [\"/ip4/10.0.0.1/udp/4242/quic-v1/p2p/%s\"]", boot.id)
+	s := nsNode(t, "srv", srv, "mdns = false\ndht = true\n"+bootAddr)
+	c := nsNode(t, "cli", cli, "mdns = false\ndht = true\n"+strings.Replace(bootAddr, "10.0.0.1", "192.168.1.1", 1))
+	boot.writeConfig(s.idPeer() + c.idPeer())
+	s.writeConfig(c.idPeer() + boot.idPeer() + filesService)
+	c.writeConfig(s.idPeer() + boot.idPeer() + forwardTo("srv"))
+	boot.start()
+	s.start()
+	c.start()
+	url := "http://127.0.0.1:18081/blob"
+	got, err := l.curlIn(cli, url, 45*time.Second)
+	if err != nil {
+		t.Fatalf("through the NAT: %v\n--- cli's log:\n%s", err, c.log)
+	}
+	if got != sum {
+		t.Fatal("through the NAT: transfer not byte-exact")
+	}
+
+	// The server moves: killed, readdressed, started again.
+	s.kill()
+	l.sh("ip", "-n", srv, "addr", "del", "10.0.0.100/24", "dev", srvIf)
+	l.sh("ip", "-n", srv, "addr", "add", "10.0.0.101/24", "dev", srvIf)
+	s.start()
+	got, err = l.curlIn(cli, url, 90*time.Second)
+	if err != nil {
+		t.Fatalf("after the server moved: %v\n--- cli's log:\n%s", err, c.log)
+	}
+	if got != sum {
+		t.Fatal("after the move: transfer not byte-exact")
+	}
+	out, _ := c.ctl("--json", "peers")
+	if !strings.Contains(string(out), "10.0.0.101:4242") {
+		t.Fatalf("cli does not show the server's new address: %s", out)
+	}
+}

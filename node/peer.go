@@ -183,49 +183,6 @@ func (n *Node) awaitWinner(ctx context.Context, p *peer, up chan struct{}, dialE
 	}
 }
 
-// dial tries every known address of p at once; the first completed
-// handshake wins and the others are cancelled.
-func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
-	addrs := p.dialAddrs()
-	if len(addrs) == 0 {
-		addrs = n.findPeer(ctx, p)
-	}
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("node: peer %q has no known address (add addresses to its [[peers]] entry, or enable discovery)", p.name)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		s   *transport.Session
-		err error
-	}
-	results := make(chan result, len(addrs))
-	for _, a := range addrs {
-		go func() {
-			s, err := n.ep.Dial(ctx, p.id, a)
-			results <- result{s, err}
-		}()
-	}
-	var won *transport.Session
-	var errs []error
-	for range addrs {
-		r := <-results
-		switch {
-		case r.err != nil:
-			errs = append(errs, r.err)
-		case won == nil:
-			won = r.s
-			cancel()
-		default:
-			r.s.Close(transport.CodeDuplicate)
-		}
-	}
-	if won != nil {
-		return won, nil
-	}
-	return nil, errors.Join(errs...)
-}
-
 // startMaintainer keeps a peer with known addresses connected, redialing
 // with exponential backoff and jitter. Called with n.mu held.
 func (n *Node) startMaintainer(p *peer) {

@@ -235,5 +235,22 @@ func (n *Node) OpenStream(ctx context.Context, peerName string, req transport.Re
 		if errors.As(err, &se) || attempt > 0 || ctx.Err() != nil {
 			return nil, fmt.Errorf("node: peer %q: %w", peerName, err)
 		}
+		n.checkAlive(ctx, s)
+	}
+}
+
+// livenessTimeout bounds the ping that decides whether a session whose
+// stream failed is still alive.
+const livenessTimeout = 2 * time.Second
+
+// checkAlive pings a session whose stream just failed; a session that does
+// not answer is stale (the peer crashed or moved) and is closed, so that the
+// next attempt dials afresh instead of waiting for the idle timeout.
+func (n *Node) checkAlive(ctx context.Context, s *transport.Session) {
+	ctx, cancel := context.WithTimeout(ctx, livenessTimeout)
+	defer cancel()
+	if _, err := s.Ping(ctx); err != nil && s.State() == transport.StateEstablished {
+		n.log.Info("closing a session that stopped answering", "peer", s.Peer().ShortString(), "session", sessionName(s))
+		s.Close(transport.CodeNormal)
 	}
 }
