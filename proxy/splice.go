@@ -8,7 +8,11 @@ import (
 )
 
 // BufferSize is the size of the pooled buffers that splice copies through.
-const BufferSize = 64 << 10
+// Each direction of a connection holds one while it waits in Read, so it is
+// what an open connection costs: 32 KiB keeps 10,000 connections under
+// 100 KiB each while a QUIC stream still moves a full flow-control chunk
+// per read.
+const BufferSize = 32 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
 

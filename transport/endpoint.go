@@ -30,7 +30,7 @@ const (
 	retryThreshold = 32
 	// maxIncomingStreams is how many proxied connections one session
 	// carries at once in each direction.
-	maxIncomingStreams = 4096
+	maxIncomingStreams = 1 << 16
 )
 
 // Config configures an Endpoint. The zero value of every duration means its default.

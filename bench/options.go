@@ -1,0 +1,127 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// options are the run's flags. Zero values are filled from the full or the
+// quick profile.
+type options struct {
+	bin       string // directory holding p2pd and p2pctl
+	out       string // directory for the report (markdown and JSON)
+	work      string // scratch directory; a fresh temporary one if empty
+	keep      bool   // keep the scratch directory
+	quick     bool
+	reps      int
+	bulkMiB   int
+	rttCount  int
+	connSecs  float64
+	setupN    int           // cold session-setup samples per repetition and delay
+	setupRTT  time.Duration // emulated round-trip time for the second setup figure
+	memConns  int
+	memStun   int // stunnel runs a thread per connection: opening 10,000 takes minutes
+	peers     int
+	netns     bool
+	netnsReps int
+	nsPrefix  string
+	systems   string // comma-separated subset, or empty for all
+	skip      string // comma-separated phases to skip: mem, peers, setup
+	logLevel  string // p2pd [log] level
+}
+
+const usageText = `bench: p2pd beside direct TCP, raw quic-go, a quic-go tunnel and stunnel4, interleaved.
+
+Usage: bench [run] [flags]
+
+Figures: bulk throughput (1 and 8 TCP streams), 64-byte request/response RTT
+p50/p99, new-connection rate (sequential, 8 in parallel), tunnel CPU per GiB,
+cold session setup (loopback and with an emulated RTT), responder CPU per
+session setup, RSS per open proxied connection, RSS per idle peer session;
+with -netns also bulk and RTT between two network namespaces over a veth pair.
+
+Flags:
+`
+
+func parseOptions(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, usageText)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.bin, "bin", "", "directory with the built p2pd and p2pctl (required)")
+	fs.StringVar(&o.out, "out", ".", "directory for bench-results.md and bench-results.json")
+	fs.StringVar(&o.work, "work", "", "scratch directory (default: a new temporary directory, removed at the end)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (daemon logs, configs)")
+	fs.BoolVar(&o.quick, "quick", false, "short run (under 2 minutes on 2 cores): fewer repetitions, smaller sizes")
+	fs.IntVar(&o.reps, "reps", 0, "repetitions of each figure (default 5, quick 2)")
+	fs.IntVar(&o.bulkMiB, "bulk-mib", 0, "MiB moved per bulk measurement; 8 streams share it (default 256, quick 64)")
+	fs.IntVar(&o.rttCount, "rtt-count", 0, "64-byte round trips per RTT measurement (default and minimum for the table 20000)")
+	fs.Float64Var(&o.connSecs, "conn-secs", 0, "seconds per new-connection-rate measurement (default 1, quick 0.5)")
+	fs.IntVar(&o.setupN, "setup-samples", 0, "session setups per repetition and delay, each system (default 3, quick 2)")
+	fs.DurationVar(&o.setupRTT, "setup-rtt", 10*time.Millisecond, "emulated round-trip time of the second session-setup figure (0 to skip)")
+	fs.IntVar(&o.memConns, "mem-conns", 0, "open proxied connections for the memory figure (default 10000, quick 2000)")
+	fs.IntVar(&o.memStun, "mem-conns-stunnel", 0, "open connections for stunnel's memory figure, a thread each (default 2000, quick 1000)")
+	fs.IntVar(&o.peers, "peers", 0, "idle peer sessions for the memory figure; each is a p2pd process (default 200, quick 20)")
+	fs.BoolVar(&o.netns, "netns", false, "also measure bulk and RTT between two network namespaces joined by a veth pair (root)")
+	fs.IntVar(&o.netnsReps, "netns-reps", 0, "repetitions in the netns topology (default 3, quick 1)")
+	fs.StringVar(&o.nsPrefix, "netns-prefix", fmt.Sprintf("pb%d", os.Getpid()), "name prefix of the namespaces and veth devices")
+	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated: p2pd,tcp,quic-raw,quic-tunnel,stunnel")
+	fs.StringVar(&o.skip, "skip", "", "phases to skip, comma-separated: setup,mem,peers")
+	fs.StringVar(&o.logLevel, "p2pd-log-level", "warn", "the daemons' [log] level")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("bench: unexpected argument %q (see -help)", fs.Arg(0))
+	}
+	if o.bin == "" {
+		return o, fmt.Errorf("bench: -bin is required: the directory with the built p2pd and p2pctl (bench/run.sh sets it)")
+	}
+	o.fillDefaults()
+	return o, nil
+}
+
+func (o *options) fillDefaults() {
+	pick := func(v *int, full, quick int) {
+		if *v <= 0 {
+			*v = full
+			if o.quick {
+				*v = quick
+			}
+		}
+	}
+	pick(&o.reps, 5, 2)
+	pick(&o.bulkMiB, 256, 64)
+	pick(&o.rttCount, 20000, 20000)
+	pick(&o.setupN, 3, 2)
+	pick(&o.memConns, 10000, 2000)
+	pick(&o.memStun, 2000, 1000)
+	pick(&o.peers, 200, 20)
+	pick(&o.netnsReps, 3, 1)
+	if o.connSecs <= 0 {
+		o.connSecs = 1
+		if o.quick {
+			o.connSecs = 0.5
+		}
+	}
+}
+
+func (o *options) wantSystem(name string) bool {
+	return o.systems == "" || listHas(o.systems, name)
+}
+
+func (o *options) skips(phase string) bool { return listHas(o.skip, phase) }
+
+func listHas(list, item string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if strings.TrimSpace(s) == item {
+			return true
+		}
+	}
+	return false
+}
