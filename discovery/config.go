@@ -27,8 +27,10 @@ type Config struct {
 	RelayService bool     // relay for this node's trusted peers
 
 	// Trusted reports whether a peer is in the trust list. It is called on
-	// every libp2p connection attempt, so it must be fast and safe for
-	// concurrent use; it may change its answers at run time (reload).
+	// every libp2p connection attempt, from libp2p's goroutines and from
+	// within FindPeer, OpenStream and Reload, so it must be fast and safe
+	// for concurrent use, and callers of those methods must not hold a lock
+	// it takes. It may change its answers at run time; call Reload then.
 	Trusted func(identity.PeerID) bool
 
 	// StateDir holds peers.json, the learned addresses. Empty keeps them in

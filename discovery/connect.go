@@ -51,6 +51,24 @@ func (d *Discovery) connectNow(ai peer.AddrInfo) error {
 	return nil
 }
 
+// connected reports the remote address of a direct libp2p connection of a
+// trusted peer as a learned record. The peer's host listens on and dials
+// from its shared overlay port, so the overlay reaches it there too: on a
+// LAN, through a NAT that the connection's packets opened, and after hole
+// punching replaced a relayed path. The address is not persisted; the
+// overlay session made with it is, through Learned.
+func (d *Discovery) connected(_ network.Network, c network.Conn) {
+	ap, ok := overlayAddr(c.RemoteMultiaddr())
+	if !ok || !dialable(ap) {
+		return
+	}
+	id, err := fromPeer(c.RemotePeer())
+	if err != nil || !d.cfg.Trusted(id) {
+		return
+	}
+	d.em.push(Record{Peer: id, Addrs: []string{ap.String()}, Source: SourceLearned})
+}
+
 // Learned records the observed remote address of a live session with id
 // ("ip:port"): it is persisted, emitted as a Record with SourceLearned and
 // given to the libp2p host, which connects to the peer there too.

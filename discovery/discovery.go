@@ -11,6 +11,7 @@ import (
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/p2pd/p2pd/identity"
@@ -28,16 +29,17 @@ const (
 // Discovery is a node's libp2p host and the address sources built on it.
 // Its methods are safe for concurrent use. Close stops everything it started.
 type Discovery struct {
-	cfg   Config
-	log   *slog.Logger
-	host  host.Host
-	sh    *sharing
-	gater *gater
-	boot  []peer.AddrInfo
-	dht   *dht.IpfsDHT // nil when the DHT is off
-	mdns  mdns.Service // nil when mDNS is off or failed to start
-	em    *emitter
-	store *learnedStore
+	cfg    Config
+	log    *slog.Logger
+	host   host.Host
+	sh     *sharing
+	gater  *gater
+	boot   []peer.AddrInfo
+	relays []peer.AddrInfo
+	dht    *dht.IpfsDHT // nil when the DHT is off
+	mdns   mdns.Service // nil when mDNS is off or failed to start
+	em     *emitter
+	store  *learnedStore
 
 	connect chan peer.AddrInfo // to the connect workers
 	found   chan peer.AddrInfo // mDNS announcements, to mdnsLoop
@@ -72,6 +74,7 @@ func New(cfg Config) (*Discovery, error) {
 		log:       cfg.Logger,
 		gater:     newGater(cfg.Trusted, boot, relays),
 		boot:      boot,
+		relays:    relays,
 		em:        newEmitter(),
 		connect:   make(chan peer.AddrInfo, connectQueue),
 		found:     make(chan peer.AddrInfo, connectQueue),
@@ -87,7 +90,7 @@ func New(cfg Config) (*Discovery, error) {
 		d.log.Warn("learned addresses not loaded", "err", err)
 	}
 	d.store = store
-	if err := d.start(relays); err != nil {
+	if err := d.start(); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -97,13 +100,13 @@ func New(cfg Config) (*Discovery, error) {
 	return d, nil
 }
 
-func (d *Discovery) start(relays []peer.AddrInfo) error {
+func (d *Discovery) start() error {
 	sh, err := newSharing(d.cfg.Endpoint)
 	if err != nil {
 		return err
 	}
 	d.sh = sh
-	opts, err := hostOptions(&d.cfg, sh, d.gater, relays, newBoundAddrs(sh).factory)
+	opts, err := hostOptions(&d.cfg, sh, d.gater, d.relays, newBoundAddrs(sh).factory)
 	if err != nil {
 		return err
 	}
@@ -122,6 +125,7 @@ func (d *Discovery) start(relays []peer.AddrInfo) error {
 	if err := sh.listenOverlay(d.cfg.Endpoint); err != nil {
 		return err
 	}
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: d.connected})
 	d.wg.Add(1 + connectWorkers)
 	d.emitting = true
 	go d.run(d.em.run)

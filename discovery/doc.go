@@ -8,7 +8,10 @@
 //   - dht: lookups in a private Kademlia DHT (protocol prefix DHTPrefix,
 //     server mode, bootstrap nodes from the config), made by FindPeer;
 //   - learned: the observed address of a live session (Learned), persisted
-//     in the state directory (PeersFile) and emitted again at start.
+//     in the state directory (PeersFile) and emitted again at start; and the
+//     remote address of every direct libp2p connection of a trusted peer
+//     (its host dials from its overlay port), not persisted — this is how a
+//     path that hole punching opened reaches the overlay.
 //
 // Static addresses from the config are the node's own records (SourceStatic).
 //
@@ -41,6 +44,11 @@
 // every connection), the bootstrap nodes and the relays. The host runs
 // AutoNAT v2, hole punching (DCUtR), a circuit relay v2 client, static
 // relays from the config and, when asked, a relay service for trusted peers.
+//
+// When no direct path exists, OpenStream and HandleStreams carry overlay
+// streams over libp2p (OverlayProtocol), typically through a circuit relay,
+// with the same stream header as a direct session; RelayPath says whether a
+// peer is reached through a relay and which.
 //
 // Close stops everything New started; close the Discovery before the
 // endpoint.

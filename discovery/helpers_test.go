@@ -18,7 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, leakIgnores...)
+	goleak.VerifyTestMain(m)
 }
 
 // trustSet is a trust list that tests change at run time.
@@ -75,8 +75,22 @@ func newKey(t *testing.T) identity.PrivateKey {
 // on it; edit adjusts the discovery config. Both close at cleanup.
 func newNode(t *testing.T, listen string, edit func(*Config)) *testNode {
 	t.Helper()
+	n := prepareNode(t)
+	n.start(t, listen, edit)
+	return n
+}
+
+// prepareNode makes a node's key and trust list without starting it, so
+// that a test can set up trust first.
+func prepareNode(t *testing.T) *testNode {
+	t.Helper()
 	n := &testNode{key: newKey(t), trust: &trustSet{}}
 	n.id = n.key.PeerID()
+	return n
+}
+
+func (n *testNode) start(t *testing.T, listen string, edit func(*Config)) {
+	t.Helper()
 	ep, err := transport.Listen(transport.Config{
 		Key: n.key, Listen: []string{listen}, Name: "test", Trust: n.trust.noiseTrust,
 		HandshakeTimeout: 5 * time.Second, Shared: true,
@@ -96,7 +110,6 @@ func newNode(t *testing.T, listen string, edit func(*Config)) *testNode {
 	}
 	n.d = d
 	t.Cleanup(n.close)
-	return n
 }
 
 func (n *testNode) close() {

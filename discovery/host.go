@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -16,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -26,15 +28,19 @@ const userAgent = "p2pd"
 const relayBackoff = 30 * time.Second
 
 // Resource-manager limits raised for a private overlay: libp2p's defaults
-// (8 connections per IPv4 address, 32 inbound connections in the transient
-// scope) assume an open network of strangers; here every connection that
-// outlives its handshake is a trusted peer's, and many of them may sit
-// behind one NAT address. Every inbound QUIC handshake on the shared port,
-// overlay ones included, passes through these limits.
+// (8 connections per IPv4 address, 16 new ones at once and then one per
+// 5 s per address, 32 inbound connections in the transient scope) assume
+// an open network of strangers; here every connection that outlives its
+// handshake is a trusted peer's, and many of them may sit behind one NAT
+// address and reconnect together when this node restarts. Every inbound
+// QUIC handshake on the shared port, overlay ones included, passes through
+// these limits.
 const (
-	connsPerIP        = 64
-	minSystemConns    = 1024
-	minTransientConns = 256
+	connsPerIP      = 64
+	newConnsPerIP   = 2.0 // per second, after a burst of connsPerIP
+	systemConns     = 1024
+	transientConns  = 256
+	rateGracePeriod = time.Minute
 )
 
 // relayResources are the limits of this node's relay service. Relayed
@@ -54,12 +60,12 @@ func newResourceManager() (network.ResourceManager, error) {
 	libp2p.SetDefaultServiceLimits(&scaling)
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
-			Conns:        rcmgr.LimitVal(minSystemConns),
-			ConnsInbound: rcmgr.LimitVal(minSystemConns),
+			Conns:        rcmgr.LimitVal(systemConns),
+			ConnsInbound: rcmgr.LimitVal(systemConns),
 		},
 		Transient: rcmgr.ResourceLimits{
-			Conns:        rcmgr.LimitVal(minTransientConns),
-			ConnsInbound: rcmgr.LimitVal(minTransientConns),
+			Conns:        rcmgr.LimitVal(transientConns),
+			ConnsInbound: rcmgr.LimitVal(transientConns),
 		},
 	}.Build(scaling.AutoScale())
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits),
@@ -67,11 +73,28 @@ func newResourceManager() (network.ResourceManager, error) {
 			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: connsPerIP}},
 			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: connsPerIP}, {PrefixLength: 48, ConnCount: 8 * connsPerIP}},
 		),
+		rcmgr.WithConnRateLimiters(connRateLimiter()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("discovery: resource manager: %w", err)
 	}
 	return rm, nil
+}
+
+// connRateLimiter limits how fast one address may open connections.
+func connRateLimiter() *rate.Limiter {
+	perIP := rate.Limit{RPS: newConnsPerIP, Burst: connsPerIP}
+	return &rate.Limiter{
+		NetworkPrefixLimits: []rate.PrefixLimit{ // loopback: unlimited
+			{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
+			{Prefix: netip.MustParsePrefix("::1/128")},
+		},
+		SubnetRateLimiter: rate.SubnetLimiter{
+			IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: perIP}},
+			IPv6SubnetLimits: []rate.SubnetLimit{{PrefixLength: 56, Limit: perIP}},
+			GracePeriod:      rateGracePeriod,
+		},
+	}
 }
 
 // hostOptions are the libp2p options of the node's host: QUIC only, on the

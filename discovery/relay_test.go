@@ -2,7 +2,12 @@ package discovery
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,19 +15,22 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/transport"
 )
 
 // In-process smoke test of the relay wiring: B holds a reservation on R
 // (a static relay running the relay service for its trusted peers), and A
 // reaches B through R with a relayed connection that carries streams.
 func TestRelaySmoke(t *testing.T) {
-	r := newNode(t, "127.0.0.1:0", func(c *Config) { c.RelayService = true })
-	withRelay := func(c *Config) { c.Relays = []string{r.p2pAddr(t)} }
-	a := newNode(t, "127.0.0.1:0", withRelay)
-	b := newNode(t, "127.0.0.1:0", withRelay)
+	r, a, b := prepareNode(t), prepareNode(t), prepareNode(t)
 	trustEachOther(a, b)
 	r.trust.set(a.id, true)
 	r.trust.set(b.id, true)
+	r.start(t, "127.0.0.1:0", func(c *Config) { c.RelayService = true })
+	withRelay := func(c *Config) { c.Relays = []string{r.p2pAddr(t)} }
+	a.start(t, "127.0.0.1:0", withRelay)
+	b.start(t, "127.0.0.1:0", withRelay)
 
 	// A dials B through R only (B announces no circuit address: libp2p
 	// builds those from a relay's public addresses, and R has loopback
@@ -46,6 +54,11 @@ func TestRelaySmoke(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatalf("A connect to B through R: %v", err)
 		}
+		// B may not hold its reservation yet; do not let the swarm's
+		// dial backoff slow the retry.
+		if sw, ok := a.d.host.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(bInfo.ID)
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	conns := a.d.host.Network().ConnsToPeer(bInfo.ID)
@@ -58,8 +71,69 @@ func TestRelaySmoke(t *testing.T) {
 	if conns[0].Stat().Limited {
 		t.Fatal("relayed connection is limited; the relay service should run without limits")
 	}
+	if relay, ok := a.d.RelayPath(b.id); !ok || relay != rInfo.ID.String() {
+		t.Fatalf("RelayPath(B) = %q, %v; want R %s", relay, ok, rInfo.ID)
+	}
 	res := <-ping.Ping(ctx, a.d.host, bInfo.ID)
 	if res.Error != nil {
 		t.Fatalf("ping over the relayed connection: %v", res.Error)
+	}
+	relayedEcho(t, ctx, a, b)
+}
+
+// relayedEcho sends an overlay request and 256 KiB over an overlay stream
+// on libp2p from a to b, where a handler answers OK and echoes; the bytes
+// must come back unchanged.
+func relayedEcho(t *testing.T, ctx context.Context, a, b *testNode) {
+	t.Helper()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	seen := make(chan identity.PeerID, 1)
+	b.d.HandleStreams(func(id identity.PeerID, st *Stream) {
+		seen <- id
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := st.ReadRequest(5 * time.Second)
+			if err != nil || req.Service != "echo" {
+				st.Abort()
+				return
+			}
+			st.Respond(transport.StatusOK)
+			io.Copy(st, st)
+			st.CloseWrite()
+			st.Close()
+		}()
+	})
+	st, err := a.d.OpenStream(ctx, b.id)
+	if err != nil {
+		t.Fatalf("OpenStream: %v", err)
+	}
+	defer st.Close()
+	hdr, err := transport.Request{Kind: transport.KindTCP, Service: "echo"}.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 256<<10)
+	rand.Read(payload)
+	go func() {
+		st.Write(hdr)
+		st.Write(payload)
+		st.CloseWrite()
+	}()
+	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := transport.ReadResponse(st)
+	if err != nil || resp.Status != transport.StatusOK {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+	got, err := io.ReadAll(st)
+	if err != nil {
+		t.Fatalf("echo read: %v", err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(payload) {
+		t.Fatalf("echo: %d bytes back, want the %d sent unchanged", len(got), len(payload))
+	}
+	if id := <-seen; id != a.id {
+		t.Fatalf("B's handler saw peer %s, want A %s", id, a.id)
 	}
 }

@@ -272,3 +272,57 @@ func TestNetnsNATAndMove(t *testing.T) {
 		t.Fatalf("cli does not show the server's new address: %s", out)
 	}
 }
+
+// natted puts a host behind its own MASQUERADE router hanging off pub:
+// host 192.168.<i>.100 — router 192.168.<i>.1 | 10.0.<i>.2 — pub 10.0.<i>.1.
+func (l *lab) natted(pub string, i int) (host string) {
+	host, router := l.ns(fmt.Sprintf("h%d", i)), l.ns(fmt.Sprintf("n%d", i))
+	l.link(router, fmt.Sprintf("192.168.%d.1/24", i), host, fmt.Sprintf("192.168.%d.100/24", i))
+	out, _ := l.link(router, fmt.Sprintf("10.0.%d.2/24", i), pub, fmt.Sprintf("10.0.%d.1/24", i))
+	l.sh("ip", "-n", host, "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", i))
+	l.sh("ip", "-n", router, "route", "add", "default", "via", fmt.Sprintf("10.0.%d.1", i))
+	l.sh("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	l.sh("ip", "netns", "exec", router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", fmt.Sprintf("192.168.%d.0/24", i), "-o", out, "-j", "MASQUERADE")
+	return host
+}
+
+// TestNetnsRelay: A and B sit behind two separate NATs and know each other
+// by ID only; a relay node on the public side relays for its trusted peers.
+// A's forward reaches B's service through the relay, byte-exact, and p2pctl
+// shows the path as relayed.
+func TestNetnsRelay(t *testing.T) {
+	l := newLab(t)
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("needs iptables")
+	}
+	pub := l.ns("pub")
+	l.sh("ip", "netns", "exec", pub, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	ha, hb := l.natted(pub, 1), l.natted(pub, 2)
+	rel := l.ns("rel")
+	l.link(pub, "10.0.3.1/24", rel, "10.0.3.2/24")
+	l.sh("ip", "-n", rel, "route", "add", "default", "via", "10.0.3.1")
+	dir, sum := blobDir(t, 4<<20)
+	l.httpIn(hb, dir, 18080)
+
+	r := nsNode(t, "relay", rel, "mdns = false\ndht = false\nrelay_service = true")
+	relays := fmt.Sprintf("relays = [\"/ip4/10.0.3.2/udp/4242/quic-v1/p2p/%s\"]", r.id)
+	a := nsNode(t, "ra", ha, "mdns = false\ndht = false\n"+relays)
+	b := nsNode(t, "rb", hb, "mdns = false\ndht = false\n"+relays)
+	r.writeConfig(a.idPeer() + b.idPeer())
+	a.writeConfig(b.idPeer() + forwardTo("rb"))
+	b.writeConfig(a.idPeer() + filesService)
+	r.start()
+	b.start()
+	a.start()
+	got, err := l.curlIn(ha, "http://127.0.0.1:18081/blob", 60*time.Second)
+	if err != nil {
+		t.Fatalf("through the relay: %v\n--- a's log:\n%s\n--- b's log:\n%s", err, a.log, b.log)
+	}
+	if got != sum {
+		t.Fatal("through the relay: transfer not byte-exact")
+	}
+	out, _ := a.ctl("--json", "peers")
+	if !strings.Contains(string(out), `"relayed"`) || !strings.Contains(string(out), r.id) {
+		t.Fatalf("p2pctl peers does not show a relayed path through %s: %s", r.id, out)
+	}
+}

@@ -201,7 +201,7 @@ func listenUDP(addr string) (*net.UDPConn, error) {
 
 // Socket is one of the endpoint's UDP sockets and the QUIC transport on it.
 type Socket struct {
-	Network   string // "udp4" or "udp6"
+	Network   string // the socket's network, as net.Addr.Network reports it ("udp")
 	Conn      *net.UDPConn
 	Transport *quic.Transport
 }

@@ -40,7 +40,8 @@ func startDiscovery(ctx context.Context, cfg *config.Config, key identity.Privat
 	if err != nil {
 		return nil, nil, err
 	}
-	n.SetDiscovery(d)
+	n.SetDiscovery(relayer{d})
+	d.HandleStreams(func(id identity.PeerID, st *discovery.Stream) { n.ServeRelayed(id, st) })
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -64,4 +65,17 @@ func startDiscovery(ctx context.Context, cfg *config.Config, key identity.Privat
 		d.Close()
 	}
 	return d, stop, nil
+}
+
+// relayer adapts discovery to the node's Discovery and Relayer interfaces:
+// overlay streams over libp2p (through a circuit relay) when no direct path
+// exists.
+type relayer struct{ *discovery.Discovery }
+
+func (r relayer) OpenRelayed(ctx context.Context, id identity.PeerID) (node.Relayed, error) {
+	st, err := r.OpenStream(ctx, id)
+	if err != nil {
+		return nil, err // a nil interface, not a nil *Stream in one
+	}
+	return st, nil
 }

@@ -1,0 +1,155 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/transport"
+)
+
+// OverlayProtocol is the libp2p protocol of overlay streams that travel
+// over libp2p — through a circuit relay — when no direct QUIC path exists.
+// Such a stream starts with the same request header as a stream of a direct
+// session (package transport); the peer's identity is libp2p's
+// authenticated one.
+const OverlayProtocol = "/p2pd/overlay/1"
+
+// Stream is an overlay stream carried by libp2p. Read and Write carry
+// payload; CloseWrite half-closes; Close ends an orderly stream; Abort
+// resets it.
+type Stream struct {
+	s    network.Stream
+	peer identity.PeerID
+}
+
+// Peer returns the authenticated peer at the other end.
+func (st *Stream) Peer() identity.PeerID { return st.peer }
+
+func (st *Stream) Read(p []byte) (int, error)  { return st.s.Read(p) }
+func (st *Stream) Write(p []byte) (int, error) { return st.s.Write(p) }
+
+// SetReadDeadline sets the read deadline.
+func (st *Stream) SetReadDeadline(t time.Time) error { return st.s.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline.
+func (st *Stream) SetWriteDeadline(t time.Time) error { return st.s.SetWriteDeadline(t) }
+
+// CloseWrite sends EOF after the data written so far.
+func (st *Stream) CloseWrite() error { return st.s.CloseWrite() }
+
+// Close finishes writing and stops reading.
+func (st *Stream) Close() error { return st.s.Close() }
+
+// Abort resets the stream both ways.
+func (st *Stream) Abort() { st.s.Reset() }
+
+// ReadRequest reads the stream's request header within timeout.
+func (st *Stream) ReadRequest(timeout time.Duration) (transport.Request, error) {
+	st.s.SetReadDeadline(time.Now().Add(timeout))
+	defer st.s.SetReadDeadline(time.Time{})
+	return transport.ReadRequest(st.s)
+}
+
+// Respond sends the answer to the stream's request; a non-OK answer also
+// ends the stream.
+func (st *Stream) Respond(status transport.Status) error {
+	b, _ := transport.Response{Status: status}.AppendBinary(nil)
+	_, err := st.s.Write(b)
+	if status != transport.StatusOK {
+		st.s.Close()
+	}
+	return err
+}
+
+// OpenStream opens an overlay stream to id over libp2p: over a connection
+// the host has, or else one it dials, directly or through each configured
+// relay (a peer behind NAT holds a reservation there). Relayed connections
+// that the relay limits are used too.
+func (d *Discovery) OpenStream(ctx context.Context, id identity.PeerID) (*Stream, error) {
+	if d.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	pid, err := toPeer(id)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: open stream to %s: %w", id, err)
+	}
+	d.addCircuitAddrs(pid)
+	ctx = network.WithAllowLimitedConn(ctx, "p2pd overlay")
+	s, err := d.host.NewStream(ctx, pid, OverlayProtocol)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: open stream to %s over libp2p: %w", id.ShortString(), err)
+	}
+	return &Stream{s: s, peer: id}, nil
+}
+
+// addCircuitAddrs tells the peerstore that p may be reached through every
+// configured relay. libp2p announces circuit addresses only for relays with
+// public addresses; the configured ones are known anyway.
+func (d *Discovery) addCircuitAddrs(p peer.ID) {
+	for _, r := range d.relays {
+		if r.ID == p {
+			continue
+		}
+		circuit, err := ma.NewMultiaddr("/p2p/" + r.ID.String() + "/p2p-circuit")
+		if err != nil {
+			continue
+		}
+		for _, a := range r.Addrs {
+			d.host.Peerstore().AddAddr(p, a.Encapsulate(circuit), peerstore.TempAddrTTL)
+		}
+	}
+}
+
+// HandleStreams makes f receive the overlay streams trusted peers open over
+// libp2p; streams of other peers are reset. f runs on libp2p's goroutine for
+// the stream and should hand the stream off.
+func (d *Discovery) HandleStreams(f func(id identity.PeerID, st *Stream)) {
+	d.host.SetStreamHandler(OverlayProtocol, func(s network.Stream) {
+		id, err := fromPeer(s.Conn().RemotePeer())
+		if err != nil || !d.cfg.Trusted(id) || d.ctx.Err() != nil {
+			s.Reset()
+			return
+		}
+		f(id, &Stream{s: s, peer: id})
+	})
+}
+
+// RelayPath reports whether the host reaches id only through a relay, and
+// the relay's peer ID. A direct connection, if any, wins.
+func (d *Discovery) RelayPath(id identity.PeerID) (relay string, ok bool) {
+	pid, err := toPeer(id)
+	if err != nil || d.host == nil {
+		return "", false
+	}
+	for _, c := range d.host.Network().ConnsToPeer(pid) {
+		r, relayed := circuitRelay(c.RemoteMultiaddr())
+		if !relayed {
+			return "", false
+		}
+		relay, ok = r.String(), true
+	}
+	return relay, ok
+}
+
+// circuitRelay returns the relay of a /…/p2p/<relay>/p2p-circuit address.
+func circuitRelay(a ma.Multiaddr) (peer.ID, bool) {
+	var relay peer.ID
+	for i, c := range a {
+		if c.Code() != ma.P_CIRCUIT {
+			continue
+		}
+		if i > 0 && a[i-1].Code() == ma.P_P2P {
+			if p, err := peer.IDFromBytes(a[i-1].RawValue()); err == nil {
+				relay = p
+			}
+		}
+		return relay, true
+	}
+	return "", false
+}
