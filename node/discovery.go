@@ -22,7 +22,8 @@ type Discovery interface {
 	Learned(id identity.PeerID, addr string)
 }
 
-// SetDiscovery wires discovery in; call it before Run.
+// SetDiscovery wires discovery in; call it before Run. If d has a Close
+// method, the node's shutdown calls it before closing the sockets d shares.
 func (n *Node) SetDiscovery(d Discovery) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -196,6 +196,10 @@ func (n *Node) shutdown(drain time.Duration) {
 	}
 	cancel()
 	n.cancel()
+	// Discovery's libp2p host shares the endpoint's sockets: it stops first.
+	if c, ok := n.discovery().(interface{ Close() error }); ok {
+		c.Close()
+	}
 	n.ep.Close()
 	n.wg.Wait()
 }
