@@ -153,3 +153,16 @@ func circuitRelay(a ma.Multiaddr) (peer.ID, bool) {
 	}
 	return "", false
 }
+
+// Forget drops what libp2p holds for a peer that stopped answering: its
+// connections, which are likely as stale as the overlay session, and its
+// peerstore addresses, so that the next FindPeer asks the DHT afresh
+// instead of returning where the peer used to be.
+func (d *Discovery) Forget(id identity.PeerID) {
+	pid, err := toPeer(id)
+	if err != nil || d.host == nil || d.ctx.Err() != nil {
+		return
+	}
+	d.host.Network().ClosePeer(pid)
+	d.host.Peerstore().ClearAddrs(pid)
+}

@@ -260,10 +260,12 @@ func TestNetnsNATAndMove(t *testing.T) {
 	l.sh("ip", "-n", srv, "addr", "del", "10.0.0.100/24", "dev", srvIf)
 	l.sh("ip", "-n", srv, "addr", "add", "10.0.0.101/24", "dev", srvIf)
 	s.start()
+	moved := time.Now()
 	got, err = l.curlIn(cli, url, 90*time.Second)
 	if err != nil {
 		t.Fatalf("after the server moved: %v\n--- cli's log:\n%s", err, c.log)
 	}
+	t.Logf("the moved server was reached again %v after its restart", time.Since(moved).Round(100*time.Millisecond))
 	if got != sum {
 		t.Fatal("after the move: transfer not byte-exact")
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
 )
@@ -252,5 +253,8 @@ func (n *Node) checkAlive(ctx context.Context, s *transport.Session) {
 	if _, err := s.Ping(ctx); err != nil && s.State() == transport.StateEstablished {
 		n.log.Info("closing a session that stopped answering", "peer", s.Peer().ShortString(), "session", sessionName(s))
 		s.Close(transport.CodeNormal)
+		if f, ok := n.discovery().(interface{ Forget(identity.PeerID) }); ok {
+			f.Forget(s.Peer())
+		}
 	}
 }
