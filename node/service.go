@@ -192,11 +192,27 @@ func targetStatus(err error) transport.Status {
 	return transport.StatusTargetUnreachable
 }
 
+// earlyAfter is how long a session must have been up before connections on
+// it are opened early (without waiting for the answer): past the races of
+// a simultaneous dial, a stream can only fail with a refusal or a dead peer.
+const earlyAfter = 2 * time.Second
+
 // DialService opens a stream to service on peer (a name or peer ID),
 // dialing the peer first if it has no session, and going through a relay
-// when no direct path can be had.
+// when no direct path can be had. On a settled session the stream is opened
+// early: payload may follow at once and a refusal comes with the first Read.
 func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
 	req := transport.Request{Kind: transport.KindTCP, Service: svc}
+	p, err := n.lookup(peerName)
+	if err != nil {
+		return nil, err
+	}
+	if s := p.current(); s != nil && time.Since(s.Established()) >= earlyAfter {
+		st, err := s.OpenStreamEarly(ctx, req, n.cfg.HeaderTimeout, func(error) { n.checkAliveAsync(s) })
+		if err == nil {
+			return st, nil
+		}
+	}
 	st, err := n.OpenStream(ctx, peerName, req)
 	if err == nil {
 		return st, nil
@@ -205,15 +221,24 @@ func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Con
 	if errors.As(err, &se) || n.relayer() == nil || ctx.Err() != nil {
 		return nil, err
 	}
-	p, lerr := n.lookup(peerName)
-	if lerr != nil {
-		return nil, lerr
-	}
 	rs, rerr := n.openRelayed(ctx, p, req)
 	if rerr != nil {
 		return nil, fmt.Errorf("%w; relayed: %w", err, rerr)
 	}
 	return rs, nil
+}
+
+// checkAliveAsync checks a session whose early stream got no answer, so
+// that the next connection does not wait on a dead session.
+func (n *Node) checkAliveAsync(s *transport.Session) {
+	if n.ctx.Err() != nil {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.checkAlive(n.ctx, s)
+	}()
 }
 
 // OpenStream opens a stream with req to a peer. A stream that dies with its

@@ -285,6 +285,31 @@ func (s *Session) OpenStream(ctx context.Context, req Request, headerTimeout tim
 	return st, nil
 }
 
+// OpenStreamEarly opens a stream and sends req without waiting for the
+// answer: the caller may write payload at once, and the first Read returns
+// the answer's error (a *StatusError for a refusal) before any payload. This
+// saves a round trip per connection for protocols whose client speaks first.
+// A refused stream's payload is discarded by the peer unread. onFail, if not
+// nil, is called when the answer does not come (a timeout or a dead session).
+func (s *Session) OpenStreamEarly(ctx context.Context, req Request, headerTimeout time.Duration, onFail func(error)) (*Stream, error) {
+	hdr, err := req.AppendBinary(nil)
+	if err != nil {
+		return nil, err
+	}
+	qs, err := s.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, s.errOr(err)
+	}
+	st := s.wrap(qs)
+	raiseTo(&s.opened, int64(qs.StreamID())+1)
+	if _, err := qs.Write(hdr); err != nil {
+		st.Abort()
+		return nil, s.errOr(err)
+	}
+	st.pending = &pendingResponse{timeout: headerTimeout, service: req.Service, onFail: onFail}
+	return st, nil
+}
+
 // AcceptStream returns the peer's next stream; the caller reads its request
 // with ReadRequest and answers it with Respond.
 func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {

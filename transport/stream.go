@@ -14,12 +14,53 @@ type Stream struct {
 	qs   *quic.Stream
 	sess *Session
 	once sync.Once
+	// pending is the answer an early stream still waits for; only the
+	// reading goroutine touches it and err.
+	pending *pendingResponse
+	err     error
+}
+
+type pendingResponse struct {
+	timeout time.Duration
+	service string
+	onFail  func(error)
 }
 
 // Session returns the session the stream belongs to.
 func (st *Stream) Session() *Session { return st.sess }
 
-func (st *Stream) Read(p []byte) (int, error)  { return st.qs.Read(p) }
+// Read reads payload. On a stream opened early, the first Read waits for the
+// answer and returns its error, if any, from then on.
+func (st *Stream) Read(p []byte) (int, error) {
+	if st.pending != nil {
+		st.awaitResponse()
+	}
+	if st.err != nil {
+		return 0, st.err
+	}
+	return st.qs.Read(p)
+}
+
+func (st *Stream) awaitResponse() {
+	pr := st.pending
+	st.pending = nil
+	st.qs.SetReadDeadline(time.Now().Add(pr.timeout))
+	resp, err := ReadResponse(st.qs)
+	st.qs.SetReadDeadline(time.Time{})
+	if err != nil {
+		st.err = st.sess.errOr(err)
+		st.Abort()
+		if pr.onFail != nil {
+			pr.onFail(st.err)
+		}
+		return
+	}
+	if resp.Status != StatusOK {
+		st.err = &StatusError{Status: resp.Status, Service: pr.service}
+		st.Abort()
+	}
+}
+
 func (st *Stream) Write(p []byte) (int, error) { return st.qs.Write(p) }
 
 // SetReadDeadline sets the read deadline.

@@ -1,0 +1,119 @@
+package node_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/node"
+)
+
+// benchPair runs a server node S with a "sink" service (reads everything,
+// answers one byte at EOF) and an "echo" service, and a client node A that
+// trusts S at its address. Figures from these benchmarks are for profiles
+// and for comparing builds; bench/ compares p2pd with other tunnels.
+func benchPair(b *testing.B) (a *node.Node, stop func()) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				buf := make([]byte, 64)
+				n, err := c.Read(buf)
+				if err != nil || n == 0 {
+					return
+				}
+				if buf[0] == 'e' { // echo
+					c.Write(buf[:n])
+					io.Copy(c, c)
+					return
+				}
+				io.Copy(io.Discard, c)
+				c.Write([]byte{1})
+			}()
+		}
+	}()
+	ks, _ := identity.GenerateKey(nil)
+	ka, _ := identity.GenerateKey(nil)
+	s, err := node.New(node.Config{Name: "S", Key: ks, Listen: []string{"127.0.0.1:0"},
+		Peers:    []node.Peer{{Name: "A", ID: ka.PeerID()}},
+		Services: []node.Service{{Name: "svc", Target: ln.Addr().String(), Allow: []string{"*"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err = node.New(node.Config{Name: "A", Key: ka, Listen: []string{"127.0.0.1:0"},
+		Peers: []node.Peer{{Name: "S", ID: ks.PeerID(), Addresses: s.ListenAddrs()}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var runs sync.WaitGroup
+	for _, n := range []*node.Node{s, a} {
+		runs.Add(1)
+		go func() { defer runs.Done(); n.Run(ctx) }()
+	}
+	return a, func() { cancel(); runs.Wait(); ln.Close(); wg.Wait() }
+}
+
+// BenchmarkBulk moves b.N chunks of 64 KiB through one overlay stream.
+func BenchmarkBulk(b *testing.B) {
+	a, stop := benchPair(b)
+	defer stop()
+	c, err := a.DialService(context.Background(), "S", "svc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	chunk[0] = 's'
+	b.SetBytes(int64(len(chunk)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.CloseWrite()
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	c.Close()
+}
+
+// BenchmarkNewStream opens a stream, echoes one byte and closes, b.N times.
+func BenchmarkNewStream(b *testing.B) {
+	a, stop := benchPair(b)
+	defer stop()
+	one := []byte{'e'}
+	got := make([]byte, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := a.DialService(context.Background(), "S", "svc")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write(one); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
