@@ -284,8 +284,7 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		n.retire(old)
 	}
 	n.log.Info("session established", "peer", name, "remote", s.RemoteAddr().String(), "session", sessionName(s))
-	n.wg.Add(2)
-	go n.watch(p, s)
+	n.wg.Add(1)
 	go n.serveStreams(p, s)
 	return s
 }
@@ -322,9 +321,8 @@ func (n *Node) replaces(s, old *transport.Session) bool {
 	return s.Initiator() == lowerIsUs
 }
 
-// watch clears the peer's session when it ends and records why.
-func (n *Node) watch(p *peer, s *transport.Session) {
-	defer n.wg.Done()
+// ended clears the peer's session once it has ended and records why.
+func (n *Node) ended(p *peer, s *transport.Session) {
 	select {
 	case <-s.Done():
 	case <-n.ctx.Done():

@@ -47,12 +47,14 @@ func newService(cfg Service) *service {
 
 func (s *service) allows(peer string) bool { return s.allow["*"] || s.allow[peer] }
 
-// serveStreams accepts the peer's streams for the session's lifetime.
+// serveStreams accepts the peer's streams for the session's lifetime, then
+// records the session's end (one goroutine per session does both).
 func (n *Node) serveStreams(p *peer, s *transport.Session) {
 	defer n.wg.Done()
 	for {
 		st, err := s.AcceptStream(n.ctx)
 		if err != nil {
+			n.ended(p, s)
 			return
 		}
 		n.wg.Add(1)

@@ -168,11 +168,9 @@ func (s *Session) controlLoop() {
 	defer s.state.Store(int32(StateClosed))
 	defer s.drainers.Wait()
 	defer s.keepalive.Stop()
-	go func() {
-		// Unblock the reader when the connection ends for any reason.
-		<-s.conn.Context().Done()
-		s.ctl.CancelRead(0)
-	}()
+	// Unblock the reader when the connection ends for any reason.
+	stop := context.AfterFunc(s.conn.Context(), func() { s.ctl.CancelRead(0) })
+	defer stop()
 	buf := make([]byte, MaxControlBody)
 	for {
 		f, err := readCtlFrame(s.ctl, buf)
