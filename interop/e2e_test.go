@@ -107,6 +107,34 @@ func halfCloseBackend(t *testing.T, answer []byte) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// halfCloseExchange sends n random bytes to addr, half-closes, and checks
+// that the answer is their SHA-256 followed by answer (halfCloseBackend).
+func halfCloseExchange(addr string, n int, answer []byte) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	sent := make([]byte, n)
+	rand.Read(sent)
+	if _, err := conn.Write(sent); err != nil {
+		return err
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		return err
+	}
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		return fmt.Errorf("reading the answer after our half-close: %w", err)
+	}
+	want := sha256.Sum256(sent)
+	if len(got) != sha256.Size+len(answer) || !bytes.Equal(got[:sha256.Size], want[:]) || !bytes.Equal(got[sha256.Size:], answer) {
+		return fmt.Errorf("answer of %d bytes does not match (want %d: the digest of what we sent, then the answer)", len(got), sha256.Size+len(answer))
+	}
+	return nil
+}
+
 func TestOverlayEndToEnd(t *testing.T) {
 	a, b, c := newNode(t, "a"), newNode(t, "b"), newNode(t, "c")
 	www := t.TempDir()
@@ -208,27 +236,26 @@ service = "files"
 		t.Fatalf("the backend saw %d requests it should never have seen", after-before)
 	}
 	t.Run("half-close carried both ways", func(t *testing.T) {
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", fh))
-		if err != nil {
+		if err := halfCloseExchange(fmt.Sprintf("127.0.0.1:%d", fh), 1<<20, answer); err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(60 * time.Second))
-		sent := make([]byte, 1<<20)
-		rand.Read(sent)
-		if _, err := conn.Write(sent); err != nil {
-			t.Fatal(err)
+	})
+	t.Run("50 parallel connections of 1 MiB each", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 50)
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- halfCloseExchange(fmt.Sprintf("127.0.0.1:%d", fh), 1<<20, answer)
+			}()
 		}
-		if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(conn)
-		if err != nil {
-			t.Fatalf("reading the answer after our half-close: %v", err)
-		}
-		want := sha256.Sum256(sent)
-		if len(got) != sha256.Size+len(answer) || !bytes.Equal(got[:sha256.Size], want[:]) || !bytes.Equal(got[sha256.Size:], answer) {
-			t.Fatalf("answer of %d bytes does not match (want %d: the digest of what we sent, then the answer)", len(got), sha256.Size+len(answer))
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	t.Run("b killed and restarted is reached again", func(t *testing.T) {
