@@ -27,6 +27,9 @@ type Status struct {
 	Connected     int       `json:"connected"`
 	Services      int       `json:"services"`
 	Forwards      int       `json:"forwards"`
+	// Addresses are the libp2p multiaddrs others can use to reach this node
+	// (bootstrap, relays), observed ones included; empty without discovery.
+	Addresses []string `json:"addresses,omitempty"`
 }
 
 // Peer states reported in Peer.State.

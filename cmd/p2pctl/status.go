@@ -36,6 +36,13 @@ func statusCmd(a *app) *cobra.Command {
 			line("peers", fmt.Sprintf("%d configured, %d connected", st.Peers, st.Connected))
 			line("services", fmt.Sprint(st.Services))
 			line("forwards", fmt.Sprint(st.Forwards))
+			for i, addr := range st.Addresses {
+				label := ""
+				if i == 0 {
+					label = "addresses:"
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", label, addr)
+			}
 			line("socket", a.socket)
 			return tw.Flush()
 		}),

@@ -22,8 +22,13 @@ func (b backend) Status(context.Context) (control.Status, error) {
 			connected++
 		}
 	}
+	var addrs []string
+	if b.d.disc != nil {
+		addrs = b.d.disc.Addrs()
+	}
 	return control.Status{
-		ID: n.ID().String(), Name: n.Name(), Version: version, Listen: n.ListenAddrs(),
+		Addresses: addrs,
+		ID:        n.ID().String(), Name: n.Name(), Version: version, Listen: n.ListenAddrs(),
 		StartedAt: n.Started(), UptimeSeconds: time.Since(n.Started()).Seconds(),
 		Peers: len(peers), Connected: connected, Services: len(n.Services()), Forwards: len(b.d.fwd.Stats()),
 	}, nil
