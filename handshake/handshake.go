@@ -85,12 +85,12 @@ type Result struct {
 	HandshakeHash []byte
 }
 
-var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
-
 // newState checks cfg and starts a flynn/noise IK handshake state.
 func newState(cfg Config, initiator bool, remoteStatic []byte) (*noise.HandshakeState, error) {
-	if err := checkKeypair("static", cfg.Static); err != nil {
-		return nil, err
+	if _, ok := statics.get(cfg.Static.Private); !ok {
+		if err := checkKeypair("static", cfg.Static); err != nil {
+			return nil, err
+		}
 	}
 	rng := cfg.Random
 	if cfg.Ephemeral != nil {
@@ -101,7 +101,7 @@ func newState(cfg Config, initiator bool, remoteStatic []byte) (*noise.Handshake
 		rng = bytes.NewReader(cfg.Ephemeral.Private[:])
 	}
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   cipherSuite,
+		CipherSuite:   noise.NewCipherSuite(newX25519(), noise.CipherChaChaPoly, noise.HashBLAKE2s),
 		Random:        rng,
 		Pattern:       noise.HandshakeIK,
 		Initiator:     initiator,
@@ -123,6 +123,9 @@ func checkKeypair(which string, kp Keypair) error {
 	}
 	if !bytes.Equal(priv.PublicKey().Bytes(), kp.Public[:]) {
 		return errorf(ErrInvalidKey, "handshake: %s public key %x does not match its private key", which, kp.Public[:])
+	}
+	if which == "static" {
+		statics.put(kp.Private, priv)
 	}
 	return nil
 }
