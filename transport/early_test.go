@@ -14,21 +14,9 @@ import (
 // stream carries it; a refused one reports the refusal on the first Read
 // and the refusing side never reads the payload.
 func TestEarlyStream(t *testing.T) {
-	ka, kb := newKey(t), newKey(t)
-	a := newEndpoint(t, ka, trustOnly(t, kb))
-	b := newEndpoint(t, kb, trustOnly(t, ka))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sa, err := a.Dial(ctx, kb.PeerID(), addr(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sa.Close(CodeNormal)
-	sb, err := b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close(CodeNormal)
+	sa, sb, _, _ := sessionPair(t, ctx)
 
 	var refusedRead int64 = -1
 	var wg sync.WaitGroup

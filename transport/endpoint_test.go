@@ -77,23 +77,30 @@ func isRefused(err error) bool {
 	return errors.As(err, &ce) && ce.Code == CodeRefused && ce.Remote
 }
 
-func TestSessionStreamsAndPing(t *testing.T) {
-	ka, kb := newKey(t), newKey(t)
+// sessionPair connects two endpoints that trust each other and returns the
+// initiator's and the responder's session, closed at cleanup.
+func sessionPair(t *testing.T, ctx context.Context) (sa, sb *Session, ka, kb identity.PrivateKey) {
+	t.Helper()
+	ka, kb = newKey(t), newKey(t)
 	a := newEndpoint(t, ka, trustOnly(t, kb))
 	b := newEndpoint(t, kb, trustOnly(t, ka))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-
 	sa, err := a.Dial(ctx, kb.PeerID(), addr(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sa.Close(CodeNormal)
-	sb, err := b.Accept(ctx)
+	t.Cleanup(func() { sa.Close(CodeNormal) })
+	sb, err = b.Accept(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sb.Close(CodeNormal)
+	t.Cleanup(func() { sb.Close(CodeNormal) })
+	return sa, sb, ka, kb
+}
+
+func TestSessionStreamsAndPing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sa, sb, ka, kb := sessionPair(t, ctx)
 	if sb.Peer() != ka.PeerID() || sa.Peer() != kb.PeerID() || !sa.Initiator() || sb.Initiator() {
 		t.Fatalf("identities: a sees %s, b sees %s", sa.Peer(), sb.Peer())
 	}

@@ -255,30 +255,12 @@ func (s *Session) errOr(err error) error {
 // OpenStream opens a stream, sends req and waits for the answer. A non-OK
 // answer is a *StatusError.
 func (s *Session) OpenStream(ctx context.Context, req Request, headerTimeout time.Duration) (*Stream, error) {
-	hdr, err := req.AppendBinary(nil)
+	st, err := s.OpenStreamEarly(ctx, req, headerTimeout, nil)
 	if err != nil {
 		return nil, err
 	}
-	qs, err := s.conn.OpenStreamSync(ctx)
-	if err != nil {
-		return nil, s.errOr(err)
-	}
-	st := s.wrap(qs)
-	raiseTo(&s.opened, int64(qs.StreamID())+1)
-	if _, err := qs.Write(hdr); err != nil {
-		st.Abort()
-		return nil, s.errOr(err)
-	}
-	qs.SetReadDeadline(time.Now().Add(headerTimeout))
-	resp, err := ReadResponse(qs)
-	qs.SetReadDeadline(time.Time{})
-	if err != nil {
-		st.Abort()
-		return nil, s.errOr(err)
-	}
-	if resp.Status != StatusOK {
-		st.Abort()
-		return nil, &StatusError{Status: resp.Status, Service: req.Service}
+	if st.awaitResponse(); st.err != nil {
+		return nil, st.err
 	}
 	return st, nil
 }
