@@ -55,6 +55,7 @@ func newRoot() *cobra.Command {
 			return runDaemon(cmd.Context(), configPath)
 		},
 	}
+	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&configPath, "config", "", "config file (default: $P2PD_CONFIG or the state directory's p2pd.toml)")
 	root.AddCommand(newInitCmd(&configPath), newRunCmd(&configPath), newIDCmd(&configPath))
