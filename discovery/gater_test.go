@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/p2pd/p2pd/identity"
@@ -71,6 +72,10 @@ func TestGaterKeepsStrangersOut(t *testing.T) {
 	// Trusted at run time: the next connection is admitted.
 	a.trust.set(xKey.PeerID(), true)
 	x.Network().ClosePeer(aInfo.ID)
+	// The refused attempts left x in libp2p's dial backoff for A's address.
+	if sw, ok := x.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(aInfo.ID)
+	}
 	if err := x.Connect(ctx, aInfo); err != nil {
 		t.Fatalf("trusted host connect: %v", err)
 	}
