@@ -46,6 +46,7 @@ type peer struct {
 	dialing       chan struct{} // non-nil while a dial runs; closed when it ends
 	up            chan struct{} // closed (and replaced) whenever a session is adopted
 	lastErr       error
+	lastDialFail  time.Time // when the last direct dial failed
 	lastHandshake time.Time
 	removed       bool
 	wake          chan struct{} // pokes the maintainer out of its backoff
@@ -140,6 +141,7 @@ func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error)
 		p.dialing = nil
 		if err != nil {
 			p.lastErr = err
+			p.lastDialFail = time.Now()
 		}
 		p.mu.Unlock()
 		close(ch)

@@ -215,6 +215,11 @@ func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Con
 			return st, nil
 		}
 	}
+	if n.preferRelay(p) {
+		if rs, err := n.openRelayed(ctx, p, req); err == nil {
+			return rs, nil
+		}
+	}
 	st, err := n.OpenStream(ctx, peerName, req)
 	if err == nil {
 		return st, nil
@@ -228,6 +233,27 @@ func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Con
 		return nil, fmt.Errorf("%w; relayed: %w", err, rerr)
 	}
 	return rs, nil
+}
+
+// directRetry is how long after a failed direct dial new connections go
+// straight through a live relayed path; the maintainer keeps trying direct.
+const directRetry = 30 * time.Second
+
+// preferRelay reports whether p has no session, its last direct dial failed
+// recently and libp2p holds a relayed path to it.
+func (n *Node) preferRelay(p *peer) bool {
+	r := n.relayer()
+	if r == nil || p.current() != nil {
+		return false
+	}
+	p.mu.Lock()
+	recent := !p.lastDialFail.IsZero() && time.Since(p.lastDialFail) < directRetry
+	p.mu.Unlock()
+	if !recent {
+		return false
+	}
+	_, ok := r.RelayPath(p.id)
+	return ok
 }
 
 // checkAliveAsync checks a session whose early stream got no answer, so
