@@ -22,8 +22,8 @@ func TestServicesACL(t *testing.T) {
 			{Name: "B", ID: kB.PeerID()},
 		},
 		Services: []node.Service{
-			{Name: "X", Target: x.addr(), Allow: []string{"A"}},
-			{Name: "Y", Target: y.addr(), Allow: []string{"A", "B"}},
+			{Name: "X", Target: x.Addr(), Allow: []string{"A"}},
+			{Name: "Y", Target: y.Addr(), Allow: []string{"A", "B"}},
 		},
 	})
 	client := func(name string, k identity.PrivateKey) *testNode {
@@ -40,10 +40,10 @@ func TestServicesACL(t *testing.T) {
 			t.Errorf("%s→%s: %v", tc.from.Name(), tc.svc, err)
 		}
 	}
-	if got := x.accepted.Load(); got != 1 {
+	if got := x.Accepted(); got != 1 {
 		t.Fatalf("backend X accepted %d connections after A→X, want 1", got)
 	}
-	if got := y.accepted.Load(); got != 2 {
+	if got := y.Accepted(); got != 2 {
 		t.Fatalf("backend Y accepted %d connections after A→Y and B→Y, want 2", got)
 	}
 
@@ -69,10 +69,10 @@ func TestServicesACL(t *testing.T) {
 		t.Errorf("A→nope: err = %v, want a StatusError %q", err, transport.StatusUnknownService)
 	}
 
-	if got := x.accepted.Load(); got != 1 {
+	if got := x.Accepted(); got != 1 {
 		t.Errorf("backend X accepted %d connections, want 1: a refused stream reached the target", got)
 	}
-	if got := y.accepted.Load(); got != 2 {
+	if got := y.Accepted(); got != 2 {
 		t.Errorf("backend Y accepted %d connections, want 2: a refused stream reached the target", got)
 	}
 	for _, s := range srv.Sessions() {

@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/node"
 	"github.com/p2pd/p2pd/proxy"
 	"go.uber.org/goleak"
@@ -107,67 +106,10 @@ func (tn *testNode) peer(name string, withAddr bool) node.Peer {
 	return p
 }
 
-// echoBackend is a TCP echo server that counts the connections it accepts.
-type echoBackend struct {
-	ln       net.Listener
-	accepted atomic.Int64
-	wg       sync.WaitGroup
-	mu       sync.Mutex // guards conns
-	conns    map[net.Conn]struct{}
-}
+// echoBackend is the shared loopback echo server of the tests.
+type echoBackend = testnet.Echo
 
-func newEchoBackend(t *testing.T) *echoBackend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &echoBackend{ln: ln, conns: make(map[net.Conn]struct{})}
-	b.wg.Add(1)
-	go b.serve()
-	t.Cleanup(b.close)
-	return b
-}
-
-func (b *echoBackend) addr() string { return b.ln.Addr().String() }
-
-func (b *echoBackend) serve() {
-	defer b.wg.Done()
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.accepted.Add(1)
-		b.mu.Lock()
-		b.conns[c] = struct{}{}
-		b.mu.Unlock()
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			defer func() {
-				b.mu.Lock()
-				delete(b.conns, c)
-				b.mu.Unlock()
-				c.Close()
-			}()
-			if _, err := io.Copy(c, c); err == nil {
-				c.(*net.TCPConn).CloseWrite()
-				io.Copy(io.Discard, c)
-			}
-		}()
-	}
-}
-
-func (b *echoBackend) close() {
-	b.ln.Close()
-	b.mu.Lock()
-	for c := range b.conns {
-		c.Close()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
-}
+func newEchoBackend(t *testing.T) *echoBackend { return testnet.NewEcho(t) }
 
 // randomBytes returns n random bytes (crypto/rand.Read does not fail).
 func randomBytes(n int) []byte {

@@ -16,7 +16,7 @@ func restartB(t *testing.T, old *testNode, a *testNode) (*testNode, *echoBackend
 	echo := newEchoBackend(t)
 	b := startNode(t, node.Config{Name: "B", Key: old.key, Listen: []string{old.addr},
 		Peers:    []node.Peer{a.peer("A", false)},
-		Services: []node.Service{{Name: "echo", Target: echo.addr(), Allow: []string{"A"}}}})
+		Services: []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"A"}}}})
 	return b, echo
 }
 
@@ -32,7 +32,7 @@ func reconnectPair(t *testing.T) (a, b *testNode) {
 	kA := newKey(t)
 	echo := newEchoBackend(t)
 	b = newNode(t, node.Config{Name: "B", Peers: []node.Peer{{Name: "A", ID: kA.PeerID()}},
-		Services: []node.Service{{Name: "echo", Target: echo.addr(), Allow: []string{"A"}}}})
+		Services: []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"A"}}}})
 	b.run()
 	a = startNode(t, node.Config{Name: "A", Key: kA, Peers: []node.Peer{b.peer("B", true)},
 		Transport: transport.Config{KeepAlive: time.Second}})
@@ -74,8 +74,8 @@ func TestReconnectByMaintainer(t *testing.T) {
 			if err := dialEcho(testCtx(t), a, "B", "echo", randomBytes(4096)); err != nil {
 				t.Fatalf("A→B after the reconnect: %v", err)
 			}
-			if echo2.accepted.Load() != 1 {
-				t.Fatalf("restarted B's backend accepted %d connections, want 1", echo2.accepted.Load())
+			if echo2.Accepted() != 1 {
+				t.Fatalf("restarted B's backend accepted %d connections, want 1", echo2.Accepted())
 			}
 		})
 	}
@@ -101,8 +101,8 @@ func TestReconnectByDial(t *testing.T) {
 			if err != nil {
 				t.Fatalf("A→restarted B, retried for 10s: %v", err)
 			}
-			if echo2.accepted.Load() != 1 {
-				t.Fatalf("restarted B's backend accepted %d connections, want 1", echo2.accepted.Load())
+			if echo2.Accepted() != 1 {
+				t.Fatalf("restarted B's backend accepted %d connections, want 1", echo2.Accepted())
 			}
 		})
 	}

@@ -35,8 +35,8 @@ func newReloadSetup(t *testing.T) *reloadSetup {
 	rs := &reloadSetup{
 		peers: []node.Peer{a.peer("A", false), b.peer("B", false)},
 		services: []node.Service{
-			{Name: "X", Target: x.addr(), Allow: []string{"A", "B"}},
-			{Name: "Y", Target: y.addr(), Allow: []string{"A", "B"}},
+			{Name: "X", Target: x.Addr(), Allow: []string{"A", "B"}},
+			{Name: "Y", Target: y.Addr(), Allow: []string{"A", "B"}},
 		},
 	}
 	rs.srv = startNode(t, node.Config{Name: "S", Peers: rs.peers, Services: rs.services})

@@ -34,7 +34,7 @@ func simultaneousRound(t *testing.T, round int) {
 	kA, kB := newKey(t), newKey(t)
 	bAddr := freeUDPAddr(t)
 	logA, logB := &sessionLog{}, &sessionLog{}
-	svc := []node.Service{{Name: "echo", Target: echo.addr(), Allow: []string{"*"}}}
+	svc := []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"*"}}}
 	a := newNode(t, node.Config{Name: "A", Key: kA, Services: svc, Logger: slog.New(logA),
 		Peers: []node.Peer{{Name: "B", ID: kB.PeerID(), Addresses: []string{bAddr}}}})
 	b := newNode(t, node.Config{Name: "B", Key: kB, Services: svc, Logger: slog.New(logB), Listen: []string{bAddr},
@@ -133,7 +133,7 @@ func TestSimultaneousDialStreamsDuringRace(t *testing.T) {
 		echo := newEchoBackend(t)
 		kA, kB := newKey(t), newKey(t)
 		bAddr := freeUDPAddr(t)
-		svc := []node.Service{{Name: "echo", Target: echo.addr(), Allow: []string{"*"}}}
+		svc := []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"*"}}}
 		a := newNode(t, node.Config{Name: "A", Key: kA, Services: svc,
 			Peers: []node.Peer{{Name: "B", ID: kB.PeerID(), Addresses: []string{bAddr}}}})
 		b := newNode(t, node.Config{Name: "B", Key: kB, Services: svc, Listen: []string{bAddr},

@@ -19,7 +19,7 @@ func serverAndClient(t *testing.T) (srv, a *testNode, echo *echoBackend) {
 	echo = newEchoBackend(t)
 	a = newNode(t, node.Config{Name: "A"})
 	srv = startNode(t, node.Config{Name: "S", Peers: []node.Peer{a.peer("A", false)},
-		Services: []node.Service{{Name: "echo", Target: echo.addr(), Allow: []string{"A"}}}})
+		Services: []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"A"}}}})
 	if err := a.Apply([]node.Peer{srv.peer("S", true)}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestManyStreams(t *testing.T) {
 	if ss := a.Sessions(); len(ss) != 1 {
 		t.Errorf("A has %d sessions, want the one: %+v", len(ss), ss)
 	}
-	if got := echo.accepted.Load(); got != workers*each {
+	if got := echo.Accepted(); got != workers*each {
 		t.Errorf("backend accepted %d connections, want %d", got, workers*each)
 	}
 	waitFor(t, "S to see every stream end", func() bool {

@@ -41,7 +41,7 @@ func (d *echoDialer) DialService(ctx context.Context, peer, service string) (pro
 		return nil, errDialRefused
 	}
 	var nd net.Dialer
-	c, err := nd.DialContext(ctx, "tcp", d.echo.ln.Addr().String())
+	c, err := nd.DialContext(ctx, "tcp", d.echo.Addr())
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +387,7 @@ func TestForwarderDialFails(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("client read ended with %v; want ECONNRESET", err)
 	}
-	if d.echo.accepted.Load() != 0 {
+	if d.echo.Accepted() != 0 {
 		t.Errorf("backend accepted a connection")
 	}
 }

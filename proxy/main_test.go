@@ -2,13 +2,11 @@ package proxy_test
 
 import (
 	"crypto/rand"
-	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/p2pd/p2pd/internal/testnet"
 	"go.uber.org/goleak"
 )
 
@@ -52,58 +50,7 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// echoServer is a TCP echo backend that counts what it accepts.
-type echoServer struct {
-	ln       net.Listener
-	accepted atomic.Int64
-	wg       sync.WaitGroup
-	mu       sync.Mutex // guards conns
-	conns    map[net.Conn]struct{}
-}
+// echoServer is the shared loopback echo server of the tests.
+type echoServer = testnet.Echo
 
-func newEchoServer(t *testing.T) *echoServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &echoServer{ln: ln, conns: make(map[net.Conn]struct{})}
-	e.wg.Go(e.serve)
-	t.Cleanup(e.close)
-	return e
-}
-
-func (e *echoServer) serve() {
-	for {
-		c, err := e.ln.Accept()
-		if err != nil {
-			return
-		}
-		e.accepted.Add(1)
-		e.mu.Lock()
-		e.conns[c] = struct{}{}
-		e.mu.Unlock()
-		e.wg.Go(func() {
-			defer func() {
-				e.mu.Lock()
-				delete(e.conns, c)
-				e.mu.Unlock()
-				c.Close()
-			}()
-			if _, err := io.Copy(c, c); err == nil {
-				c.(*net.TCPConn).CloseWrite()
-				io.Copy(io.Discard, c)
-			}
-		})
-	}
-}
-
-func (e *echoServer) close() {
-	e.ln.Close()
-	e.mu.Lock()
-	for c := range e.conns {
-		c.Close()
-	}
-	e.mu.Unlock()
-	e.wg.Wait()
-}
+func newEchoServer(t *testing.T) *echoServer { return testnet.NewEcho(t) }
