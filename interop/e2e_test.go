@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2pd/p2pd/internal/testnet"
 )
 
 // httpBackend is an unmodified Python HTTP server on loopback serving dir.
@@ -77,34 +79,14 @@ func curl(t *testing.T, url string) ([]byte, error) {
 // of what it read followed by answerLen bytes of answer, then closes.
 func halfCloseBackend(t *testing.T, answer []byte) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				h := sha256.New()
-				if _, err := io.Copy(h, c); err != nil {
-					return
-				}
-				c.Write(h.Sum(nil))
-				c.Write(answer)
-			}()
+	return testnet.Serve(t, func(c net.Conn) {
+		h := sha256.New()
+		if _, err := io.Copy(h, c); err != nil {
+			return
 		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+		c.Write(h.Sum(nil))
+		c.Write(answer)
+	}).Port
 }
 
 // halfCloseExchange sends n random bytes to addr, half-closes, and checks

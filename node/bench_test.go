@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/node"
 )
 
@@ -17,43 +18,25 @@ import (
 // and for comparing builds; bench/ compares p2pd with other tunnels.
 func benchPair(b *testing.B) (a *node.Node, stop func()) {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 64)
-				n, err := c.Read(buf)
-				if err != nil || n == 0 {
-					return
-				}
-				if buf[0] == 'e' { // echo
-					c.Write(buf[:n])
-					io.Copy(c, c)
-					return
-				}
-				io.Copy(io.Discard, c)
-				c.Write([]byte{1})
-			}()
+	target := testnet.Serve(b, func(c net.Conn) {
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil || n == 0 {
+			return
 		}
-	}()
+		if buf[0] == 'e' { // echo
+			c.Write(buf[:n])
+			io.Copy(c, c)
+			return
+		}
+		io.Copy(io.Discard, c)
+		c.Write([]byte{1})
+	})
 	ks, _ := identity.GenerateKey(nil)
 	ka, _ := identity.GenerateKey(nil)
 	s, err := node.New(node.Config{Name: "S", Key: ks, Listen: []string{"127.0.0.1:0"},
 		Peers:    []node.Peer{{Name: "A", ID: ka.PeerID()}},
-		Services: []node.Service{{Name: "svc", Target: ln.Addr().String(), Allow: []string{"*"}}}})
+		Services: []node.Service{{Name: "svc", Target: target.String(), Allow: []string{"*"}}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,7 +51,7 @@ func benchPair(b *testing.B) (a *node.Node, stop func()) {
 		runs.Add(1)
 		go func() { defer runs.Done(); n.Run(ctx) }()
 	}
-	return a, func() { cancel(); runs.Wait(); ln.Close(); wg.Wait() }
+	return a, func() { cancel(); runs.Wait() }
 }
 
 // BenchmarkBulk moves b.N chunks of 64 KiB through one overlay stream.
