@@ -13,6 +13,8 @@
 //	POST /v1/ping      {"peer": "name or peer ID"} -> PingResult
 //	POST /v1/reload    (empty body or {}) -> {}
 //
+// Go runtime profiles (net/http/pprof) are served under DebugPrefix.
+//
 // Errors are {"error": "message"} with status 400 (malformed request), 404
 // (unknown peer: the Backend's error wraps ErrNotFound), 405 (wrong method),
 // 504 (deadline exceeded) or 500 (anything else). Request bodies are limited

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,10 @@ func (s *Server) handler() http.Handler {
 		defer s.handlers.Done()
 		if r.Context().Value(refusedKey{}) != nil {
 			writeJSON(w, http.StatusForbidden, errorResponse{"control: permission denied"})
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, DebugPrefix) {
+			serveDebug(w, r)
 			return
 		}
 		start := time.Now()

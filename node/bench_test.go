@@ -17,6 +17,12 @@ import (
 // trusts S at its address. Figures from these benchmarks are for profiles
 // and for comparing builds; bench/ compares p2pd with other tunnels.
 func benchPair(b *testing.B) (a *node.Node, stop func()) {
+	a, _, stop = benchPairS(b)
+	return a, stop
+}
+
+// benchPairS is benchPair that also returns A's [[peers]] entry for S.
+func benchPairS(b *testing.B) (a *node.Node, sPeer node.Peer, stop func()) {
 	b.Helper()
 	target := testnet.Serve(b, func(c net.Conn) {
 		buf := make([]byte, 64)
@@ -40,8 +46,9 @@ func benchPair(b *testing.B) (a *node.Node, stop func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	sPeer = node.Peer{Name: "S", ID: ks.PeerID(), Addresses: s.ListenAddrs()}
 	a, err = node.New(node.Config{Name: "A", Key: ka, Listen: []string{"127.0.0.1:0"},
-		Peers: []node.Peer{{Name: "S", ID: ks.PeerID(), Addresses: s.ListenAddrs()}}})
+		Peers: []node.Peer{sPeer}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +58,7 @@ func benchPair(b *testing.B) (a *node.Node, stop func()) {
 		runs.Add(1)
 		go func() { defer runs.Done(); n.Run(ctx) }()
 	}
-	return a, func() { cancel(); runs.Wait() }
+	return a, sPeer, func() { cancel(); runs.Wait() }
 }
 
 // BenchmarkBulk moves b.N chunks of 64 KiB through one overlay stream.
@@ -87,6 +94,36 @@ func BenchmarkNewStream(b *testing.B) {
 	got := make([]byte, 1)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		c, err := a.DialService(context.Background(), "S", "svc")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write(one); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+// BenchmarkSessionChurn ends A's session to S by dropping S from A's peers,
+// puts S back and echoes one byte over the new session, b.N times: the
+// whole cost of a new session between running nodes.
+func BenchmarkSessionChurn(b *testing.B) {
+	a, sPeer, stop := benchPairS(b)
+	defer stop()
+	one := []byte{'e'}
+	got := make([]byte, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := a.Apply(nil, nil); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Apply([]node.Peer{sPeer}, nil); err != nil {
+			b.Fatal(err)
+		}
 		c, err := a.DialService(context.Background(), "S", "svc")
 		if err != nil {
 			b.Fatal(err)

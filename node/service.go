@@ -184,6 +184,7 @@ func dialTarget(ctx context.Context, target string) (net.Conn, error) {
 	if path, ok := strings.CutPrefix(target, "unix:"); ok {
 		return d.DialContext(ctx, "unix", path)
 	}
+	d.KeepAlive = proxy.KeepAliveFor(target)
 	return d.DialContext(ctx, "tcp", target)
 }
 

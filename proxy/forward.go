@@ -87,7 +87,7 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 		if _, ok := f.byListen[fw.Listen]; ok {
 			continue
 		}
-		ln, err := net.Listen("tcp", fw.Listen)
+		ln, err := listenForward(fw.Listen)
 		if err != nil {
 			for _, l := range opened {
 				l.ln.Close()
@@ -112,6 +112,12 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 		go f.serve(l)
 	}
 	return nil
+}
+
+// listenForward opens a forward's TCP listener.
+func listenForward(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: KeepAliveFor(addr)}
+	return lc.Listen(context.Background(), "tcp", addr)
 }
 
 func (f *Forwarder) serve(l *listener) {

@@ -42,7 +42,12 @@
 //	| version | status | extlen (2)  | ext (extlen) |
 //	+---------+--------+-------------+--------------+
 //
-// Unknown ext bytes are skipped: they are room for later fields. A header
+// A request's ext is a list of fields, each a 1-byte type, a 1-byte length
+// and that many bytes; unknown types are skipped. Type 1, "pipelined" (no
+// value), is sent on streams opened by OpenStreamEarly: the opener does not
+// wait for the answer, so an OK answer may wait for the first payload (or
+// the FIN) and share its packet. A refusal is still sent at once. A
+// response's ext is skipped: room for later fields. A header
 // must arrive within the header timeout and never exceeds [MaxRequestSize] or
 // [MaxResponseSize]. After an OK response the stream carries raw bytes both
 // ways: a FIN is a half-close and a reset with [StreamAborted] is an abort.

@@ -17,6 +17,7 @@ import (
 	"github.com/p2pd/p2pd/handshake"
 	"github.com/p2pd/p2pd/identity"
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
 )
 
 // Defaults for the zero values of Config.
@@ -165,6 +166,9 @@ func (e *Endpoint) quicConfig() *quic.Config {
 		InitialConnectionReceiveWindow: 1 << 20,
 		MaxConnectionReceiveWindow:     64 << 20,
 		EnableDatagrams:                true,
+		// With QLOGDIR set, every connection writes a qlog file there
+		// (for qvis and the like); unset, this costs a getenv per connection.
+		Tracer: qlog.DefaultConnectionTracer,
 	}
 }
 

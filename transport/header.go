@@ -49,10 +49,23 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// Request extension fields: a 1-byte type, a 1-byte length and that many
+// bytes of value. Unknown types are skipped.
+const (
+	// extPipelined (no value) says that the opener writes payload without
+	// waiting for the answer and does not need the answer until payload
+	// comes back, so an OK may travel with the first payload instead of in
+	// a packet of its own.
+	extPipelined = 1
+	extFieldLen  = 2 // type and length
+)
+
 // Request opens a stream.
 type Request struct {
 	Kind    Kind
 	Service string
+	// Pipelined is set by OpenStreamEarly; see extPipelined.
+	Pipelined bool
 }
 
 // AppendBinary appends the encoded request to b.
@@ -65,7 +78,25 @@ func (r Request) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = append(b, HeaderVersion, byte(r.Kind), byte(len(r.Service)))
 	b = append(b, r.Service...)
-	return binary.BigEndian.AppendUint16(b, 0), nil
+	if !r.Pipelined {
+		return binary.BigEndian.AppendUint16(b, 0), nil
+	}
+	b = binary.BigEndian.AppendUint16(b, extFieldLen)
+	return append(b, extPipelined, 0), nil
+}
+
+// parseRequestExt reads the request's extension fields into r.
+func parseRequestExt(r *Request, ext []byte) error {
+	for len(ext) > 0 {
+		if len(ext) < extFieldLen || len(ext) < extFieldLen+int(ext[1]) {
+			return fmt.Errorf("%w: truncated extension field", ErrBadHeader)
+		}
+		if ext[0] == extPipelined {
+			r.Pipelined = true
+		}
+		ext = ext[extFieldLen+int(ext[1]):]
+	}
+	return nil
 }
 
 // ParseRequest decodes a request from the start of b and returns the bytes it used.
@@ -98,7 +129,11 @@ func ParseRequest(b []byte) (Request, int, error) {
 	if len(b) < off+ext {
 		return Request{}, 0, ErrShortHeader
 	}
-	return Request{Kind: k, Service: svc}, off + ext, nil
+	r := Request{Kind: k, Service: svc}
+	if err := parseRequestExt(&r, b[off:off+ext]); err != nil {
+		return Request{}, 0, err
+	}
+	return r, off + ext, nil
 }
 
 // ReadRequest reads one request header from r without reading past it.

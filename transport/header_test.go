@@ -8,7 +8,8 @@ import (
 )
 
 func TestRequestRoundTrip(t *testing.T) {
-	for _, r := range []Request{{KindTCP, "postgres"}, {KindUDP, strings.Repeat("s", MaxServiceLen)}, {KindPing, "x"}} {
+	for _, r := range []Request{{Kind: KindTCP, Service: "postgres"}, {Kind: KindUDP, Service: strings.Repeat("s", MaxServiceLen)},
+		{Kind: KindPing, Service: "x"}, {Kind: KindTCP, Service: "db", Pipelined: true}} {
 		b, err := r.AppendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -25,7 +26,7 @@ func TestRequestRoundTrip(t *testing.T) {
 }
 
 func TestRequestRejects(t *testing.T) {
-	good, _ := Request{KindTCP, "svc"}.AppendBinary(nil)
+	good, _ := Request{Kind: KindTCP, Service: "svc"}.AppendBinary(nil)
 	cases := map[string][]byte{
 		"empty":          {},
 		"bad version":    append([]byte{2}, good[1:]...),
@@ -35,6 +36,8 @@ func TestRequestRejects(t *testing.T) {
 		"ext too large":  {1, 1, 1, 's', 0xff, 0xff},
 		"cut in service": {1, 1, 3, 's'},
 		"cut in ext":     {1, 1, 1, 's', 0, 4, 1},
+		"cut ext field":  {1, 1, 1, 's', 0, 3, 9, 9, 9},
+		"ext field len":  {1, 1, 1, 's', 0, 1, 9},
 	}
 	for name, b := range cases {
 		if _, _, err := ParseRequest(b); err == nil {
@@ -44,15 +47,16 @@ func TestRequestRejects(t *testing.T) {
 			t.Errorf("%s: ReadRequest accepted %x", name, b)
 		}
 	}
-	if _, err := (Request{KindTCP, ""}).AppendBinary(nil); !errors.Is(err, ErrBadHeader) {
+	if _, err := (Request{Kind: KindTCP, Service: ""}).AppendBinary(nil); !errors.Is(err, ErrBadHeader) {
 		t.Errorf("encoding an empty service name: %v", err)
 	}
 }
 
 func TestRequestSkipsExtensions(t *testing.T) {
-	b := []byte{1, 1, 2, 'd', 'b', 0, 3, 9, 9, 9, 'x'}
+	// An unknown field (type 9, 2 bytes), then pipelined, then an empty unknown one.
+	b := []byte{1, 1, 2, 'd', 'b', 0, 8, 9, 2, 7, 7, 1, 0, 200, 0, 'x'}
 	r, n, err := ParseRequest(b)
-	if err != nil || r.Service != "db" || n != len(b)-1 {
+	if err != nil || r.Service != "db" || !r.Pipelined || n != len(b)-1 {
 		t.Fatalf("got %+v n=%d err=%v", r, n, err)
 	}
 	rd := bytes.NewReader(b)
@@ -78,11 +82,12 @@ func TestResponseRoundTrip(t *testing.T) {
 }
 
 func FuzzRequest(f *testing.F) {
-	for _, r := range []Request{{KindTCP, "postgres"}, {KindPing, "e"}} {
+	for _, r := range []Request{{Kind: KindTCP, Service: "postgres"}, {Kind: KindPing, Service: "e"},
+		{Kind: KindTCP, Service: "db", Pipelined: true}} {
 		b, _ := r.AppendBinary(nil)
 		f.Add(b)
 	}
-	f.Add([]byte{1, 1, 2, 'd', 'b', 0, 3, 9, 9, 9})
+	f.Add([]byte{1, 1, 2, 'd', 'b', 0, 3, 9, 1, 9})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, n, err := ParseRequest(b)
 		rd, rerr := ReadRequest(bytes.NewReader(b))

@@ -255,7 +255,8 @@ func (s *Session) errOr(err error) error {
 // OpenStream opens a stream, sends req and waits for the answer. A non-OK
 // answer is a *StatusError.
 func (s *Session) OpenStream(ctx context.Context, req Request, headerTimeout time.Duration) (*Stream, error) {
-	st, err := s.OpenStreamEarly(ctx, req, headerTimeout, nil)
+	req.Pipelined = false // we wait for the answer before any payload
+	st, err := s.openStream(ctx, req, headerTimeout, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +272,13 @@ func (s *Session) OpenStream(ctx context.Context, req Request, headerTimeout tim
 // saves a round trip per connection for protocols whose client speaks first.
 // A refused stream's payload is discarded by the peer unread. onFail, if not
 // nil, is called when the answer does not come (a timeout or a dead session).
+// The request is sent pipelined (see Request.Pipelined).
 func (s *Session) OpenStreamEarly(ctx context.Context, req Request, headerTimeout time.Duration, onFail func(error)) (*Stream, error) {
+	req.Pipelined = true
+	return s.openStream(ctx, req, headerTimeout, onFail)
+}
+
+func (s *Session) openStream(ctx context.Context, req Request, headerTimeout time.Duration, onFail func(error)) (*Stream, error) {
 	hdr, err := req.AppendBinary(nil)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -18,6 +19,11 @@ type Stream struct {
 	// reading goroutine touches it and err.
 	pending *pendingResponse
 	err     error
+	// pipelined is the accepted request's flag (see Request.Pipelined);
+	// held is set while an OK answer waits in ok (see Respond).
+	pipelined bool
+	held      atomic.Bool
+	ok        *heldAnswer
 }
 
 type pendingResponse struct {
@@ -61,7 +67,14 @@ func (st *Stream) awaitResponse() {
 	}
 }
 
-func (st *Stream) Write(p []byte) (int, error) { return st.qs.Write(p) }
+func (st *Stream) Write(p []byte) (int, error) {
+	if st.held.Load() {
+		if n, sent, err := st.ok.sendWith(st, p); sent {
+			return n, err
+		}
+	}
+	return st.qs.Write(p)
+}
 
 // SetReadDeadline sets the read deadline.
 func (st *Stream) SetReadDeadline(t time.Time) error { return st.qs.SetReadDeadline(t) }
@@ -73,13 +86,21 @@ func (st *Stream) SetWriteDeadline(t time.Time) error { return st.qs.SetWriteDea
 func (st *Stream) ReadRequest(timeout time.Duration) (Request, error) {
 	st.qs.SetReadDeadline(time.Now().Add(timeout))
 	defer st.qs.SetReadDeadline(time.Time{})
-	return ReadRequest(st.qs)
+	req, err := ReadRequest(st.qs)
+	st.pipelined = req.Pipelined
+	return req, err
 }
 
 // Respond sends the answer to the stream's request. A non-OK answer also
-// ends the stream.
+// ends the stream. An OK answer to a pipelined request is held back until
+// the first payload, CloseWrite or Close, or heldAnswerDelay, whichever
+// comes first, and shares the first payload's packet.
 func (st *Stream) Respond(status Status) error {
 	b, _ := Response{Status: status}.AppendBinary(nil)
+	if status == StatusOK && st.pipelined {
+		st.hold(b)
+		return nil
+	}
 	_, err := st.qs.Write(b)
 	if status != StatusOK {
 		st.qs.Close()
@@ -90,14 +111,22 @@ func (st *Stream) Respond(status Status) error {
 }
 
 // CloseWrite half-closes the stream: the peer reads EOF after the data sent so far.
-func (st *Stream) CloseWrite() error { return st.qs.Close() }
+func (st *Stream) CloseWrite() error {
+	if err := st.flushHeld(); err != nil {
+		return err
+	}
+	return st.qs.Close()
+}
 
 // CloseRead stops reading; the peer's writes fail.
 func (st *Stream) CloseRead() { st.qs.CancelRead(StreamAborted) }
 
 // Close finishes the write side (if still open) and stops reading.
 func (st *Stream) Close() error {
-	err := st.qs.Close()
+	err := st.flushHeld()
+	if cerr := st.qs.Close(); err == nil {
+		err = cerr
+	}
 	st.qs.CancelRead(0)
 	st.release()
 	return err
@@ -105,6 +134,7 @@ func (st *Stream) Close() error {
 
 // Abort resets the stream in both directions with code.
 func (st *Stream) AbortWith(code quic.StreamErrorCode) {
+	st.dropHeld()
 	st.qs.CancelWrite(code)
 	st.qs.CancelRead(code)
 	st.release()
