@@ -70,6 +70,12 @@ type Session struct {
 	Streams       int       `json:"streams"`
 	BytesSent     uint64    `json:"bytes_sent"`
 	BytesReceived uint64    `json:"bytes_received"`
+	// Packets counted by QUIC; lost ones were sent and declared lost.
+	PacketsSent     uint64 `json:"packets_sent"`
+	PacketsReceived uint64 `json:"packets_received"`
+	PacketsLost     uint64 `json:"packets_lost"`
+	// GSO: the kernel batches this session's sends (UDP segmentation offload).
+	GSO bool `json:"gso"`
 }
 
 // Service is one local service exposed to peers.

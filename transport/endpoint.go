@@ -116,6 +116,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 			e.Close()
 			return nil, err
 		}
+		raiseBuffers(uc, e.log)
 		tr := &quic.Transport{
 			Conn:                uc,
 			StatelessResetKey:   (*quic.StatelessResetKey)(&resetKey),

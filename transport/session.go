@@ -140,16 +140,25 @@ func (s *Session) Err() error {
 
 // Stats is a snapshot of a session's counters.
 type Stats struct {
-	RTT           time.Duration
-	Streams       int
-	BytesSent     uint64
-	BytesReceived uint64
+	RTT             time.Duration
+	Streams         int
+	BytesSent       uint64
+	BytesReceived   uint64
+	PacketsSent     uint64
+	PacketsReceived uint64
+	PacketsLost     uint64
+	// GSO reports whether the kernel batches this session's sends (UDP
+	// generic segmentation offload): without it every packet is a syscall.
+	GSO bool
 }
 
 // Stats returns the session's counters.
 func (s *Session) Stats() Stats {
 	cs := s.conn.ConnectionStats()
-	return Stats{RTT: cs.SmoothedRTT, Streams: int(s.streams.Load()), BytesSent: cs.BytesSent, BytesReceived: cs.BytesReceived}
+	return Stats{RTT: cs.SmoothedRTT, Streams: int(s.streams.Load()),
+		BytesSent: cs.BytesSent, BytesReceived: cs.BytesReceived,
+		PacketsSent: cs.PacketsSent, PacketsReceived: cs.PacketsReceived, PacketsLost: cs.PacketsLost,
+		GSO: s.conn.ConnectionState().GSO}
 }
 
 // Close ends the session with code and waits for its goroutine. It is

@@ -24,12 +24,28 @@ func sessionsCmd(a *app) *cobra.Command {
 			if a.json {
 				return printJSON(a.out, map[string][]control.Session{"sessions": nonNil(sessions)})
 			}
-			t := newTable(a.out, "PEER", "REMOTE", "AGE", "RTT", "STREAMS", "SENT", "RECEIVED")
+			t := newTable(a.out, "PEER", "REMOTE", "AGE", "RTT", "STREAMS", "SENT", "RECEIVED", "LOST", "GSO")
 			for _, s := range sessions {
 				t.row(s.Peer, s.Remote, humanDuration(seconds(s.AgeSeconds)), humanMillis(s.RTTMillis),
-					strconv.Itoa(s.Streams), humanBytes(s.BytesSent), humanBytes(s.BytesReceived))
+					strconv.Itoa(s.Streams), humanBytes(s.BytesSent), humanBytes(s.BytesReceived),
+					lossText(s.PacketsLost, s.PacketsSent), onOff(s.GSO))
 			}
 			return t.flush()
 		}),
 	}
+}
+
+// lossText is lost packets and their share of those sent: "3 (0.1%)".
+func lossText(lost, sent uint64) string {
+	if lost == 0 || sent == 0 {
+		return strconv.FormatUint(lost, 10)
+	}
+	return strconv.FormatUint(lost, 10) + " (" + strconv.FormatFloat(100*float64(lost)/float64(sent), 'f', 1, 64) + "%)"
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

@@ -55,6 +55,8 @@ func (b backend) Sessions(context.Context) ([]control.Session, error) {
 			EstablishedAt: s.Established, AgeSeconds: time.Since(s.Established).Seconds(),
 			RTTMillis: float64(s.Stats.RTT.Microseconds()) / 1000, Streams: s.Stats.Streams,
 			BytesSent: s.Stats.BytesSent, BytesReceived: s.Stats.BytesReceived,
+			PacketsSent: s.Stats.PacketsSent, PacketsReceived: s.Stats.PacketsReceived,
+			PacketsLost: s.Stats.PacketsLost, GSO: s.Stats.GSO,
 		})
 	}
 	return out, nil

@@ -25,6 +25,10 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func main() {
+	// transport raises the UDP buffers itself and warns through the
+	// daemon's log, with the fix, when it cannot; quic-go's own warning
+	// (on the standard logger) would say it a second time.
+	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	os.Exit(run(os.Args[1:]))
 }
 
