@@ -90,21 +90,9 @@ func BenchmarkBulk(b *testing.B) {
 func BenchmarkNewStream(b *testing.B) {
 	a, stop := benchPair(b)
 	defer stop()
-	one := []byte{'e'}
-	got := make([]byte, 1)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c, err := a.DialService(context.Background(), "S", "svc")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Write(one); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, got); err != nil {
-			b.Fatal(err)
-		}
-		c.Close()
+		echoOneByte(b, a)
 	}
 }
 
@@ -114,8 +102,6 @@ func BenchmarkNewStream(b *testing.B) {
 func BenchmarkSessionChurn(b *testing.B) {
 	a, sPeer, stop := benchPairS(b)
 	defer stop()
-	one := []byte{'e'}
-	got := make([]byte, 1)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := a.Apply(nil, nil); err != nil {
@@ -124,16 +110,22 @@ func BenchmarkSessionChurn(b *testing.B) {
 		if err := a.Apply([]node.Peer{sPeer}, nil); err != nil {
 			b.Fatal(err)
 		}
-		c, err := a.DialService(context.Background(), "S", "svc")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Write(one); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, got); err != nil {
-			b.Fatal(err)
-		}
-		c.Close()
+		echoOneByte(b, a)
 	}
+}
+
+// echoOneByte opens a stream from a to S's echo service, echoes one byte
+// and closes it.
+func echoOneByte(b *testing.B, a *node.Node) {
+	c, err := a.DialService(context.Background(), "S", "svc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Write([]byte{'e'}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		b.Fatal(err)
+	}
+	c.Close()
 }
