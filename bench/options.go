@@ -41,7 +41,8 @@ Figures: bulk throughput (1 and 8 TCP streams), 64-byte request/response RTT
 p50/p99, new-connection rate (sequential, 8 in parallel), tunnel CPU per GiB,
 cold session setup (loopback and with an emulated RTT), responder CPU per
 session setup, RSS per open proxied connection, RSS per idle peer session;
-with -netns also bulk and RTT between two network namespaces over a veth pair.
+with -netns also bulk, RTT and new-connection rates between two network
+namespaces over a veth pair.
 
 Flags:
 `
@@ -67,7 +68,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.memConns, "mem-conns", 0, "open proxied connections for the memory figure (default 10000, quick 2000)")
 	fs.IntVar(&o.memStun, "mem-conns-stunnel", 0, "open connections for stunnel's memory figure, a thread each (default 2000, quick 1000)")
 	fs.IntVar(&o.peers, "peers", 0, "idle peer sessions for the memory figure; each is a p2pd process (default 200, quick 20)")
-	fs.BoolVar(&o.netns, "netns", false, "also measure bulk and RTT between two network namespaces joined by a veth pair (root)")
+	fs.BoolVar(&o.netns, "netns", false, "also measure bulk, RTT and new-connection rates between two network namespaces joined by a veth pair (root)")
 	fs.IntVar(&o.netnsReps, "netns-reps", 0, "repetitions in the netns topology (default 3, quick 1)")
 	fs.StringVar(&o.nsPrefix, "netns-prefix", fmt.Sprintf("pb%d", os.Getpid()), "name prefix of the namespaces and veth devices")
 	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated: p2pd,tcp,quic-raw,quic-tunnel,stunnel")

@@ -43,6 +43,8 @@ var figures = []figure{
 	{"ns_bulk8", "netns/veth: bulk, 8 streams", "MiB/s", true},
 	{"ns_rtt_p50", "netns/veth: 64 B RTT p50", "µs", false},
 	{"ns_rtt_p99", "netns/veth: 64 B RTT p99", "µs", false},
+	{"ns_conn_seq", "netns/veth: new connections, sequential", "conn/s", true},
+	{"ns_conn_par8", "netns/veth: new connections, 8 in parallel", "conn/s", true},
 }
 
 // results collects samples by figure and system, and free-form notes.

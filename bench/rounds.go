@@ -108,9 +108,9 @@ func (r *runner) measureRound(rep int, systems []*system, prefix string, conns b
 	}
 	dur := time.Duration(r.o.connSecs * float64(time.Second))
 	for _, par := range []int{1, 8} {
-		fig := "conn_seq"
+		fig := prefix + "conn_seq"
 		if par > 1 {
-			fig = "conn_par8"
+			fig = prefix + "conn_par8"
 		}
 		for _, s := range order {
 			if !s.connRate {

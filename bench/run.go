@@ -158,7 +158,8 @@ func (r *runner) loopback() error {
 	return r.ctx.Err()
 }
 
-// netnsRun repeats bulk and RTT between two namespaces over a veth pair.
+// netnsRun repeats bulk, RTT and the new-connection rates between two
+// namespaces over a veth pair.
 func (r *runner) netnsRun() error {
 	t, cleanup, err := netnsTopo(r.o.nsPrefix)
 	defer cleanup()
@@ -179,7 +180,7 @@ func (r *runner) netnsRun() error {
 	r.warmup(systems)
 	for rep := range r.o.netnsReps {
 		r.logf("netns repetition %d/%d", rep+1, r.o.netnsReps)
-		r.measureRound(rep, systems, "ns_", false)
+		r.measureRound(rep, systems, "ns_", true)
 		if r.ctx.Err() != nil {
 			return r.ctx.Err()
 		}
