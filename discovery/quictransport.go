@@ -97,11 +97,29 @@ func raiseForOverlay(conf, overlay *quic.Config) *quic.Config {
 	c.InitialConnectionReceiveWindow = max(c.InitialConnectionReceiveWindow, overlay.InitialConnectionReceiveWindow)
 	c.MaxConnectionReceiveWindow = max(c.MaxConnectionReceiveWindow, overlay.MaxConnectionReceiveWindow)
 	c.EnableDatagrams = true
+	c.InitialPacketSize = smallerPacket(c.InitialPacketSize, overlay.InitialPacketSize)
 	return c
 }
 
+// smallerPacket is the smaller of two InitialPacketSize values, where 0
+// means quic-go's default.
+func smallerPacket(a, b uint16) uint16 {
+	const quicDefault = 1280
+	if a == 0 {
+		a = quicDefault
+	}
+	if b == 0 {
+		b = quicDefault
+	}
+	return min(a, b)
+}
+
+// Dial dials for libp2p with its config, its first packets no bigger than
+// the overlay's (so that libp2p, too, gets through paths of MTU 1280).
 func (t *sharedTransport) Dial(ctx context.Context, addr net.Addr, tlsConf *tls.Config, conf *quic.Config) (*quic.Conn, error) {
-	return t.tr.Dial(ctx, addr, tlsConf, conf)
+	c := conf.Clone()
+	c.InitialPacketSize = smallerPacket(c.InitialPacketSize, t.overlay.InitialPacketSize)
+	return t.tr.Dial(ctx, addr, tlsConf, c)
 }
 
 func (t *sharedTransport) WriteTo(b []byte, addr net.Addr) (int, error) {

@@ -167,11 +167,19 @@ func (e *Endpoint) quicConfig() *quic.Config {
 		InitialConnectionReceiveWindow: 1 << 20,
 		MaxConnectionReceiveWindow:     64 << 20,
 		EnableDatagrams:                true,
+		InitialPacketSize:              initialPacketSize,
 		// With QLOGDIR set, every connection writes a qlog file there
 		// (for qvis and the like); unset, this costs a getenv per connection.
 		Tracer: qlog.DefaultConnectionTracer,
 	}
 }
+
+// initialPacketSize is the UDP payload of the first packets, before path
+// MTU discovery finds what the path carries: 1232 bytes fit an IPv6 path of
+// the minimum MTU (1280) and any IPv4 path QUIC can use. quic-go's default
+// (1280) makes 1308-byte IPv4 packets, which a path of MTU 1280 (tunnels,
+// some VPNs) drops without a word, so no handshake would ever complete.
+const initialPacketSize = 1232
 
 // derivedKey gives a 32-byte key that is stable across restarts of the same
 // node, so that a restarted node's stateless resets end its peers' stale
