@@ -1,8 +1,11 @@
 package interop
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,13 +15,13 @@ import (
 // client node forwarding to it by static address (no discovery), for the
 // fault tests of RELIABILITY.md.
 func faultPair(t *testing.T) (l *lab, cli, router string, c *testNode, sum string) {
-	return faultPairWith(t, "", nil)
+	return faultPairWith(t, "", 2<<20, nil)
 }
 
 // faultPairWith is faultPair with both nodes' [discovery] body and with prep
 // run on the topology before the nodes start (srvIf is the server's
 // interface towards the router).
-func faultPairWith(t *testing.T, discovery string, prep func(l *lab, cli, router, srv, srvIf string)) (l *lab, cli, router string, c *testNode, sum string) {
+func faultPairWith(t *testing.T, discovery string, blobSize int, prep func(l *lab, cli, router, srv, srvIf string)) (l *lab, cli, router string, c *testNode, sum string) {
 	l = newLab(t)
 	if _, err := exec.LookPath("iptables"); err != nil {
 		t.Skip("needs iptables")
@@ -27,7 +30,7 @@ func faultPairWith(t *testing.T, discovery string, prep func(l *lab, cli, router
 	if prep != nil {
 		prep(l, cli, router, srv, srvIf)
 	}
-	dir, sum := blobDir(t, 2<<20)
+	dir, sum := blobDir(t, blobSize)
 	l.httpIn(srv, dir, 18080)
 	s := nsNode(t, "srv", srv, discovery)
 	c = nsNode(t, "cli", cli, discovery)
@@ -86,7 +89,7 @@ func TestNetnsPartitionHeal(t *testing.T) {
 func TestNetnsMTU1280(t *testing.T) {
 	for name, disc := range map[string]string{"no discovery": "", "libp2p shares the port": "mdns = true"} {
 		t.Run(name, func(t *testing.T) {
-			l, cli, _, c, sum := faultPairWith(t, disc, func(l *lab, _, router, srv, srvIf string) {
+			l, cli, _, c, sum := faultPairWith(t, disc, 2<<20, func(l *lab, _, router, srv, srvIf string) {
 				routerIf := strings.TrimSuffix(srvIf, "b") + "a" // the other end of the veth pair
 				l.sh("ip", "-n", srv, "link", "set", srvIf, "mtu", "1280")
 				l.sh("ip", "-n", router, "link", "set", routerIf, "mtu", "1280")
@@ -99,5 +102,122 @@ func TestNetnsMTU1280(t *testing.T) {
 				t.Fatal("over MTU 1280: transfer not byte-exact")
 			}
 		})
+	}
+}
+
+// curlOnce runs curl once in ns (no retry) with extra arguments and returns
+// the SHA-256 of what it fetched.
+func (l *lab) curlOnce(ns, url string, args ...string) (string, error) {
+	out := filepath.Join(l.t.TempDir(), "got")
+	cmd := append([]string{"netns", "exec", ns, "curl", "-sS", "-f", "--max-time", "60", "-o", out}, args...)
+	if msg, err := exec.Command("ip", append(cmd, url)...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("curl %s in %s: %v: %s", url, ns, err, msg)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return "", err
+	}
+	return sha(data), nil
+}
+
+// sessionSince is when c's one session with peer was established, from
+// p2pctl --json sessions.
+func sessionSince(t *testing.T, c *testNode, peer string) time.Time {
+	t.Helper()
+	out, err := c.ctl("--json", "sessions")
+	if err != nil {
+		t.Fatalf("p2pctl sessions: %v", err)
+	}
+	var doc struct {
+		Sessions []struct {
+			Peer          string    `json:"peer"`
+			EstablishedAt time.Time `json:"established_at"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil || len(doc.Sessions) != 1 || doc.Sessions[0].Peer != peer {
+		t.Fatalf("sessions: %s (%v); want one with %s", out, err, peer)
+	}
+	return doc.Sessions[0].EstablishedAt
+}
+
+// TestNetnsNATRebinding (F4): the NAT maps the client to a random port of
+// 40000-40100, and its table is flushed 1 s and 6 s into a 10 MB transfer
+// that the router's link to the client slows to about 8 s (so that the
+// bytes are on the wire, not in the client daemon's buffers, when the table
+// goes): the server sees the client come from a new port each time. The
+// transfer is byte-exact and stays on the one session.
+func TestNetnsNATRebinding(t *testing.T) {
+	if _, err := exec.LookPath("conntrack"); err != nil {
+		t.Skip("needs conntrack")
+	}
+	l, cli, router, c, sum := faultPairWith(t, "", 10<<20, func(l *lab, _, router, _, srvIf string) {
+		l.sh("ip", "netns", "exec", router, "iptables", "-t", "nat", "-I", "POSTROUTING", "1", "-s", "192.168.1.0/24",
+			"-p", "udp", "-j", "MASQUERADE", "--to-ports", "40000-40100", "--random")
+		cliIf := strings.TrimSuffix(srvIf, "2b") + "1a" // the router's end of its link to the client (nat's first link)
+		l.sh("ip", "netns", "exec", router, "tc", "qdisc", "add", "dev", cliIf, "root", "tbf",
+			"rate", "10mbit", "burst", "32kbit", "latency", "400ms")
+	})
+	url := "http://127.0.0.1:18081/blob"
+	if got, err := l.curlIn(cli, url, 30*time.Second); err != nil || got != sum {
+		t.Fatalf("before rebinding: %v", err)
+	}
+	since := sessionSince(t, c, "srv")
+	type result struct {
+		sum string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := l.curlOnce(cli, url)
+		done <- result{got, err}
+	}()
+	ports := map[string]bool{}
+	for _, wait := range []time.Duration{time.Second, 5 * time.Second} {
+		time.Sleep(wait)
+		l.sh("ip", "netns", "exec", router, "conntrack", "-F")
+		time.Sleep(200 * time.Millisecond)
+		out, _ := exec.Command("ip", "netns", "exec", router, "conntrack", "-L", "-p", "udp", "--dport", "4242").CombinedOutput()
+		for _, f := range strings.Fields(string(out)) {
+			if p, ok := strings.CutPrefix(f, "dport="); ok && p != "4242" {
+				ports[p] = true // the reply direction's destination: the NAT's port for the client
+			}
+		}
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("during rebinding: %v\n--- cli's log:\n%s", r.err, c.log)
+	}
+	if r.sum != sum {
+		t.Fatal("during rebinding: transfer not byte-exact")
+	}
+	if now := sessionSince(t, c, "srv"); !now.Equal(since) {
+		t.Errorf("the session was replaced (established %v, then %v); a rebinding should keep it", since, now)
+	}
+	t.Logf("the client came from %d NAT ports: %v", len(ports), ports)
+	if len(ports) < 2 {
+		t.Errorf("the NAT used %d port(s) for the client; the test needs it to rebind", len(ports))
+	}
+}
+
+// TestNetnsNATExpiry (F10): the NAT forgets an idle UDP mapping after 2 s;
+// after 3 s of silence the session still carries a transfer, without a new
+// handshake.
+func TestNetnsNATExpiry(t *testing.T) {
+	l, cli, _, c, sum := faultPairWith(t, "", 2<<20, func(l *lab, _, router, _, _ string) {
+		l.sh("ip", "netns", "exec", router, "sysctl", "-qw",
+			"net.netfilter.nf_conntrack_udp_timeout=2", "net.netfilter.nf_conntrack_udp_timeout_stream=2")
+	})
+	url := "http://127.0.0.1:18081/blob"
+	if got, err := l.curlIn(cli, url, 30*time.Second); err != nil || got != sum {
+		t.Fatalf("before the idle period: %v", err)
+	}
+	since := sessionSince(t, c, "srv")
+	time.Sleep(3 * time.Second)
+	got, err := l.curlOnce(cli, url)
+	if err != nil || got != sum {
+		t.Fatalf("after the mapping expired: %v\n--- cli's log:\n%s", err, c.log)
+	}
+	if now := sessionSince(t, c, "srv"); !now.Equal(since) {
+		t.Errorf("the session was replaced (established %v, then %v)", since, now)
 	}
 }
