@@ -153,9 +153,7 @@ func TestNetnsNATRebinding(t *testing.T) {
 	l, cli, router, c, sum := faultPairWith(t, "", 10<<20, func(l *lab, _, router, _, srvIf string) {
 		l.sh("ip", "netns", "exec", router, "iptables", "-t", "nat", "-I", "POSTROUTING", "1", "-s", "192.168.1.0/24",
 			"-p", "udp", "-j", "MASQUERADE", "--to-ports", "40000-40100", "--random")
-		cliIf := strings.TrimSuffix(srvIf, "2b") + "1a" // the router's end of its link to the client (nat's first link)
-		l.sh("ip", "netns", "exec", router, "tc", "qdisc", "add", "dev", cliIf, "root", "tbf",
-			"rate", "10mbit", "burst", "32kbit", "latency", "400ms")
+		shapeToClient(l, router, srvIf)
 	})
 	url := "http://127.0.0.1:18081/blob"
 	if got, err := l.curlIn(cli, url, 30*time.Second); err != nil || got != sum {
@@ -220,4 +218,84 @@ func TestNetnsNATExpiry(t *testing.T) {
 	if now := sessionSince(t, c, "srv"); !now.Equal(since) {
 		t.Errorf("the session was replaced (established %v, then %v)", since, now)
 	}
+}
+
+// shapeToClient slows the router's link to the client to 10 Mbit/s, so that
+// a 10 MB transfer is on the wire for about 8 s instead of sitting in the
+// client daemon's stream buffers after a fraction of a second.
+func shapeToClient(l *lab, router, srvIf string) {
+	routerIf := strings.TrimSuffix(srvIf, "2b") + "1a" // the router's end of nat's first link, to the client
+	l.sh("ip", "netns", "exec", router, "tc", "qdisc", "add", "dev", routerIf, "root", "tbf",
+		"rate", "10mbit", "burst", "32kbit", "latency", "400ms")
+}
+
+// TestNetnsLinkDownUp (F2): the client's link goes down for 2 s in the
+// middle of a 10 MB transfer and comes back (with its default route); the
+// transfer resumes and completes byte-exact on the same session.
+func TestNetnsLinkDownUp(t *testing.T) {
+	var cliIf string
+	l, cli, _, c, sum := faultPairWith(t, "", 10<<20, func(l *lab, _, router, _, srvIf string) {
+		shapeToClient(l, router, srvIf)
+		cliIf = strings.TrimSuffix(srvIf, "2b") + "1b" // the client's end of nat's first link
+	})
+	url := "http://127.0.0.1:18081/blob"
+	if got, err := l.curlIn(cli, url, 30*time.Second); err != nil || got != sum {
+		t.Fatalf("before the outage: %v", err)
+	}
+	since := sessionSince(t, c, "srv")
+	done := make(chan error, 1)
+	go func() {
+		got, err := l.curlOnce(cli, url)
+		if err == nil && got != sum {
+			err = fmt.Errorf("transfer not byte-exact")
+		}
+		done <- err
+	}()
+	time.Sleep(2 * time.Second)
+	l.sh("ip", "-n", cli, "link", "set", cliIf, "down")
+	time.Sleep(2 * time.Second)
+	l.sh("ip", "-n", cli, "link", "set", cliIf, "up")
+	l.sh("ip", "-n", cli, "route", "replace", "default", "via", "192.168.1.1")
+	if err := <-done; err != nil {
+		t.Fatalf("across the outage: %v\n--- cli's log:\n%s", err, c.log)
+	}
+	if now := sessionSince(t, c, "srv"); !now.Equal(since) {
+		t.Errorf("the session was replaced (established %v, then %v); a 2 s outage should not end it", since, now)
+	}
+}
+
+// TestNetnsNoRoute: a node whose peer's only address has no route (a
+// namespace with nothing but loopback) tells why it cannot reach it: the
+// dial's error, in p2pctl peers, names the refused sends. (Send errors are
+// otherwise loss to QUIC, so this must not turn into a bare timeout.)
+func TestNetnsNoRoute(t *testing.T) {
+	l := newLab(t)
+	ns := l.ns("lone")
+	l.sh("ip", "-n", ns, "link", "set", "lo", "up")
+	peerKey := newNode(t, "far") // only for a valid peer ID; never started
+	c := nsNode(t, "cli", ns, "")
+	c.writeConfig(fmt.Sprintf("[[peers]]\nname = \"far\"\nid = %q\naddresses = [\"10.9.9.9:4242\"]\n", peerKey.id) + forwardTo("far"))
+	c.start()
+	var lastErr string
+	waitFor(t, "a dial error for far", 30*time.Second, func() bool {
+		out, err := c.ctl("--json", "peers")
+		if err != nil {
+			return false
+		}
+		var doc struct {
+			Peers []struct {
+				Name      string `json:"name"`
+				LastError string `json:"last_error"`
+			} `json:"peers"`
+		}
+		if json.Unmarshal(out, &doc) != nil || len(doc.Peers) != 1 {
+			return false
+		}
+		lastErr = doc.Peers[0].LastError
+		return lastErr != ""
+	})
+	if !strings.Contains(lastErr, "network is unreachable") {
+		t.Fatalf("last error %q; want it to say the network is unreachable", lastErr)
+	}
+	t.Logf("p2pctl peers says: %s", lastErr)
 }

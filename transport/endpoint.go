@@ -117,13 +117,14 @@ func Listen(cfg Config) (*Endpoint, error) {
 			return nil, err
 		}
 		raiseBuffers(uc, e.log)
+		qc := &udpConn{UDPConn: uc}
 		tr := &quic.Transport{
-			Conn:                uc,
+			Conn:                qc,
 			StatelessResetKey:   (*quic.StatelessResetKey)(&resetKey),
 			TokenGeneratorKey:   (*quic.TokenGeneratorKey)(&tokenKey),
 			VerifySourceAddress: func(net.Addr) bool { return e.pending.Load() > retryThreshold },
 		}
-		e.sockets = append(e.sockets, Socket{Network: uc.LocalAddr().Network(), Conn: uc, Transport: tr})
+		e.sockets = append(e.sockets, Socket{Network: uc.LocalAddr().Network(), Conn: uc, Transport: tr, quiet: qc})
 		if cfg.Shared {
 			continue
 		}
@@ -217,6 +218,7 @@ type Socket struct {
 	Network   string // the socket's network, as net.Addr.Network reports it ("udp")
 	Conn      *net.UDPConn
 	Transport *quic.Transport
+	quiet     *udpConn // the Transport's view of Conn
 }
 
 // Listener yields inbound QUIC connections that negotiated ALPN.
@@ -311,14 +313,18 @@ func (e *Endpoint) Dial(ctx context.Context, id identity.PeerID, addr string) (*
 	if err != nil {
 		return nil, fmt.Errorf("transport: peer address %q: %w", addr, err)
 	}
-	tr, err := e.transportFor(ua)
+	sock, err := e.socketFor(ua)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
 	defer cancel()
-	conn, err := tr.Dial(ctx, ua, clientTLS(), e.quic)
+	start := time.Now()
+	conn, err := sock.Transport.Dial(ctx, ua, clientTLS(), e.quic)
 	if err != nil {
+		if serr := sock.quiet.refusedSince(ua, start); serr != nil {
+			return nil, fmt.Errorf("transport: dial %s: %w (the network refused the packets: %w)", addr, err, serr)
+		}
 		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
 	}
 	st, info, err := e.initiate(ctx, conn, id)
@@ -329,16 +335,16 @@ func (e *Endpoint) Dial(ctx context.Context, id identity.PeerID, addr string) (*
 	return newSession(e, conn, st, info, true), nil
 }
 
-func (e *Endpoint) transportFor(ua *net.UDPAddr) (*quic.Transport, error) {
+func (e *Endpoint) socketFor(ua *net.UDPAddr) (Socket, error) {
 	want4 := ua.IP.To4() != nil
 	for _, s := range e.sockets {
 		la := s.Conn.LocalAddr().(*net.UDPAddr)
 		is4 := la.IP.To4() != nil
 		if is4 == want4 {
-			return s.Transport, nil
+			return s, nil
 		}
 	}
-	return nil, fmt.Errorf("transport: no local socket for %s (listen on an address of that family)", ua)
+	return Socket{}, fmt.Errorf("transport: no local socket for %s (listen on an address of that family)", ua)
 }
 
 // Close stops accepting, closes the sockets (ending every connection on
