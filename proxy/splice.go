@@ -7,15 +7,6 @@ import (
 	"sync"
 )
 
-// BufferSize is the size of the pooled buffers that splice copies through.
-// Each direction of a connection holds one while it waits in Read, so it is
-// what an open connection costs: 32 KiB keeps 10,000 connections under
-// 100 KiB each while a QUIC stream still moves a full flow-control chunk
-// per read.
-const BufferSize = 32 << 10
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
-
 // Conn is one end of a splice: a byte stream that can be half-closed and aborted.
 type Conn interface {
 	io.Reader
@@ -53,9 +44,8 @@ func Splice(a, b Conn) (aToB, bToA int64, err error) {
 // pipe copies src to dst through a pooled buffer, then half-closes dst. On
 // an error it aborts both so that the other direction ends too.
 func pipe(dst, src Conn) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	buf, put := getBuffer()
+	defer put()
 	var n int64
 	for {
 		nr, rerr := src.Read(buf)

@@ -1,0 +1,134 @@
+package interop
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/p2pd/p2pd/internal/testnet"
+)
+
+// rssKiB is a process's resident set (VmRSS) in KiB, or 0.
+func rssKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(f), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestConcurrentConnections (RELIABILITY.md L1, loopback): 500 clients at
+// once each send 1 MiB of random bytes through a forward to an echo
+// service and read it back; every echo is byte-exact and neither daemon
+// grows by 64 MiB or more while they run.
+func TestConcurrentConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 1 GiB")
+	}
+	const clients, size = 500, 1 << 20
+	echo := testnet.NewEcho(t)
+	a, b := newNode(t, "a"), newNode(t, "b")
+	fwd := freePort(t, "tcp")
+	b.writeConfig(a.peerTOML() + fmt.Sprintf("[[services]]\nname = \"echo\"\ntarget = %q\nallow = [\"a\"]\n", echo.Addr()))
+	a.writeConfig(b.peerTOML() + fmt.Sprintf("[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = \"echo\"\n", fwd))
+	b.start()
+	a.start()
+	addr := fmt.Sprintf("127.0.0.1:%d", fwd)
+	if err := echoThrough(addr, []byte("warm")); err != nil { // the session is up
+		t.Fatal(err)
+	}
+	baseA, baseB := rssKiB(a.cmd.Process.Pid), rssKiB(b.cmd.Process.Pid)
+	var peakA, peakB atomic.Int64
+	stop := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		for {
+			peakA.Store(max(peakA.Load(), rssKiB(a.cmd.Process.Pid)))
+			peakB.Store(max(peakB.Load(), rssKiB(b.cmd.Process.Pid)))
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+	start := time.Now()
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			data := make([]byte, size)
+			rand.Read(data)
+			errs <- echoThrough(addr, data)
+		})
+	}
+	wg.Wait()
+	close(stop)
+	sampler.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if err != nil {
+			if failed == 0 {
+				t.Errorf("first failure: %v", err)
+			}
+			failed++
+		}
+	}
+	growA, growB := (peakA.Load()-baseA)>>10, (peakB.Load()-baseB)>>10
+	t.Logf("%d clients × 1 MiB echoed in %v; %d failed; peak RSS growth: a %d MiB, b %d MiB",
+		clients, time.Since(start).Round(time.Millisecond), failed, growA, growB)
+	if failed > 0 {
+		t.Fatalf("%d of %d connections failed", failed, clients)
+	}
+	if growA >= 64 || growB >= 64 {
+		t.Errorf("RSS grew by %d MiB (a) and %d MiB (b); the bound is 64 MiB", growA, growB)
+	}
+}
+
+// echoThrough sends data through addr, half-closes, and checks that exactly
+// data comes back.
+func echoThrough(addr string, data []byte) error {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	werr := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(c, bytes.NewReader(data))
+		if err == nil {
+			err = c.(*net.TCPConn).CloseWrite()
+		}
+		werr <- err
+	}()
+	h := sha256.New()
+	n, rerr := io.Copy(h, c)
+	if err := <-werr; err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("read after %d bytes: %w", n, rerr)
+	}
+	if want := sha256.Sum256(data); n != int64(len(data)) || !bytes.Equal(h.Sum(nil), want[:]) {
+		return fmt.Errorf("echo of %d bytes came back as %d bytes, SHA-256 %s", len(data), n, "mismatch")
+	}
+	return nil
+}
