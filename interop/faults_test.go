@@ -22,6 +22,12 @@ func faultPair(t *testing.T) (l *lab, cli, router string, c *testNode, sum strin
 // run on the topology before the nodes start (srvIf is the server's
 // interface towards the router).
 func faultPairWith(t *testing.T, discovery string, blobSize int, prep func(l *lab, cli, router, srv, srvIf string)) (l *lab, cli, router string, c *testNode, sum string) {
+	l, cli, router, c, _, sum = faultTopo(t, discovery, blobSize, prep)
+	return l, cli, router, c, sum
+}
+
+// faultTopo is faultPairWith that also returns the server node.
+func faultTopo(t *testing.T, discovery string, blobSize int, prep func(l *lab, cli, router, srv, srvIf string)) (l *lab, cli, router string, c, s *testNode, sum string) {
 	l = newLab(t)
 	if _, err := exec.LookPath("iptables"); err != nil {
 		t.Skip("needs iptables")
@@ -32,13 +38,13 @@ func faultPairWith(t *testing.T, discovery string, blobSize int, prep func(l *la
 	}
 	dir, sum := blobDir(t, blobSize)
 	l.httpIn(srv, dir, 18080)
-	s := nsNode(t, "srv", srv, discovery)
+	s = nsNode(t, "srv", srv, discovery)
 	c = nsNode(t, "cli", cli, discovery)
 	s.writeConfig(c.idPeer() + filesService)
 	c.writeConfig(fmt.Sprintf("[[peers]]\nname = \"srv\"\nid = %q\naddresses = [\"10.0.0.100:4242\"]\n", s.id) + forwardTo("srv"))
 	s.start()
 	c.start()
-	return l, cli, router, c, sum
+	return l, cli, router, c, s, sum
 }
 
 // TestNetnsLoss (F5): 2 MB transfers stay byte-exact with 2 % and 5 %
@@ -298,4 +304,75 @@ func TestNetnsNoRoute(t *testing.T) {
 		t.Fatalf("last error %q; want it to say the network is unreachable", lastErr)
 	}
 	t.Logf("p2pctl peers says: %s", lastErr)
+}
+
+// peerEndpoint is the address n's session with peer runs to, from p2pctl
+// --json peers.
+func peerEndpoint(t *testing.T, n *testNode, peer string) string {
+	t.Helper()
+	out, err := n.ctl("--json", "peers")
+	if err != nil {
+		t.Fatalf("p2pctl peers: %v", err)
+	}
+	var doc struct {
+		Peers []struct {
+			Name     string `json:"name"`
+			Endpoint string `json:"endpoint"`
+		} `json:"peers"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("peers: %s: %v", out, err)
+	}
+	for _, p := range doc.Peers {
+		if p.Name == peer {
+			return p.Endpoint
+		}
+	}
+	return ""
+}
+
+// TestNetnsRoaming (F3): in the middle of a 10 MB transfer the NAT starts
+// to send the client's packets from another public address (SNAT to a
+// second address, its table flushed), as when a client moves between
+// networks. The transfer completes byte-exact on the same session, and the
+// server's p2pctl shows the peer at its new address.
+func TestNetnsRoaming(t *testing.T) {
+	if _, err := exec.LookPath("conntrack"); err != nil {
+		t.Skip("needs conntrack")
+	}
+	var routerOut string
+	l, cli, router, c, s, sum := faultTopo(t, "", 10<<20, func(l *lab, _, router, _, srvIf string) {
+		shapeToClient(l, router, srvIf)
+		routerOut = strings.TrimSuffix(srvIf, "b") + "a" // the router's public side
+		l.sh("ip", "-n", router, "addr", "add", "10.0.0.2/24", "dev", routerOut)
+	})
+	url := "http://127.0.0.1:18081/blob"
+	if got, err := l.curlIn(cli, url, 30*time.Second); err != nil || got != sum {
+		t.Fatalf("before the move: %v", err)
+	}
+	if ep := peerEndpoint(t, s, "cli"); !strings.HasPrefix(ep, "10.0.0.1:") {
+		t.Fatalf("server sees the client at %q before the move, want 10.0.0.1", ep)
+	}
+	since := sessionSince(t, c, "srv")
+	done := make(chan error, 1)
+	go func() {
+		got, err := l.curlOnce(cli, url)
+		if err == nil && got != sum {
+			err = fmt.Errorf("transfer not byte-exact")
+		}
+		done <- err
+	}()
+	time.Sleep(2 * time.Second)
+	l.sh("ip", "netns", "exec", router, "iptables", "-t", "nat", "-I", "POSTROUTING", "1", "-s", "192.168.1.0/24",
+		"-o", routerOut, "-j", "SNAT", "--to-source", "10.0.0.2")
+	l.sh("ip", "netns", "exec", router, "conntrack", "-F")
+	if err := <-done; err != nil {
+		t.Fatalf("across the move: %v\n--- cli's log:\n%s", err, c.log)
+	}
+	if ep := peerEndpoint(t, s, "cli"); !strings.HasPrefix(ep, "10.0.0.2:") {
+		t.Errorf("server sees the client at %q after the move, want 10.0.0.2", ep)
+	}
+	if now := sessionSince(t, c, "srv"); !now.Equal(since) {
+		t.Errorf("the session was replaced (established %v, then %v); a move should keep it", since, now)
+	}
 }
