@@ -72,6 +72,7 @@ type Endpoint struct {
 
 	accepted chan *Session
 	pending  atomic.Int32
+	sources  *sourceLimiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -105,6 +106,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 		noise:    handshake.Keypair{Private: cfg.Key.NoisePrivate(), Public: pub},
 		srvTLS:   serverTLS(cert),
 		accepted: make(chan *Session),
+		sources:  newSourceLimiter(handshakesPerSecond, handshakeBurst),
 	}
 	e.quic = e.quicConfig()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -277,6 +279,11 @@ func (e *Endpoint) acceptLoop(ln Listener) {
 		conn, err := ln.Accept(e.ctx)
 		if err != nil {
 			return
+		}
+		if !e.sources.allow(conn.RemoteAddr(), time.Now()) {
+			e.log.Debug("inbound handshake refused: too many from this source", "remote", conn.RemoteAddr().String())
+			conn.CloseWithError(CodeRefused, "")
+			continue
 		}
 		if int(e.pending.Add(1)) > e.cfg.MaxPendingHandshakes {
 			e.pending.Add(-1)

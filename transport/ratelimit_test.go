@@ -1,0 +1,113 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/p2pd/p2pd/identity"
+)
+
+func TestSourceLimiter(t *testing.T) {
+	l := newSourceLimiter(10, 5)
+	now := time.Unix(1000, 0)
+	a := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4242}
+	b := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 4242}
+	for i := range 5 {
+		if !l.allow(a, now) {
+			t.Fatalf("handshake %d of the burst refused", i+1)
+		}
+	}
+	if l.allow(&net.UDPAddr{IP: a.IP, Port: 9999}, now) {
+		t.Fatal("a sixth handshake from the same IP (another port) in the same instant was allowed")
+	}
+	if !l.allow(b, now) {
+		t.Fatal("another source was refused because of the first")
+	}
+	if !l.allow(a, now.Add(100*time.Millisecond)) {
+		t.Fatal("no token after 100 ms at 10/s")
+	}
+	if l.allow(a, now.Add(100*time.Millisecond)) {
+		t.Fatal("two tokens after 100 ms at 10/s")
+	}
+	mapped := &net.UDPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 1}
+	if l.allow(mapped, now.Add(100*time.Millisecond)) {
+		t.Fatal("the IPv4-mapped spelling of a limited address got its own bucket")
+	}
+	for range 100 {
+		if !l.allow(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, now) {
+			t.Fatal("a loopback source was limited")
+		}
+	}
+}
+
+func TestSourceLimiterBounded(t *testing.T) {
+	l := newSourceLimiter(10, 5)
+	now := time.Unix(1000, 0)
+	for i := range maxSources {
+		l.allow(&net.UDPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8::%x", i+1)), Port: 1}, now)
+	}
+	// A second later every bucket is full again: the next new source prunes them.
+	l.allow(&net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 1}, now.Add(time.Second))
+	if n := len(l.buckets); n != 1 {
+		t.Fatalf("%d sources kept after the prune, want 1", n)
+	}
+}
+
+// localIPv4 is a non-loopback IPv4 address of this machine, or "".
+func localIPv4() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			return ipn.IP.String()
+		}
+	}
+	return ""
+}
+
+// TestHandshakesLimitedPerSource dials a responder from a non-loopback
+// address more often than its (test-sized) bucket allows: the handshakes
+// past it are refused with the generic close and make no session.
+func TestHandshakesLimitedPerSource(t *testing.T) {
+	ip := localIPv4()
+	if ip == "" {
+		t.Skip("no non-loopback IPv4 address")
+	}
+	ka, kb := newKey(t), newKey(t)
+	trust := trustOnly(t, ka, kb)
+	listen := func(k identity.PrivateKey) *Endpoint {
+		ep, err := Listen(Config{Key: k, Listen: []string{ip + ":0"}, Trust: trust, HandshakeTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ep.Close() })
+		return ep
+	}
+	a, b := listen(ka), listen(kb)
+	b.sources = newSourceLimiter(0.001, 3) // three, then nothing for the test's life
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		for {
+			s, err := b.Accept(ctx)
+			if err != nil {
+				return
+			}
+			defer s.Close(CodeNormal)
+		}
+	}()
+	for i := range 5 {
+		s, err := a.Dial(ctx, kb.PeerID(), addr(b))
+		switch {
+		case i < 3 && err != nil:
+			t.Fatalf("dial %d within the bucket: %v", i+1, err)
+		case i >= 3 && !isRefused(err):
+			t.Fatalf("dial %d past the bucket: %v; want the generic refusal", i+1, err)
+		}
+		if s != nil {
+			s.Close(CodeNormal)
+		}
+	}
+}
