@@ -2,11 +2,13 @@ package interop
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -54,6 +56,7 @@ func TestConcurrentConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	baseA, baseB := rssKiB(a.cmd.Process.Pid), rssKiB(b.cmd.Process.Pid)
+	objA, objB := objects(a), objects(b)
 	var peakA, peakB atomic.Int64
 	stop := make(chan struct{})
 	var sampler sync.WaitGroup
@@ -100,6 +103,53 @@ func TestConcurrentConnections(t *testing.T) {
 	if growA >= 64 || growB >= 64 {
 		t.Errorf("RSS grew by %d MiB (a) and %d MiB (b); the bound is 64 MiB", growA, growB)
 	}
+	// Nothing leaks: once the connections are closed, open files and
+	// goroutines come back to what they were (a little slack for timers
+	// and keep-alives that happen to be running).
+	for _, n := range []struct {
+		node *testNode
+		base daemonObjects
+	}{{a, objA}, {b, objB}} {
+		var now daemonObjects
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			now = objects(n.node)
+			if now.fds <= n.base.fds+5 && now.goroutines <= n.base.goroutines+10 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Logf("%s: %d fds and %d goroutines before, %d and %d after", n.node.name, n.base.fds, n.base.goroutines, now.fds, now.goroutines)
+		if now.fds > n.base.fds+5 || now.goroutines > n.base.goroutines+10 {
+			t.Errorf("%s leaks: %d fds and %d goroutines before the load, %d and %d 15 s after it",
+				n.node.name, n.base.fds, n.base.goroutines, now.fds, now.goroutines)
+		}
+	}
+}
+
+// daemonObjects are a daemon's open files and goroutines.
+type daemonObjects struct{ fds, goroutines int }
+
+// objects counts n's open files (/proc) and goroutines (its pprof endpoint).
+func objects(n *testNode) daemonObjects {
+	var o daemonObjects
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", n.cmd.Process.Pid)); err == nil {
+		o.fds = len(ents)
+	}
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", n.socket())
+	}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://p2pd/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return o
+	}
+	defer resp.Body.Close()
+	var total int
+	fmt.Fscanf(resp.Body, "goroutine profile: total %d", &total)
+	o.goroutines = total
+	return o
 }
 
 // echoThrough sends data through addr, half-closes, and checks that exactly
