@@ -126,6 +126,20 @@ func (l *lab) curlOnce(ns, url string, args ...string) (string, error) {
 	return sha(data), nil
 }
 
+// fetchAsync fetches url once in ns in the background; the channel gets nil
+// when what came back has SHA-256 sum.
+func (l *lab) fetchAsync(ns, url, sum string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		got, err := l.curlOnce(ns, url)
+		if err == nil && got != sum {
+			err = fmt.Errorf("transfer not byte-exact")
+		}
+		done <- err
+	}()
+	return done
+}
+
 // sessionSince is when c's one session with peer was established, from
 // p2pctl --json sessions.
 func sessionSince(t *testing.T, c *testNode, peer string) time.Time {
@@ -166,15 +180,7 @@ func TestNetnsNATRebinding(t *testing.T) {
 		t.Fatalf("before rebinding: %v", err)
 	}
 	since := sessionSince(t, c, "srv")
-	type result struct {
-		sum string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		got, err := l.curlOnce(cli, url)
-		done <- result{got, err}
-	}()
+	done := l.fetchAsync(cli, url, sum)
 	ports := map[string]bool{}
 	for _, wait := range []time.Duration{time.Second, 5 * time.Second} {
 		time.Sleep(wait)
@@ -187,12 +193,8 @@ func TestNetnsNATRebinding(t *testing.T) {
 			}
 		}
 	}
-	r := <-done
-	if r.err != nil {
-		t.Fatalf("during rebinding: %v\n--- cli's log:\n%s", r.err, c.log)
-	}
-	if r.sum != sum {
-		t.Fatal("during rebinding: transfer not byte-exact")
+	if err := <-done; err != nil {
+		t.Fatalf("during rebinding: %v\n--- cli's log:\n%s", err, c.log)
 	}
 	if now := sessionSince(t, c, "srv"); !now.Equal(since) {
 		t.Errorf("the session was replaced (established %v, then %v); a rebinding should keep it", since, now)
@@ -249,14 +251,7 @@ func TestNetnsLinkDownUp(t *testing.T) {
 		t.Fatalf("before the outage: %v", err)
 	}
 	since := sessionSince(t, c, "srv")
-	done := make(chan error, 1)
-	go func() {
-		got, err := l.curlOnce(cli, url)
-		if err == nil && got != sum {
-			err = fmt.Errorf("transfer not byte-exact")
-		}
-		done <- err
-	}()
+	done := l.fetchAsync(cli, url, sum)
 	time.Sleep(2 * time.Second)
 	l.sh("ip", "-n", cli, "link", "set", cliIf, "down")
 	time.Sleep(2 * time.Second)
@@ -354,14 +349,7 @@ func TestNetnsRoaming(t *testing.T) {
 		t.Fatalf("server sees the client at %q before the move, want 10.0.0.1", ep)
 	}
 	since := sessionSince(t, c, "srv")
-	done := make(chan error, 1)
-	go func() {
-		got, err := l.curlOnce(cli, url)
-		if err == nil && got != sum {
-			err = fmt.Errorf("transfer not byte-exact")
-		}
-		done <- err
-	}()
+	done := l.fetchAsync(cli, url, sum)
 	time.Sleep(2 * time.Second)
 	l.sh("ip", "netns", "exec", router, "iptables", "-t", "nat", "-I", "POSTROUTING", "1", "-s", "192.168.1.0/24",
 		"-o", routerOut, "-j", "SNAT", "--to-source", "10.0.0.2")
