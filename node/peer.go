@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,8 +44,9 @@ type peer struct {
 	found         map[string][]string // discovered, by source
 	learned       string              // the address of the last session, if not configured
 	sess          *transport.Session
-	dialing       chan struct{} // non-nil while a dial runs; closed when it ends
-	up            chan struct{} // closed (and replaced) whenever a session is adopted
+	retiring      []*transport.Session // superseded sessions still finishing their streams
+	dialing       chan struct{}        // non-nil while a dial runs; closed when it ends
+	up            chan struct{}        // closed (and replaced) whenever a session is adopted
 	lastErr       error
 	lastDialFail  time.Time // when the last direct dial failed
 	lastHandshake time.Time
@@ -265,6 +267,16 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		s.Close(transport.CodeDuplicate)
 		return old
 	}
+	var stale []*transport.Session
+	if old != nil && old.PeerInstance() != s.PeerInstance() {
+		// The peer restarted: the other end of old, and of every session
+		// still retiring, is gone, and their streams would hang until the
+		// idle timeout. They are reset below, so that applications see
+		// the connections drop and reconnect at once.
+		stale = append(slices.Clone(p.retiring), old)
+		p.retiring = nil
+		old = nil
+	}
 	p.sess = s
 	p.lastErr = nil
 	p.lastHandshake = time.Now()
@@ -282,8 +294,11 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 	if d := n.discovery(); d != nil && learned {
 		d.Learned(s.Peer(), remote)
 	}
+	for _, st := range stale {
+		st.Close(transport.CodeDuplicate)
+	}
 	if old != nil {
-		n.retire(old)
+		n.retire(p, old)
 	}
 	n.log.Info("session established", "peer", name, "remote", s.RemoteAddr().String(), "session", sessionName(s))
 	n.wg.Add(1)
@@ -297,13 +312,19 @@ const retireTimeout = 30 * time.Second
 // retire ends a session that lost to a newer one. Streams already open on
 // it, or on their way, finish first: both sides make the same choice, and
 // the going-away exchange lets each finish its streams before the close.
-func (n *Node) retire(s *transport.Session) {
+func (n *Node) retire(p *peer, s *transport.Session) {
+	p.mu.Lock()
+	p.retiring = append(p.retiring, s)
+	p.mu.Unlock()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(n.ctx, retireTimeout)
 		defer cancel()
 		s.GoAway(ctx)
+		p.mu.Lock()
+		p.retiring = slices.DeleteFunc(p.retiring, func(r *transport.Session) bool { return r == s })
+		p.mu.Unlock()
 	}()
 }
 
