@@ -106,7 +106,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 		noise:    handshake.Keypair{Private: cfg.Key.NoisePrivate(), Public: pub},
 		srvTLS:   serverTLS(cert),
 		accepted: make(chan *Session),
-		sources:  newSourceLimiter(handshakesPerSecond, handshakeBurst),
+		sources:  newSourceLimiter(handshakesPerSecond, handshakeBurst, pendingPerSource),
 	}
 	e.quic = e.quicConfig()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -280,27 +280,30 @@ func (e *Endpoint) acceptLoop(ln Listener) {
 		if err != nil {
 			return
 		}
-		if !e.sources.allow(conn.RemoteAddr(), time.Now()) {
-			e.log.Debug("inbound handshake refused: too many from this source", "remote", conn.RemoteAddr().String())
+		src := conn.RemoteAddr() // the same address for end, even if the peer moves
+		if !e.sources.begin(src, time.Now()) {
+			e.log.Debug("inbound handshake refused: too many from this source", "remote", src.String())
 			conn.CloseWithError(CodeRefused, "")
 			continue
 		}
 		if int(e.pending.Add(1)) > e.cfg.MaxPendingHandshakes {
 			e.pending.Add(-1)
+			e.sources.end(src)
 			conn.CloseWithError(CodeRefused, "")
 			continue
 		}
 		e.wg.Add(1)
-		go e.handleInbound(conn)
+		go e.handleInbound(conn, src)
 	}
 }
 
-func (e *Endpoint) handleInbound(conn *quic.Conn) {
+func (e *Endpoint) handleInbound(conn *quic.Conn, src net.Addr) {
 	defer e.wg.Done()
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
 	st, info, err := e.respond(ctx, conn)
 	cancel()
 	e.pending.Add(-1)
+	e.sources.end(src)
 	if err != nil {
 		e.log.Debug("inbound handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 		conn.CloseWithError(CodeRefused, "")

@@ -15,17 +15,25 @@ import (
 const (
 	handshakesPerSecond = 50 // RELIABILITY.md: at most 50 initiations/s per peer
 	handshakeBurst      = 50
+	// pendingPerSource is how many handshakes one source may have under
+	// way at once, so that a source that completes QUIC handshakes and then
+	// stays silent cannot take the endpoint's whole pending budget
+	// (MaxPendingHandshakes) from everyone else.
+	pendingPerSource = 8
 	// maxSources bounds the table; past it, sources whose bucket has
 	// refilled are forgotten (they would start full anyway).
 	maxSources = 4096
 )
 
-// sourceLimiter is a token bucket per source address.
+// sourceLimiter is a token bucket and a count of handshakes under way per
+// source address.
 type sourceLimiter struct {
 	rate, burst float64
+	maxPending  int
 
-	mu      sync.Mutex // guards buckets
+	mu      sync.Mutex // guards buckets and pending
 	buckets map[netip.Addr]*bucket
+	pending map[netip.Addr]int
 }
 
 type bucket struct {
@@ -33,22 +41,53 @@ type bucket struct {
 	at     time.Time
 }
 
-func newSourceLimiter(rate, burst float64) *sourceLimiter {
-	return &sourceLimiter{rate: rate, burst: burst, buckets: make(map[netip.Addr]*bucket)}
+func newSourceLimiter(rate, burst float64, maxPending int) *sourceLimiter {
+	return &sourceLimiter{rate: rate, burst: burst, maxPending: maxPending,
+		buckets: make(map[netip.Addr]*bucket), pending: make(map[netip.Addr]int)}
 }
 
-// allow takes a token for addr's IP and reports whether there was one.
-func (l *sourceLimiter) allow(addr net.Addr, now time.Time) bool {
+// source is addr's IP, and false for addresses that are not limited.
+func source(addr net.Addr) (netip.Addr, bool) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return true
+		return netip.Addr{}, false
 	}
 	ip := ua.AddrPort().Addr().Unmap()
-	if ip.IsLoopback() {
+	return ip, !ip.IsLoopback()
+}
+
+// begin admits a handshake from addr: it takes a token from the source's
+// bucket and counts the handshake as under way, or reports false when the
+// source is over either limit. Every admitted handshake must end with end.
+func (l *sourceLimiter) begin(addr net.Addr, now time.Time) bool {
+	ip, limited := source(addr)
+	if !limited {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.pending[ip] >= l.maxPending || !l.take(ip, now) {
+		return false
+	}
+	l.pending[ip]++
+	return true
+}
+
+// end records that a handshake admitted by begin is over.
+func (l *sourceLimiter) end(addr net.Addr) {
+	ip, limited := source(addr)
+	if !limited {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending[ip]--; l.pending[ip] <= 0 {
+		delete(l.pending, ip)
+	}
+}
+
+// take takes a token from ip's bucket. The caller holds mu.
+func (l *sourceLimiter) take(ip netip.Addr, now time.Time) bool {
 	b := l.buckets[ip]
 	if b == nil {
 		if len(l.buckets) >= maxSources {
