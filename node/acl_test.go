@@ -48,7 +48,7 @@ func TestServicesACL(t *testing.T) {
 	}
 
 	// B is trusted but not on X's allow list: an access-denied answer.
-	_, err := b.DialService(ctx, "S", "X")
+	err := refusal(ctx, b, "S", "X")
 	var se *transport.StatusError
 	if !errors.As(err, &se) || se.Status != transport.StatusAccessDenied {
 		t.Errorf("B→X: err = %v, want a StatusError %q", err, transport.StatusAccessDenied)
@@ -64,7 +64,7 @@ func TestServicesACL(t *testing.T) {
 		}
 	}
 	// An unknown service is its own status.
-	_, err = a.DialService(ctx, "S", "nope")
+	err = refusal(ctx, a, "S", "nope")
 	if !errors.As(err, &se) || se.Status != transport.StatusUnknownService {
 		t.Errorf("A→nope: err = %v, want a StatusError %q", err, transport.StatusUnknownService)
 	}

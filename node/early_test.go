@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/node"
+	"github.com/p2pd/p2pd/transport"
 )
 
 // TestEarlyStreamProtocols runs three kinds of target through streams
@@ -78,4 +80,37 @@ func TestEarlyStreamProtocols(t *testing.T) {
 		t.Fatalf("slow echo: %q, %v", got, err)
 	}
 	c.Close()
+}
+
+// TestYoungSessionEarlyWhenLowerInitiated: on a session less than 2 s old,
+// streams open early only if the lower peer ID initiated it (it cannot lose
+// a simultaneous dial); otherwise DialService waits for the answer. The
+// answer to an unknown service shows which: DialService's error, or the
+// first Read's.
+func TestYoungSessionEarlyWhenLowerInitiated(t *testing.T) {
+	for _, lowerDials := range []bool{true, false} {
+		ka, ks := newKey(t), newKey(t)
+		if ka.PeerID().Less(ks.PeerID()) != lowerDials {
+			ka, ks = ks, ka
+		}
+		s := startNode(t, node.Config{Name: "S", Key: ks, Peers: []node.Peer{{Name: "A", ID: ka.PeerID()}}})
+		a := startNode(t, node.Config{Name: "A", Key: ka, Peers: []node.Peer{s.peer("S", true)}})
+		ctx := testCtx(t)
+		if _, _, err := a.Ping(ctx, "S"); err != nil { // the session is up, and young
+			t.Fatal(err)
+		}
+		c, err := a.DialService(ctx, "S", "nope")
+		var se *transport.StatusError
+		switch {
+		case lowerDials && err != nil:
+			t.Fatalf("lower ID dialed: DialService returned %v; the stream should open early", err)
+		case lowerDials:
+			bound(c, failBound)
+			if _, err := c.Read(make([]byte, 1)); !errors.As(err, &se) || se.Status != transport.StatusUnknownService {
+				t.Fatalf("lower ID dialed: first Read: %v, want unknown service", err)
+			}
+		case !errors.As(err, &se) || se.Status != transport.StatusUnknownService:
+			t.Fatalf("higher ID dialed: DialService returned %v, want the unknown-service answer", err)
+		}
+	}
 }

@@ -156,6 +156,19 @@ func echoRoundTrip(c proxy.Conn, data []byte) error {
 	return c.Close()
 }
 
+// refusal opens a stream to svc on peer and returns its refusal: the error
+// of DialService, or, for a stream opened early, that of its first Read.
+func refusal(ctx context.Context, n *testNode, peer, svc string) error {
+	c, err := n.DialService(ctx, peer, svc)
+	if err != nil {
+		return err
+	}
+	defer c.Abort()
+	bound(c, failBound)
+	_, err = c.Read(make([]byte, 1))
+	return err
+}
+
 // dialEcho opens a stream to svc on peer and runs one echo round trip.
 func dialEcho(ctx context.Context, n *testNode, peer, svc string, data []byte) error {
 	c, err := n.DialService(ctx, peer, svc)

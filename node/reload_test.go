@@ -257,7 +257,7 @@ func TestReloadRevokesService(t *testing.T) {
 		}
 	}
 	ctx := testCtx(t)
-	_, err := rs.b.DialService(ctx, "S", "X")
+	err := refusal(ctx, rs.b, "S", "X")
 	var se *transport.StatusError
 	if !errors.As(err, &se) || se.Status != transport.StatusAccessDenied {
 		t.Errorf("B→X after the reload: err = %v, want %q", err, transport.StatusAccessDenied)

@@ -200,6 +200,14 @@ func targetStatus(err error) transport.Status {
 // a simultaneous dial, a stream can only fail with a refusal or a dead peer.
 const earlyAfter = 2 * time.Second
 
+// settled reports whether streams on s may be opened early: s is past the
+// races of a simultaneous dial, or it cannot lose one because the lower
+// peer ID initiated it (DESIGN.md §3.6; a newer session from the same
+// initiator retires it gracefully, letting its streams finish).
+func (n *Node) settled(s *transport.Session) bool {
+	return time.Since(s.Established()) >= earlyAfter || s.Initiator() == n.id.Less(s.Peer())
+}
+
 // DialService opens a stream to service on peer (a name or peer ID),
 // dialing the peer first if it has no session, and going through a relay
 // when no direct path can be had. On a settled session the stream is opened
@@ -210,7 +218,7 @@ func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Con
 	if err != nil {
 		return nil, err
 	}
-	if s := p.current(); s != nil && time.Since(s.Established()) >= earlyAfter {
+	if s := p.current(); s != nil && n.settled(s) {
 		st, err := s.OpenStreamEarly(ctx, req, n.cfg.HeaderTimeout, func(error) { n.checkAliveAsync(s) })
 		if err == nil {
 			return st, nil
