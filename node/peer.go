@@ -267,16 +267,22 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		s.Close(transport.CodeDuplicate)
 		return old
 	}
+	// Sessions with an earlier instance of the peer (it restarted) have
+	// lost their other end, and their streams would hang until the idle
+	// timeout. They are reset below, so that applications see the
+	// connections drop and reconnect at once.
 	var stale []*transport.Session
 	if old != nil && old.PeerInstance() != s.PeerInstance() {
-		// The peer restarted: the other end of old, and of every session
-		// still retiring, is gone, and their streams would hang until the
-		// idle timeout. They are reset below, so that applications see
-		// the connections drop and reconnect at once.
-		stale = append(slices.Clone(p.retiring), old)
-		p.retiring = nil
+		stale = append(stale, old)
 		old = nil
 	}
+	p.retiring = slices.DeleteFunc(p.retiring, func(r *transport.Session) bool {
+		if r.PeerInstance() != s.PeerInstance() {
+			stale = append(stale, r)
+			return true
+		}
+		return false
+	})
 	p.sess = s
 	p.lastErr = nil
 	p.lastHandshake = time.Now()
