@@ -61,9 +61,11 @@ func TestBulkUp(t *testing.T) {
 	}
 }
 
-// TestQuicRaw serves echo and bulk over quic-go in process, as the raw
-// quic-go baseline's server does, and checks the bytes.
-func TestQuicRaw(t *testing.T) {
+// quicSystem runs the quic-go server of the raw baseline (no targets) or of
+// the tunnel (targets) on loopback and returns a system dialing it over one
+// connection; the test's cleanup closes both.
+func quicSystem(t *testing.T, name string, targets []string) *system {
+	t.Helper()
 	tlsConf, err := benchServerTLS()
 	if err != nil {
 		t.Fatal(err)
@@ -72,14 +74,20 @@ func TestQuicRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startQtunServer(ln, nil)
-	defer srv.close()
+	srv := startQtunServer(ln, targets)
+	t.Cleanup(srv.close)
 	qc, err := dialQUICFrom(context.Background(), loopbackTopo(), ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer qc.close()
-	sys := &system{name: sysQuicRaw, dial: quicStreamDialer(qc)}
+	t.Cleanup(qc.close)
+	return &system{name: name, dial: quicStreamDialer(qc)}
+}
+
+// TestQuicRaw serves echo and bulk over quic-go in process, as the raw
+// quic-go baseline's server does, and checks the bytes.
+func TestQuicRaw(t *testing.T) {
+	sys := quicSystem(t, sysQuicRaw, nil)
 	if _, err := measureBulk(context.Background(), sys, 4<<20, 2); err != nil {
 		t.Fatalf("bulk: %v", err)
 	}
@@ -92,22 +100,7 @@ func TestQuicRaw(t *testing.T) {
 // connects to TCP backends.
 func TestQuicTunnel(t *testing.T) {
 	echo, bulk := listenTCP(t, func(c net.Conn) error { return serveEcho(c) }), listenTCP(t, func(c net.Conn) error { return serveBulk(c) })
-	tlsConf, err := benchServerTLS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, benchQUICConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := startQtunServer(ln, []string{echo.Addr().String(), bulk.Addr().String()})
-	defer srv.close()
-	qc, err := dialQUICFrom(context.Background(), loopbackTopo(), ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer qc.close()
-	sys := &system{name: sysQtun, dial: quicStreamDialer(qc)}
+	sys := quicSystem(t, sysQtun, []string{echo.Addr().String(), bulk.Addr().String()})
 	if _, err := measureBulk(context.Background(), sys, 4<<20, 1); err != nil {
 		t.Fatalf("bulk through the tunnel: %v", err)
 	}
