@@ -106,7 +106,7 @@ func (d *Discovery) start() error {
 		return err
 	}
 	d.sh = sh
-	opts, err := hostOptions(&d.cfg, sh, d.gater, d.relays, newBoundAddrs(sh).factory)
+	hc, err := hostConfig(&d.cfg, sh, d.gater, d.relays, newBoundAddrs(sh).factory)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (d *Discovery) start() error {
 	if err != nil {
 		return err
 	}
-	h, err := newHost(parts, opts)
+	h, err := newHost(parts, hc)
 	if err != nil {
 		return err
 	}

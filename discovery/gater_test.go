@@ -5,14 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
-	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/p2pd/p2pd/identity"
 )
 
@@ -24,13 +23,13 @@ func newPlainHost(t *testing.T, k identity.PrivateKey) host.Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := libp2p.New(
-		libp2p.Identity(priv),
-		libp2p.Transport(libp2pquic.NewTransport),
-		libp2p.ListenAddrStrings("/ip4/127.0.0.1/udp/0/quic-v1"),
-		libp2p.DisableMetrics(),
-		libp2p.DisableRelay(),
-	)
+	hc := baseHostConfig(priv)
+	hc.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
+	parts, err := newHostParts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHost(parts, hc)
 	if err != nil {
 		t.Fatal(err)
 	}

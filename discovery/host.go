@@ -5,20 +5,26 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/config"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	tpt "github.com/libp2p/go-libp2p/core/transport"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoremem"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/fx"
 )
 
 const userAgent = "p2pd"
@@ -57,7 +63,6 @@ func relayResources() relayv2.Resources {
 
 func newResourceManager() (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&scaling)
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			Conns:        rcmgr.LimitVal(systemConns),
@@ -97,36 +102,38 @@ func connRateLimiter() *rate.Limiter {
 	}
 }
 
-// hostOptions are the libp2p options of the node's host: QUIC only, on the
-// shared sockets, with the node's own key, private (gater), with AutoNAT v2,
-// hole punching, a circuit relay v2 client and, when configured, static
-// relays and a relay service for trusted peers.
-func hostOptions(cfg *Config, sh *sharing, g *gater, relays []peer.AddrInfo, af func([]ma.Multiaddr) []ma.Multiaddr) ([]libp2p.Option, error) {
+// hostConfig is the libp2p configuration of the node's host: QUIC only, on
+// the shared sockets, with the node's own key, private (gater), with
+// AutoNAT v2, hole punching, a circuit relay v2 client and, when
+// configured, static relays and a relay service for trusted peers.
+//
+// It is built field by field instead of through package libp2p's options:
+// that package links every default transport, WebTransport among them,
+// whose library does not build with the quic-go release the overlay needs
+// (v0.65, the first whose server keeps a session through more than two NAT
+// rebindings).
+func hostConfig(cfg *Config, sh *sharing, g *gater, relays []peer.AddrInfo, af func([]ma.Multiaddr) []ma.Multiaddr) (*config.Config, error) {
 	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key.Ed25519())
 	if err != nil {
 		return nil, fmt.Errorf("discovery: own key for libp2p: %w", err)
 	}
-	opts := []libp2p.Option{
-		libp2p.Identity(priv),
-		libp2p.ListenAddrs(sh.listen...),
-		libp2p.Transport(libp2pquic.NewTransport),
-		libp2p.QUICReuse(sh.newConnManager),
-		libp2p.ConnectionGater(g),
-		libp2p.AddrsFactory(af),
-		libp2p.UserAgent(userAgent),
-		libp2p.DisableMetrics(),
-		// Every transport is UDP: a run of failed dials (gated peers,
-		// stale addresses) must not make the swarm refuse UDP dials.
-		libp2p.UDPBlackHoleSuccessCounter(nil),
-		libp2p.IPv6BlackHoleSuccessCounter(nil),
-		libp2p.EnableRelay(),
-		libp2p.EnableHolePunching(),
-		libp2p.EnableAutoNATv2(),
-	}
+	hc := baseHostConfig(priv)
+	hc.ListenAddrs = sh.listen
+	hc.QUICReuse = []fx.Option{fx.Provide(sh.newConnManager)}
+	hc.ConnectionGater = g
+	hc.AddrsFactory = af
+	// Every transport is UDP: a run of failed dials (gated peers, stale
+	// addresses) must not make the swarm refuse UDP dials.
+	hc.CustomUDPBlackHoleSuccessCounter = true
+	hc.CustomIPv6BlackHoleSuccessCounter = true
+	hc.Relay = true
+	hc.EnableHolePunching = true
+	hc.EnableAutoNATv2 = true
 	if len(relays) > 0 {
 		// libp2p waits an hour after a failed reservation; a relay that
 		// was down or did not trust this node yet is tried again sooner.
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(relays, autorelay.WithBackoff(relayBackoff)))
+		hc.EnableAutoRelay = true
+		hc.AutoRelayOpts = []autorelay.Option{autorelay.WithStaticRelays(relays), autorelay.WithBackoff(relayBackoff)}
 	}
 	// Reachability cannot be measured here: AutoNAT servers dial back from
 	// a throwaway identity, which the gater refuses. libp2p runs the relay
@@ -137,17 +144,34 @@ func hostOptions(cfg *Config, sh *sharing, g *gater, relays []peer.AddrInfo, af 
 	// addresses too, since AutoNAT v2 confirms none).
 	switch {
 	case cfg.RelayService:
-		opts = append(opts, libp2p.ForceReachabilityPublic())
+		public := network.ReachabilityPublic
+		hc.AutoNATConfig.ForceReachability = &public
 	case len(relays) > 0:
-		opts = append(opts, libp2p.ForceReachabilityPrivate())
+		private := network.ReachabilityPrivate
+		hc.AutoNATConfig.ForceReachability = &private
 	}
 	if cfg.RelayService {
-		opts = append(opts, libp2p.EnableRelayService(
-			relayv2.WithResources(relayResources()),
-			relayv2.WithACL(relayACL{g}),
-		))
+		hc.EnableRelayService = true
+		hc.RelayServiceOpts = []relayv2.Option{relayv2.WithResources(relayResources()), relayv2.WithACL(relayACL{g})}
 	}
-	return opts, nil
+	return hc, nil
+}
+
+// baseHostConfig is a QUIC-only libp2p host with key priv, without
+// metrics: libp2p's QUIC transport, and for connections through a circuit
+// relay, which libp2p secures and multiplexes itself, Noise and TLS with
+// yamux. The caller adds the listen addresses and the host's parts.
+func baseHostConfig(priv crypto.PrivKey) *config.Config {
+	return &config.Config{
+		PeerKey:   priv,
+		UserAgent: userAgent,
+		Transports: []fx.Option{fx.Provide(fx.Annotate(libp2pquic.NewTransport,
+			fx.As(new(tpt.Transport)), fx.ResultTags(`group:"transport"`)))},
+		SecurityTransports: []config.Security{{ID: libp2ptls.ID, Constructor: libp2ptls.New}, {ID: noise.ID, Constructor: noise.New}},
+		Muxers:             []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}},
+		RelayCustom:        true,
+		DisableMetrics:     true,
+	}
 }
 
 // hostParts are the parts of a host that the host closes when it closes,
@@ -178,8 +202,9 @@ func newHostParts() (*hostParts, error) {
 	return &hostParts{rm: rm, ps: ps, cm: cm}, nil
 }
 
-func (p *hostParts) options() []libp2p.Option {
-	return []libp2p.Option{libp2p.ResourceManager(p.rm), libp2p.Peerstore(p.ps), libp2p.ConnectionManager(p.cm)}
+// into puts the parts into hc.
+func (p *hostParts) into(hc *config.Config) {
+	hc.ResourceManager, hc.Peerstore, hc.ConnManager = p.rm, p.ps, p.cm
 }
 
 func (p *hostParts) close() {
@@ -199,8 +224,9 @@ const (
 // When the start fails libp2p leaves much of the host running (its swarm,
 // the AutoNAT dialer); newSharing checks the sockets first so that the
 // foreseeable failure, an endpoint that already listens, happens before.
-func newHost(parts *hostParts, opts []libp2p.Option) (host.Host, error) {
-	h, err := libp2p.New(append(parts.options(), opts...)...)
+func newHost(parts *hostParts, hc *config.Config) (host.Host, error) {
+	parts.into(hc)
+	h, err := hc.NewNode()
 	if err != nil {
 		parts.close()
 		return nil, fmt.Errorf("discovery: libp2p host: %w", err)

@@ -25,10 +25,10 @@ type Impairment struct {
 // impairing every datagram. Stats count what it did.
 type ImpairedRelay struct {
 	front *net.UDPConn // the client sends here
-	back  *net.UDPConn // connected to the server
 	imp   Impairment
 
-	mu     sync.Mutex // guards rng, client and sent
+	mu     sync.Mutex   // guards back, rng and client
+	back   *net.UDPConn // connected to the server; Rebind replaces it
 	rng    *rand.Rand
 	client *net.UDPAddr
 
@@ -70,8 +70,27 @@ func (r *ImpairedRelay) Addr() string { return r.front.LocalAddr().String() }
 func (r *ImpairedRelay) close() {
 	close(r.done)
 	r.front.Close()
+	r.mu.Lock()
 	r.back.Close()
+	r.mu.Unlock()
 	r.wg.Wait()
+}
+
+// Rebind moves the relay's side towards the server to a new port, as a NAT
+// does when its mapping expires or it reboots: the server sees the client
+// come from a new address, and what it still sends to the old one is lost.
+func (r *ImpairedRelay) Rebind() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	back, err := net.DialUDP("udp", nil, r.back.RemoteAddr().(*net.UDPAddr))
+	if err != nil {
+		return err
+	}
+	r.back.Close()
+	r.back = back
+	r.wg.Add(1)
+	go r.loop(back, false)
+	return nil
 }
 
 // loop reads datagrams from one side and schedules them to the other.
@@ -127,7 +146,10 @@ func (r *ImpairedRelay) loop(c *net.UDPConn, fromClient bool) {
 func (r *ImpairedRelay) send(b []byte, after time.Duration, toServer bool, client *net.UDPAddr) {
 	write := func() {
 		if toServer {
-			r.back.Write(b)
+			r.mu.Lock()
+			back := r.back
+			r.mu.Unlock()
+			back.Write(b)
 		} else {
 			r.front.WriteToUDP(b, client)
 		}
