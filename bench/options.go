@@ -67,7 +67,7 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.setupRTT, "setup-rtt", 10*time.Millisecond, "emulated round-trip time of the second session-setup figure (0 to skip)")
 	fs.IntVar(&o.memConns, "mem-conns", 0, "open proxied connections for the memory figure (default 10000, quick 2000)")
 	fs.IntVar(&o.memStun, "mem-conns-stunnel", 0, "open connections for stunnel's memory figure, a thread each (default 2000, quick 1000)")
-	fs.IntVar(&o.peers, "peers", 0, "idle peer sessions for the memory figure; each is a p2pd process (default 200, quick 20)")
+	fs.IntVar(&o.peers, "peers", 0, "idle peer sessions with one p2pd hub for the memory figure (default 1000, quick 100)")
 	fs.BoolVar(&o.netns, "netns", false, "also measure bulk, RTT and new-connection rates between two network namespaces joined by a veth pair (root)")
 	fs.IntVar(&o.netnsReps, "netns-reps", 0, "repetitions in the netns topology (default 3, quick 1)")
 	fs.StringVar(&o.nsPrefix, "netns-prefix", fmt.Sprintf("pb%d", os.Getpid()), "name prefix of the namespaces and veth devices")
@@ -102,7 +102,7 @@ func (o *options) fillDefaults() {
 	pick(&o.setupN, 3, 2)
 	pick(&o.memConns, 10000, 2000)
 	pick(&o.memStun, 2000, 1000)
-	pick(&o.peers, 200, 20)
+	pick(&o.peers, 1000, 100)
 	pick(&o.netnsReps, 3, 1)
 	if o.connSecs <= 0 {
 		o.connSecs = 1

@@ -86,24 +86,6 @@ func raiseNoFile(want uint64) uint64 {
 	return rl.Cur
 }
 
-// memAvailableKiB reads MemAvailable from /proc/meminfo (0 if unknown).
-func memAvailableKiB() float64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				v, _ := strconv.ParseFloat(f[0], 64)
-				return v
-			}
-		}
-	}
-	return 0
-}
-
 // userHZ is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on
 // every Linux architecture Go supports).
 const userHZ = 100
