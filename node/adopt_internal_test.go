@@ -1,13 +1,17 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/transport"
 )
 
@@ -77,5 +81,75 @@ func TestDuplicateSessionsLowerInitiatorWins(t *testing.T) {
 		}
 		cancel()
 		runs.Wait()
+	}
+}
+
+// TestDuplicateLoserServesItsStreams: the higher peer ID's dial arrives
+// after the lower one's session is already the peer's, so it loses the
+// simultaneous dial; its initiator had no way to know and opens a stream on
+// it at once (streams open early on any live session). The loser is retired
+// gracefully: the stream is served and echoes 256 KiB byte-exact before the
+// session closes with going-away, not as a duplicate.
+func TestDuplicateLoserServesItsStreams(t *testing.T) {
+	echo := testnet.NewEcho(t)
+	kx, ky := mustKey(t), mustKey(t)
+	if !kx.PeerID().Less(ky.PeerID()) {
+		kx, ky = ky, kx
+	}
+	x, err := New(Config{Key: kx, Name: "X", Listen: []string{"127.0.0.1:0"},
+		Peers:    []Peer{{Name: "Y", ID: ky.PeerID()}},
+		Services: []Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"Y"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var run sync.WaitGroup
+	run.Go(func() { x.Run(ctx) })
+	defer run.Wait()
+	defer cancel()
+
+	nx, _ := kx.Public().NoisePublic()
+	y, err := transport.Listen(transport.Config{Key: ky, Listen: []string{"127.0.0.1:0"}, Instance: 1,
+		Trust: func(s [32]byte) (identity.PeerID, bool) { return kx.PeerID(), s == nx }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	won, err := x.ep.Dial(ctx, ky.PeerID(), y.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.adopt(won) != won {
+		t.Fatal("X did not adopt its own dial")
+	}
+	lost, err := y.Dial(ctx, kx.PeerID(), x.ListenAddrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := lost.OpenStreamEarly(ctx, transport.Request{Kind: transport.KindTCP, Service: "echo"}, 5*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 256<<10)
+	rand.Read(data)
+	go func() { st.Write(data); st.CloseWrite() }()
+	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(st)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stream on the losing session: %d of %d bytes, err %v", len(got), len(data), err)
+	}
+	st.Close()
+	select {
+	case <-lost.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the losing session is still open 10 s after its last stream")
+	}
+	var ce *transport.CloseError
+	if err := lost.Err(); !errors.As(err, &ce) || ce.Code != transport.CodeGoingAway {
+		t.Fatalf("the losing session ended with %v, want going-away", err)
+	}
+	if ss := x.Sessions(); len(ss) != 1 || !ss[0].Initiator {
+		t.Fatalf("X's sessions %+v; want its own dial only", ss)
 	}
 }

@@ -262,9 +262,16 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 	}
 	old := p.sess
 	if old != nil && old.State() == transport.StateEstablished && !n.replaces(s, old) {
+		name := p.name
 		p.mu.Unlock()
-		n.log.Debug("closing duplicate session", "peer", p.name, "session", sessionName(s))
-		s.Close(transport.CodeDuplicate)
+		// The loser of a simultaneous dial. Its initiator may have opened
+		// streams on it already (streams open early on any live session):
+		// they are served, and the session goes the graceful way, as the
+		// other side's copy of it does when the winner replaces it there.
+		n.log.Debug("retiring duplicate session", "peer", name, "session", sessionName(s))
+		n.wg.Add(1)
+		go n.serveStreams(p, s, false)
+		n.retire(p, s)
 		return old
 	}
 	// Sessions with an earlier instance of the peer (it restarted) have
@@ -308,7 +315,7 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 	}
 	n.log.Info("session established", "peer", name, "remote", s.RemoteAddr().String(), "session", sessionName(s))
 	n.wg.Add(1)
-	go n.serveStreams(p, s)
+	go n.serveStreams(p, s, true)
 	return s
 }
 
@@ -350,8 +357,9 @@ func (n *Node) replaces(s, old *transport.Session) bool {
 	return s.Initiator() == lowerIsUs
 }
 
-// ended clears the peer's session once it has ended and records why.
-func (n *Node) ended(p *peer, s *transport.Session) {
+// ended clears the peer's session once it has ended and records why; it
+// logs the end of a session that was once the peer's (logEnd).
+func (n *Node) ended(p *peer, s *transport.Session, logEnd bool) {
 	select {
 	case <-s.Done():
 	case <-n.ctx.Done():
@@ -366,7 +374,7 @@ func (n *Node) ended(p *peer, s *transport.Session) {
 	name := p.name
 	p.mu.Unlock()
 	var ce *transport.CloseError
-	if errors.As(err, &ce) && ce.Code == transport.CodeDuplicate {
+	if !logEnd || errors.As(err, &ce) && ce.Code == transport.CodeDuplicate {
 		return
 	}
 	n.log.Info("session ended", "peer", name, "session", sessionName(s), "err", err)

@@ -49,12 +49,12 @@ func (s *service) allows(peer string) bool { return s.allow["*"] || s.allow[peer
 
 // serveStreams accepts the peer's streams for the session's lifetime, then
 // records the session's end (one goroutine per session does both).
-func (n *Node) serveStreams(p *peer, s *transport.Session) {
+func (n *Node) serveStreams(p *peer, s *transport.Session, logEnd bool) {
 	defer n.wg.Done()
 	for {
 		st, err := s.AcceptStream(n.ctx)
 		if err != nil {
-			n.ended(p, s)
+			n.ended(p, s, logEnd)
 			return
 		}
 		n.wg.Add(1)
@@ -195,30 +195,19 @@ func targetStatus(err error) transport.Status {
 	return transport.StatusTargetUnreachable
 }
 
-// earlyAfter is how long a session must have been up before connections on
-// it are opened early (without waiting for the answer): past the races of
-// a simultaneous dial, a stream can only fail with a refusal or a dead peer.
-const earlyAfter = 2 * time.Second
-
-// settled reports whether streams on s may be opened early: s is past the
-// races of a simultaneous dial, or it cannot lose one because the lower
-// peer ID initiated it (DESIGN.md §3.6; a newer session from the same
-// initiator retires it gracefully, letting its streams finish).
-func (n *Node) settled(s *transport.Session) bool {
-	return time.Since(s.Established()) >= earlyAfter || s.Initiator() == n.id.Less(s.Peer())
-}
-
 // DialService opens a stream to service on peer (a name or peer ID),
 // dialing the peer first if it has no session, and going through a relay
-// when no direct path can be had. On a settled session the stream is opened
+// when no direct path can be had. On a live session the stream is opened
 // early: payload may follow at once and a refusal comes with the first Read.
+// A young session may yet lose a simultaneous dial; the loser is
+// retired gracefully on both sides (adopt), so its streams finish.
 func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
 	req := transport.Request{Kind: transport.KindTCP, Service: svc}
 	p, err := n.lookup(peerName)
 	if err != nil {
 		return nil, err
 	}
-	if s := p.current(); s != nil && n.settled(s) {
+	if s := p.current(); s != nil {
 		st, err := s.OpenStreamEarly(ctx, req, n.cfg.HeaderTimeout, func(error) { n.checkAliveAsync(s) })
 		if err == nil {
 			return st, nil

@@ -99,7 +99,7 @@ func (l *sessionLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
 func (l *sessionLog) WithGroup(string) slog.Handler            { return l }
 
 func (l *sessionLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "session established" && r.Message != "closing duplicate session" {
+	if r.Message != "session established" && r.Message != "retiring duplicate session" {
 		return nil
 	}
 	r.Attrs(func(a slog.Attr) bool {
