@@ -208,8 +208,7 @@ func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Con
 		return nil, err
 	}
 	if s := p.current(); s != nil {
-		st, err := s.OpenStreamEarly(ctx, req, n.cfg.HeaderTimeout, func(error) { n.checkAliveAsync(s) })
-		if err == nil {
+		if st, err := n.openEarly(ctx, s, req); err == nil {
 			return st, nil
 		}
 	}
@@ -218,12 +217,18 @@ func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Con
 			return rs, nil
 		}
 	}
-	st, err := n.OpenStream(ctx, peerName, req)
+	// No live session: wait for the one being dialed (or dial), and open
+	// the stream early on it too, so that the first connection of a new
+	// session costs no extra round trip for its answer.
+	s, err := n.session(ctx, p)
 	if err == nil {
-		return st, nil
+		var st *transport.Stream
+		if st, err = n.openEarly(ctx, s, req); err == nil {
+			return st, nil
+		}
 	}
-	var se *transport.StatusError
-	if errors.As(err, &se) || n.relayer() == nil || ctx.Err() != nil {
+	err = fmt.Errorf("node: peer %q: %w", peerName, err)
+	if n.relayer() == nil || ctx.Err() != nil {
 		return nil, err
 	}
 	rs, rerr := n.openRelayed(ctx, p, req)
@@ -231,6 +236,12 @@ func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Con
 		return nil, fmt.Errorf("%w; relayed: %w", err, rerr)
 	}
 	return rs, nil
+}
+
+// openEarly opens a stream with req on s without waiting for the answer;
+// a stream that gets no answer makes the node check that s is alive.
+func (n *Node) openEarly(ctx context.Context, s *transport.Session, req transport.Request) (*transport.Stream, error) {
+	return s.OpenStreamEarly(ctx, req, n.cfg.HeaderTimeout, func(error) { n.checkAliveAsync(s) })
 }
 
 // directRetry is how long after a failed direct dial new connections go
