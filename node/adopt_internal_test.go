@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/p2pd/p2pd/identity"
-	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/transport"
 )
 
@@ -91,23 +90,11 @@ func TestDuplicateSessionsLowerInitiatorWins(t *testing.T) {
 // gracefully: the stream is served and echoes 256 KiB byte-exact before the
 // session closes with going-away, not as a duplicate.
 func TestDuplicateLoserServesItsStreams(t *testing.T) {
-	echo := testnet.NewEcho(t)
 	kx, ky := mustKey(t), mustKey(t)
 	if !kx.PeerID().Less(ky.PeerID()) {
 		kx, ky = ky, kx
 	}
-	x, err := New(Config{Key: kx, Name: "X", Listen: []string{"127.0.0.1:0"},
-		Peers:    []Peer{{Name: "Y", ID: ky.PeerID()}},
-		Services: []Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"Y"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var run sync.WaitGroup
-	run.Go(func() { x.Run(ctx) })
-	defer run.Wait()
-	defer cancel()
+	x, ctx := runEchoNode(t, kx, ky)
 
 	nx, _ := kx.Public().NoisePublic()
 	y, err := transport.Listen(transport.Config{Key: ky, Listen: []string{"127.0.0.1:0"}, Instance: 1,

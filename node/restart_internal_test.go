@@ -18,20 +18,8 @@ import (
 // not left to the idle timeout with their streams hanging. The peer's old
 // endpoint stands in for the dead process and sees the close code.
 func TestRestartedPeerResetsStaleSessions(t *testing.T) {
-	echo := testnet.NewEcho(t)
 	kx, ky := mustKey(t), mustKey(t)
-	x, err := New(Config{Key: kx, Name: "X", Listen: []string{"127.0.0.1:0"},
-		Peers:    []Peer{{Name: "Y", ID: ky.PeerID()}},
-		Services: []Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"Y"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var run sync.WaitGroup
-	run.Go(func() { x.Run(ctx) })
-	defer run.Wait()
-	defer cancel()
+	x, ctx := runEchoNode(t, kx, ky)
 
 	nx, _ := kx.Public().NoisePublic()
 	trustX := func(s [32]byte) (identity.PeerID, bool) { return kx.PeerID(), s == nx }
@@ -81,6 +69,24 @@ func TestRestartedPeerResetsStaleSessions(t *testing.T) {
 			t.Errorf("the %s session ended with %v; want X to close it as superseded", name, err)
 		}
 	}
+}
+
+// runEchoNode runs node X with key kx, which knows peer Y (key ky) by ID
+// and offers it an echo service, until the test ends; ctx ends with it.
+func runEchoNode(t *testing.T, kx, ky identity.PrivateKey) (*Node, context.Context) {
+	t.Helper()
+	echo := testnet.NewEcho(t)
+	x, err := New(Config{Key: kx, Name: "X", Listen: []string{"127.0.0.1:0"},
+		Peers:    []Peer{{Name: "Y", ID: ky.PeerID()}},
+		Services: []Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"Y"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	var run sync.WaitGroup
+	run.Go(func() { x.Run(ctx) })
+	t.Cleanup(func() { cancel(); run.Wait() })
+	return x, ctx
 }
 
 func mustKey(t *testing.T) identity.PrivateKey {
