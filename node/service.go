@@ -278,30 +278,6 @@ func (n *Node) checkAliveAsync(s *transport.Session) {
 	}()
 }
 
-// OpenStream opens a stream with req to a peer. A stream that dies with its
-// session before the answer (a lost simultaneous-dial race) is tried once more.
-func (n *Node) OpenStream(ctx context.Context, peerName string, req transport.Request) (*transport.Stream, error) {
-	p, err := n.lookup(peerName)
-	if err != nil {
-		return nil, err
-	}
-	for attempt := 0; ; attempt++ {
-		s, err := n.session(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		st, err := s.OpenStream(ctx, req, n.cfg.HeaderTimeout)
-		if err == nil {
-			return st, nil
-		}
-		var se *transport.StatusError
-		if errors.As(err, &se) || attempt > 0 || ctx.Err() != nil {
-			return nil, fmt.Errorf("node: peer %q: %w", peerName, err)
-		}
-		n.checkAlive(ctx, s)
-	}
-}
-
 // livenessTimeout bounds the ping that decides whether a session whose
 // stream failed is still alive.
 const livenessTimeout = 2 * time.Second
