@@ -140,21 +140,29 @@ func (l *lab) fetchAsync(ns, url, sum string) <-chan error {
 	return done
 }
 
+// ctlJSON runs p2pctl --json cmd on n (failing the test if it fails) and
+// decodes its output into v; it returns the output and the decoding error.
+func ctlJSON(t *testing.T, n *testNode, cmd string, v any) ([]byte, error) {
+	t.Helper()
+	out, err := n.ctl("--json", cmd)
+	if err != nil {
+		t.Fatalf("p2pctl %s: %v", cmd, err)
+	}
+	return out, json.Unmarshal(out, v)
+}
+
 // sessionSince is when c's one session with peer was established, from
 // p2pctl --json sessions.
 func sessionSince(t *testing.T, c *testNode, peer string) time.Time {
 	t.Helper()
-	out, err := c.ctl("--json", "sessions")
-	if err != nil {
-		t.Fatalf("p2pctl sessions: %v", err)
-	}
 	var doc struct {
 		Sessions []struct {
 			Peer          string    `json:"peer"`
 			EstablishedAt time.Time `json:"established_at"`
 		} `json:"sessions"`
 	}
-	if err := json.Unmarshal(out, &doc); err != nil || len(doc.Sessions) != 1 || doc.Sessions[0].Peer != peer {
+	out, err := ctlJSON(t, c, "sessions", &doc)
+	if err != nil || len(doc.Sessions) != 1 || doc.Sessions[0].Peer != peer {
 		t.Fatalf("sessions: %s (%v); want one with %s", out, err, peer)
 	}
 	return doc.Sessions[0].EstablishedAt
@@ -305,17 +313,13 @@ func TestNetnsNoRoute(t *testing.T) {
 // --json peers.
 func peerEndpoint(t *testing.T, n *testNode, peer string) string {
 	t.Helper()
-	out, err := n.ctl("--json", "peers")
-	if err != nil {
-		t.Fatalf("p2pctl peers: %v", err)
-	}
 	var doc struct {
 		Peers []struct {
 			Name     string `json:"name"`
 			Endpoint string `json:"endpoint"`
 		} `json:"peers"`
 	}
-	if err := json.Unmarshal(out, &doc); err != nil {
+	if out, err := ctlJSON(t, n, "peers", &doc); err != nil {
 		t.Fatalf("peers: %s: %v", out, err)
 	}
 	for _, p := range doc.Peers {
