@@ -2,6 +2,8 @@ package discovery
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -53,16 +55,17 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-// The shared transport carries libp2p's resource-manager hook: an inbound
-// connection holds a scope from its first packet, and an overlay
-// connection's scope is released once the endpoint has it.
-func TestResourceManagerHookOnSharedPort(t *testing.T) {
+// A connection still in its QUIC handshake holds no libp2p resource-manager
+// slot on the shared port, however many there are (forged sources used to
+// fill the resource manager's 256 transient slots); it counts in the
+// endpoint's half-open total instead, which brings in Retry.
+func TestNoResourceSlotBeforeHandshake(t *testing.T) {
 	a := newNode(t, "127.0.0.1:0", nil)
 	b := newNode(t, "127.0.0.1:0", nil)
 	trustEachOther(a, b)
 	tr := a.ep.Sockets()[0].Transport
-	if tr.ConnContext == nil {
-		t.Fatal("the shared quic.Transport has no ConnContext: libp2p's resource manager does not see inbound handshakes")
+	if tr.ConnContext == nil || tr.VerifySourceAddress == nil {
+		t.Fatal("the shared quic.Transport lost the endpoint's admission hooks")
 	}
 	rm := a.d.host.Network().ResourceManager()
 	inbound := func() int {
@@ -72,23 +75,26 @@ func TestResourceManagerHookOnSharedPort(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cctx, err := tr.ConnContext(ctx, &quic.ClientInfo{RemoteAddr: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 9}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := inbound(); got != 1 {
-		t.Fatalf("transient inbound connections during a handshake: %d, want 1", got)
-	}
-	if _, err := network.UnwrapConnManagementScope(cctx); err != nil {
-		t.Fatalf("no scope in the connection context: %v", err)
-	}
-	cancel() // the connection ends
-	deadline := time.Now().Add(2 * time.Second)
-	for inbound() != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	const forged = 300
+	for i := range forged {
+		src := &net.UDPAddr{IP: net.IPv4(192, 0, 2, byte(i)), Port: 9}
+		if _, err := tr.ConnContext(ctx, &quic.ClientInfo{RemoteAddr: src}); err != nil {
+			t.Fatalf("half-open connection %d: %v", i, err)
+		}
 	}
 	if got := inbound(); got != 0 {
-		t.Fatalf("transient inbound connections after the connection ended: %d", got)
+		t.Fatalf("%d half-open connections hold %d libp2p connection slots, want 0", forged, got)
+	}
+	if !tr.VerifySourceAddress(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 9}) {
+		t.Fatalf("no Retry demanded with %d connections half-open", forged)
+	}
+	cancel() // the connections end
+	deadline := time.Now().Add(2 * time.Second)
+	for tr.VerifySourceAddress(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 9}) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if tr.VerifySourceAddress(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 9}) {
+		t.Fatal("Retry still demanded after the half-open connections ended")
 	}
 
 	// A live overlay session holds no libp2p connection slot.
@@ -107,4 +113,37 @@ func TestResourceManagerHookOnSharedPort(t *testing.T) {
 	if got := inbound(); got != 0 {
 		t.Fatalf("an established overlay session holds %d transient libp2p connections", got)
 	}
+}
+
+// A client that offers no protocol of the shared port fails its TLS
+// handshake with no_application_protocol, the same answer as on a port of
+// the overlay alone, and the port keeps serving both protocols.
+func TestUnknownALPNOnSharedPort(t *testing.T) {
+	a := newNode(t, "127.0.0.1:0", nil)
+	b := newNode(t, "127.0.0.1:0", nil)
+	trustEachOther(a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: uc}
+	defer tr.Close()
+	_, err = tr.Dial(ctx, a.ep.Addrs()[0], &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"bogus/9"}, MinVersion: tls.VersionTLS13}, &quic.Config{})
+	var te *quic.TransportError
+	const noApplicationProtocol = 0x100 + 120
+	if !errors.As(err, &te) || te.ErrorCode != noApplicationProtocol {
+		t.Fatalf("dial with an unknown ALPN: %v, want TLS alert no_application_protocol", err)
+	}
+	sess, err := b.ep.Dial(ctx, a.id, a.ep.Addrs()[0].String())
+	if err != nil {
+		t.Fatalf("overlay dial after the refused one: %v", err)
+	}
+	defer sess.Close(0)
+	in, err := a.ep.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Close(0)
 }

@@ -21,37 +21,25 @@ import (
 type sharedTransport struct {
 	tr      *quic.Transport
 	overlay *quic.Config
-	// connContext and verifySource are libp2p's resource-manager hooks,
-	// composed with the endpoint's own Retry policy.
-	connContext  func(context.Context, *quic.ClientInfo) (context.Context, error)
+	// refuse answers a client that offers no protocol of this port: its
+	// handshake fails with TLS's no_application_protocol, as on a port of
+	// the overlay alone (libp2p's lookup would send internal_error).
+	refuse *tls.Config
+	// verifySource is the endpoint's Retry policy composed with libp2p's
+	// resource-manager hook.
 	verifySource func(net.Addr) bool
 }
 
 var _ quicreuse.QUICTransport = (*sharedTransport)(nil)
 
-func newSharedTransport(sock transport.Socket, overlay *quic.Config, rcmgr network.ResourceManager) *sharedTransport {
+func newSharedTransport(sock transport.Socket, overlay *quic.Config, refuse *tls.Config, rcmgr network.ResourceManager) *sharedTransport {
 	own := sock.Transport.VerifySourceAddress
 	return &sharedTransport{
 		tr:      sock.Transport,
 		overlay: overlay,
-		// As libp2p's own QUIC setup: every inbound connection, of either
-		// ALPN, gets a resource-manager connection scope before its
-		// handshake, so per-IP and rate limits hold on the shared port.
-		connContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
-			addr, err := quicreuse.ToQuicMultiaddr(ci.RemoteAddr, quic.Version1)
-			if err != nil {
-				addr = nil // let the resource manager decide
-			}
-			scope, err := rcmgr.OpenConnection(network.DirInbound, false, addr)
-			if err != nil {
-				return ctx, err
-			}
-			ctx = network.WithConnManagementScope(ctx, scope)
-			context.AfterFunc(ctx, scope.Done)
-			return ctx, nil
-		},
-		// A Retry round trip when the endpoint has many handshakes pending
-		// or when the resource manager sees too many unverified sources.
+		refuse:  refuse,
+		// A Retry round trip when the endpoint has many handshakes under
+		// way or when the resource manager sees too many unverified sources.
 		verifySource: func(a net.Addr) bool {
 			return (own != nil && own(a)) || rcmgr.VerifySourceAddress(a)
 		},
@@ -60,29 +48,56 @@ func newSharedTransport(sock transport.Socket, overlay *quic.Config, rcmgr netwo
 
 // Listen starts the one QUIC listener of the shared socket.
 //
-// quic-go reads Transport.ConnContext and VerifySourceAddress when the
-// listener is created, so they are set here, just before: nothing else
-// listens on this transport (the endpoint was made with Shared = true) and
-// its dials do not read them.
+// The endpoint's transport keeps its own ConnContext, which counts
+// connections that are still in their QUIC handshake and takes no libp2p
+// resource-manager slot: libp2p's QUIC listener opens the connection's scope
+// itself once the handshake is done (per-IP and rate limits still hold
+// there), so forged sources cannot fill the resource manager. quic-go reads
+// VerifySourceAddress when the listener is created, so it is set here, just
+// before: nothing else listens on this transport (the endpoint was made with
+// Shared = true) and its dials do not read it. Every connection accepted,
+// of either ALPN, ends its half-open state in the endpoint's count.
 //
 // The quic.Config applies to every inbound connection, overlay and libp2p
 // alike, and quicreuse passes libp2p's (256 streams, 15 s keep-alive, 10/15 MB
-// windows). The overlay needs more, so the config is raised to the endpoint's:
-// its stream limit (one stream per proxied connection), its keep-alive and
+// windows). The overlay needs other values, so the config is changed to the
+// endpoint's where it matters:
+// its stream limit (small: it is what a stranger may open before any
+// authentication; libp2p connections get the same), its keep-alive and
 // idle timeout (how fast a dead session is noticed), its handshake timeout,
-// its flow-control windows, and DATAGRAM frames (UDP services). libp2p
-// connections only gain from this: libp2p's resource manager still limits
-// their streams and memory. libp2p's AllowConnectionWindowIncrease (which
-// asks the resource manager of the connection's ALPN), version list and
-// qlog tracer are kept.
+// its flow-control windows, and DATAGRAM frames (UDP services). libp2p's
+// resource manager still limits libp2p's streams and memory. libp2p's
+// AllowConnectionWindowIncrease (which asks the resource manager of the
+// connection's ALPN), version list and qlog tracer are kept.
 func (t *sharedTransport) Listen(tlsConf *tls.Config, conf *quic.Config) (quicreuse.QUICListener, error) {
-	t.tr.ConnContext = t.connContext
 	t.tr.VerifySourceAddress = t.verifySource
-	ln, err := t.tr.Listen(tlsConf, raiseForOverlay(conf, t.overlay))
+	tc := tlsConf.Clone()
+	if pick := tlsConf.GetConfigForClient; pick != nil {
+		tc.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := pick(hello)
+			if err != nil {
+				return t.refuse, nil
+			}
+			return c, nil
+		}
+	}
+	ln, err := t.tr.Listen(tc, raiseForOverlay(conf, t.overlay))
 	if err != nil {
 		return nil, fmt.Errorf("discovery: listen on the shared socket %s: %w (the endpoint must be made with transport.Config.Shared = true)", t.tr.Conn.LocalAddr(), err)
 	}
-	return ln, nil
+	return handshakeDoneListener{ln}, nil
+}
+
+// handshakeDoneListener tells the endpoint that each connection it accepts
+// is no longer half-open.
+type handshakeDoneListener struct{ *quic.Listener }
+
+func (l handshakeDoneListener) Accept(ctx context.Context) (*quic.Conn, error) {
+	c, err := l.Listener.Accept(ctx)
+	if err == nil {
+		transport.QUICHandshakeDone(c)
+	}
+	return c, err
 }
 
 // raiseForOverlay returns a copy of conf with the overlay's needs met.
@@ -91,7 +106,10 @@ func raiseForOverlay(conf, overlay *quic.Config) *quic.Config {
 	c.HandshakeIdleTimeout = overlay.HandshakeIdleTimeout
 	c.MaxIdleTimeout = overlay.MaxIdleTimeout
 	c.KeepAlivePeriod = overlay.KeepAlivePeriod
-	c.MaxIncomingStreams = max(c.MaxIncomingStreams, overlay.MaxIncomingStreams)
+	// Never more: before its handshake, nobody can tell an overlay
+	// connection from a libp2p one, and the limit is what a stranger's
+	// first STREAM frame can make this node allocate (transport's lanes).
+	c.MaxIncomingStreams = overlay.MaxIncomingStreams
 	c.InitialStreamReceiveWindow = max(c.InitialStreamReceiveWindow, overlay.InitialStreamReceiveWindow)
 	c.MaxStreamReceiveWindow = max(c.MaxStreamReceiveWindow, overlay.MaxStreamReceiveWindow)
 	c.InitialConnectionReceiveWindow = max(c.InitialConnectionReceiveWindow, overlay.InitialConnectionReceiveWindow)

@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 type sharing struct {
 	sockets []transport.Socket
 	overlay *quic.Config           // the endpoint's QUIC config
+	refuse  *tls.Config            // the endpoint's server TLS, for clients of no known ALPN
 	listen  []ma.Multiaddr         // one per socket: the unspecified address of its family, its port
 	local   []*net.UDPAddr         // the address quicreuse is told each socket has (see lentConn)
 	done    []<-chan struct{}      // closed when quicreuse gives a socket back
@@ -29,7 +29,7 @@ type sharing struct {
 }
 
 func newSharing(ep *transport.Endpoint) (*sharing, error) {
-	s := &sharing{sockets: ep.Sockets(), overlay: ep.QUICConfig()}
+	s := &sharing{sockets: ep.Sockets(), overlay: ep.QUICConfig(), refuse: ep.ServerTLS()}
 	if len(s.sockets) == 0 {
 		return nil, errors.New("discovery: the endpoint has no sockets to share")
 	}
@@ -96,7 +96,7 @@ func (s *sharing) newConnManager(key quic.StatelessResetKey, tok quic.TokenGener
 		return nil, fmt.Errorf("discovery: quic connection manager: %w", err)
 	}
 	for i, sock := range s.sockets {
-		st := newSharedTransport(sock, s.overlay, rcmgr)
+		st := newSharedTransport(sock, s.overlay, s.refuse, rcmgr)
 		var conn net.PacketConn = sock.Conn
 		if la := sock.Conn.LocalAddr().(*net.UDPAddr); !la.IP.IsUnspecified() {
 			conn = &lentConn{PacketConn: sock.Conn, local: s.local[i]}
@@ -124,28 +124,6 @@ type lentConn struct {
 
 func (c *lentConn) LocalAddr() net.Addr { return c.local }
 
-// overlayListener is the overlay's share of the port: quicreuse hands it
-// the connections that negotiated the overlay's ALPN.
-type overlayListener struct {
-	quicreuse.Listener
-}
-
-// Accept returns the next overlay connection. The resource manager accounted
-// for it from its first packet until here (per-IP and rate limits guard
-// the TLS handshake); from here on the endpoint's own limits apply, so the
-// scope is released instead of holding a transient libp2p connection slot
-// for the life of an overlay session.
-func (l overlayListener) Accept(ctx context.Context) (*quic.Conn, error) {
-	c, err := l.Listener.Accept(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if scope, err := network.UnwrapConnManagementScope(c.Context()); err == nil && scope != nil {
-		scope.Done()
-	}
-	return c, nil
-}
-
 // listenOverlay registers the overlay's ALPN on every shared socket and
 // hands each listener to the endpoint, which owns it from then on.
 func (s *sharing) listenOverlay(ep *transport.Endpoint) error {
@@ -157,7 +135,7 @@ func (s *sharing) listenOverlay(ep *transport.Endpoint) error {
 		if err != nil {
 			return fmt.Errorf("discovery: overlay listener on %s: %w", a, err)
 		}
-		ep.Serve(overlayListener{ln})
+		ep.Serve(ln)
 	}
 	return nil
 }

@@ -58,9 +58,16 @@
 //
 // version is the highest protocol version the sender speaks (ProtocolVersion
 // = 1; 0 is invalid). Versions 1 to LastCompatibleVersion promise this layout
-// and add new fields only inside ext, which this version skips; higher
+// and add new fields only inside ext; higher
 // versions are reserved for an incompatible layout and rejected with
 // ErrUnsupportedVersion. nfeature ≤ MaxFeatures, namelen ≤ MaxNameLen (valid
 // UTF-8, no control characters), and the whole encoding, ext included, is at
 // most MaxPayloadSize bytes.
+//
+// ext is a list of records, each a 1-byte type, a 1-byte length and that
+// many bytes. Unknown types are skipped, and so are trailing bytes too short
+// to be a record (room for a later layout). Type 1, lane (LaneKeySize = 16
+// bytes), says that the connection is an extra connection of an established
+// session, the one whose lane key this is (see package transport), not a
+// session of its own; a lane record of another length is ErrInvalidPayload.
 package handshake

@@ -27,10 +27,19 @@ const (
 	nameLenSize      = 1
 	extLenSize       = 2
 
+	// Extension records: a type, a length, the value. Unknown types are
+	// skipped, and so are trailing bytes too short to be a record.
+	extTypeSize   = 1
+	extRecLenSize = 1
+	extLane       = 0x01 // Payload.Lane
+	// LaneKeySize is the size of Payload.Lane.
+	LaneKeySize    = 16
+	laneRecordSize = extTypeSize + extRecLenSize + LaneKeySize
+
 	// MinPayloadSize is the encoding with no features, no name, no extension.
 	MinPayloadSize = versionSize + instanceSize + featureCountSize + nameLenSize + extLenSize // 13
 	// maxEncodedSize is the largest encoding AppendBinary writes.
-	maxEncodedSize = MinPayloadSize + MaxFeatures*featureSize + MaxNameLen // 141
+	maxEncodedSize = MinPayloadSize + MaxFeatures*featureSize + MaxNameLen + laneRecordSize // 159
 )
 
 var (
@@ -53,6 +62,11 @@ type Payload struct {
 	Features []Feature // at most MaxFeatures
 	Name     string    // display name: at most MaxNameLen bytes, UTF-8, no control characters
 	Instance uint64    // random per daemon start: tells a restarted peer from a duplicate dial
+	// Lane, when set (LaneKeySize bytes), says that this connection is an
+	// extra connection of an established session, the one with this lane
+	// key, not a session of its own. It travels in ext, which older
+	// versions skip.
+	Lane []byte
 }
 
 // AppendBinary appends the encoding of p to b. It fails with
@@ -68,6 +82,9 @@ func (p Payload) AppendBinary(b []byte) ([]byte, error) {
 	if err := checkName(p.Name); err != nil {
 		return b, err
 	}
+	if len(p.Lane) != 0 && len(p.Lane) != LaneKeySize {
+		return b, errorf(ErrInvalidPayload, "handshake: payload lane key is %d bytes, want %d", len(p.Lane), LaneKeySize)
+	}
 	b = append(b, p.Version)
 	b = binary.BigEndian.AppendUint64(b, p.Instance)
 	b = append(b, byte(len(p.Features)))
@@ -76,13 +93,18 @@ func (p Payload) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = append(b, byte(len(p.Name)))
 	b = append(b, p.Name...)
-	b = binary.BigEndian.AppendUint16(b, 0) // no extension in version 1
-	return b, nil
+	if len(p.Lane) == 0 {
+		return binary.BigEndian.AppendUint16(b, 0), nil
+	}
+	b = binary.BigEndian.AppendUint16(b, laneRecordSize)
+	b = append(b, extLane, LaneKeySize)
+	return append(b, p.Lane...), nil
 }
 
 // ParsePayload decodes a payload from the start of b and returns it and the
 // number of bytes it used, extension included; bytes after that are left to
-// the caller. The extension is skipped. It allocates at most MaxFeatures
+// the caller. Of the extension it reads the records it knows (Lane) and
+// skips the rest. It allocates at most MaxFeatures
 // features and MaxNameLen bytes of name, whatever the input.
 func ParsePayload(b []byte) (Payload, int, error) {
 	var p Payload
@@ -136,7 +158,31 @@ func ParsePayload(b []byte) (Payload, int, error) {
 	if len(b) < n {
 		return Payload{}, 0, short(len(b), n)
 	}
+	if err := p.parseExt(b[off:n]); err != nil {
+		return Payload{}, 0, err
+	}
 	return p, n, nil
+}
+
+// parseExt reads the extension records it knows into p.
+func (p *Payload) parseExt(ext []byte) error {
+	for len(ext) >= extTypeSize+extRecLenSize {
+		typ, n := ext[0], int(ext[1])
+		ext = ext[extTypeSize+extRecLenSize:]
+		if n > len(ext) {
+			return nil // not a record: a later layout's bytes
+		}
+		val := ext[:n]
+		ext = ext[n:]
+		if typ != extLane {
+			continue
+		}
+		if n != LaneKeySize {
+			return errorf(ErrInvalidPayload, "handshake: payload lane key is %d bytes, want %d", n, LaneKeySize)
+		}
+		p.Lane = append([]byte(nil), val...)
+	}
+	return nil
 }
 
 func short(have, need int) error {

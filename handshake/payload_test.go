@@ -161,3 +161,35 @@ func TestPayloadAllocationBounded(t *testing.T) {
 		t.Fatalf("ParsePayload allocates %.0f times, want at most 2", allocs)
 	}
 }
+
+// TestPayloadLane: the lane key travels in an extension record that older
+// versions skip; a lane record of the wrong size is invalid, and records of
+// unknown types around it are skipped.
+func TestPayloadLane(t *testing.T) {
+	key := bytes.Repeat([]byte{0xab}, LaneKeySize)
+	p := Payload{Version: 1, Name: "lane", Instance: 9, Lane: key}
+	b := mustPayload(t, p)
+	got, n, err := ParsePayload(b)
+	if err != nil || n != len(b) || !reflect.DeepEqual(got, p) {
+		t.Fatalf("round trip: %v, n=%d, err %v; want %v", got, n, err, p)
+	}
+	plain := mustPayload(t, Payload{Version: 1, Name: "lane", Instance: 9})
+	if len(b) != len(plain)+laneRecordSize {
+		t.Fatalf("lane record adds %d bytes, want %d", len(b)-len(plain), laneRecordSize)
+	}
+	// An unknown record before the lane record is skipped.
+	ext := append([]byte{0x7f, 3, 1, 2, 3}, b[len(plain):]...)
+	mixed := append(bytes.Clone(plain[:len(plain)-2]), byte(len(ext)>>8), byte(len(ext)))
+	mixed = append(mixed, ext...)
+	if got, _, err := ParsePayload(mixed); err != nil || !bytes.Equal(got.Lane, key) {
+		t.Fatalf("lane after an unknown record: %v, %v", got.Lane, err)
+	}
+	// A lane record of the wrong length.
+	bad := append(bytes.Clone(plain[:len(plain)-2]), 0, 4, extLane, 2, 1, 2)
+	if _, _, err := ParsePayload(bad); !errors.Is(err, ErrInvalidPayload) {
+		t.Fatalf("short lane record: err = %v, want ErrInvalidPayload", err)
+	}
+	if _, err := (Payload{Version: 1, Lane: []byte{1}}).AppendBinary(nil); !errors.Is(err, ErrInvalidPayload) {
+		t.Fatalf("encoding a 1-byte lane key: err = %v, want ErrInvalidPayload", err)
+	}
+}

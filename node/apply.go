@@ -51,7 +51,7 @@ func (n *Node) apply(peers []Peer, services []Service) error {
 	for _, pc := range peers {
 		p := n.peers[pc.ID]
 		if p == nil {
-			p = &peer{id: pc.ID, wake: make(chan struct{}, 1)}
+			p = &peer{id: pc.ID, wake: make(chan struct{}, 1), limits: newPeerLimits()}
 		}
 		p.mu.Lock()
 		p.name, p.addrs = pc.Name, append([]string(nil), pc.Addresses...)

@@ -58,6 +58,9 @@ type Config struct {
 
 	HeaderTimeout time.Duration // for a stream's request and response headers
 	TargetTimeout time.Duration // for connecting to a service's target
+	// MaxStreamsPerPeer bounds one peer's live inbound streams (default
+	// DefaultMaxStreamsPerPeer); see limits.go.
+	MaxStreamsPerPeer int
 	// Transport tunes the QUIC endpoint; Key, Name, Listen, Trust and
 	// Logger are filled in by the node.
 	Transport transport.Config
@@ -96,6 +99,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.TargetTimeout <= 0 {
 		cfg.TargetTimeout = DefaultTargetTimeout
+	}
+	if cfg.MaxStreamsPerPeer <= 0 {
+		cfg.MaxStreamsPerPeer = DefaultMaxStreamsPerPeer
 	}
 	n := &Node{cfg: cfg, id: cfg.Key.PeerID(), log: cfg.Logger, started: time.Now()}
 	var ib [8]byte

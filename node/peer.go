@@ -53,6 +53,8 @@ type peer struct {
 	removed       bool
 	wake          chan struct{} // pokes the maintainer out of its backoff
 	maintained    bool
+
+	limits peerLimits // not guarded by mu: atomics and a channel
 }
 
 func (p *peer) current() *transport.Session {
@@ -327,8 +329,19 @@ const retireTimeout = 30 * time.Second
 // the going-away exchange lets each finish its streams before the close.
 func (n *Node) retire(p *peer, s *transport.Session) {
 	p.mu.Lock()
+	var oldest *transport.Session
+	if len(p.retiring) >= maxRetiring {
+		oldest = p.retiring[0]
+		p.retiring = p.retiring[1:]
+	}
 	p.retiring = append(p.retiring, s)
+	name := p.name
 	p.mu.Unlock()
+	if oldest != nil {
+		// A peer that churns sessions cannot pile up retiring ones.
+		n.log.Info("closing a retiring session at once: the peer has too many", "peer", name, "session", sessionName(oldest), "limit", maxRetiring)
+		oldest.Close(transport.CodeGoingAway)
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -77,6 +77,14 @@ func (n *Node) ServeRelayed(id identity.PeerID, st Inbound) {
 		st.Abort()
 		return
 	}
+	select {
+	case p.limits.headerWait <- struct{}{}:
+	default:
+		// libp2p's resource manager bounds relayed streams; past the
+		// peer's header-wait share they are refused, not queued.
+		st.Abort()
+		return
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -57,6 +57,10 @@ func (n *Node) serveStreams(p *peer, s *transport.Session, logEnd bool) {
 			n.ended(p, s, logEnd)
 			return
 		}
+		if !n.awaitHeaderSlot(p, s) {
+			st.Abort()
+			continue // the session or the node ended: AcceptStream says so next
+		}
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -65,14 +69,21 @@ func (n *Node) serveStreams(p *peer, s *transport.Session, logEnd bool) {
 	}
 }
 
-// handleStream answers one inbound stream: the request header, the access
-// check, the connection to the target; then it splices until both ends are done.
+// handleStream answers one inbound stream, which holds a header-wait token
+// of p: the request header, the access check, the connection to the
+// target; then it splices until both ends are done.
 func (n *Node) handleStream(p *peer, st Inbound) {
 	req, err := st.ReadRequest(n.cfg.HeaderTimeout)
+	p.releaseHeaderSlot()
 	if err != nil {
 		abortWith(st, transport.StreamBadHeader)
 		return
 	}
+	if !n.admitInbound(p) {
+		st.Respond(transport.StatusOverloaded)
+		return
+	}
+	defer p.limits.inbound.Add(-1)
 	p.mu.Lock()
 	peerName := p.name
 	p.mu.Unlock()

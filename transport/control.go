@@ -11,9 +11,13 @@ const (
 	ctlTypeLen     = 1
 	ctlLenLen      = 2
 	ctlHeaderLen   = ctlTypeLen + ctlLenLen
-	MaxControlBody = 512
 	pingNonceLen   = 8
-	goingAwayLen   = 8 // one past the highest stream ID the sender opened
+	// going-away: one past the highest stream ID the sender opened on the
+	// first lane, then, for each extra lane it opened streams on, the
+	// lane's id and the same for that lane.
+	goingAwayLen     = 8
+	goingAwayLaneLen = laneIDLen + 8
+	MaxControlBody   = goingAwayLen + MaxLanes*goingAwayLaneLen
 )
 
 type ctlType uint8

@@ -56,7 +56,10 @@
 //
 // Control frames are a 1-byte type, a 2-byte length and a body of at most
 // [MaxControlBody] bytes: ping (8-byte nonce), pong (the same nonce),
-// going-away (8 bytes: one past the highest stream ID the sender opened) and
+// going-away (8 bytes: one past the highest stream ID the sender opened on
+// the session's first connection; then 16 bytes for each extra connection,
+// a lane, the sender opened streams on: the lane's id and the same count)
+// and
 // drained (empty: all of the sender's streams are done). Unknown types are
 // skipped. drain.go describes the graceful end they make.
 package transport

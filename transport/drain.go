@@ -24,7 +24,7 @@ const drainPoll = 20 * time.Millisecond
 // drainState is a session's progress through the graceful end.
 type drainState struct {
 	awaySent    bool  // we sent going-away
-	peerOpened  int64 // from the peer's going-away; -1 until it came
+	peerOpened  map[uint64]int64 // from the peer's going-away, by lane id; nil until it came
 	draining    bool  // the drain goroutine runs
 	ownDrained  bool  // we sent drained
 	peerDrained bool  // the peer sent drained
@@ -54,12 +54,31 @@ func (s *Session) sendGoingAway() error {
 	}
 	s.drain.awaySent = true
 	s.drainMu.Unlock()
-	body := binary.BigEndian.AppendUint64(nil, uint64(s.opened.Load()))
+	lanes := s.lanesNow()
+	body := binary.BigEndian.AppendUint64(nil, uint64(lanes[0].opened.Load()))
+	for _, l := range lanes[1:] {
+		if n := l.opened.Load(); n > 0 {
+			body = binary.BigEndian.AppendUint64(body, l.id)
+			body = binary.BigEndian.AppendUint64(body, uint64(n))
+		}
+	}
 	return s.writeCtl(ctlFrame{typ: ctlGoingAway, body: body})
 }
 
+// parseGoingAway decodes a going-away body into counts by lane id.
+func parseGoingAway(b []byte) (map[uint64]int64, bool) {
+	if len(b) < goingAwayLen || (len(b)-goingAwayLen)%goingAwayLaneLen != 0 {
+		return nil, false
+	}
+	opened := map[uint64]int64{0: int64(binary.BigEndian.Uint64(b))}
+	for b = b[goingAwayLen:]; len(b) > 0; b = b[goingAwayLaneLen:] {
+		opened[binary.BigEndian.Uint64(b)] = int64(binary.BigEndian.Uint64(b[laneIDLen:]))
+	}
+	return opened, true
+}
+
 // peerGoingAway handles the peer's going-away: answer in kind, then drain.
-func (s *Session) peerGoingAway(peerOpened int64) {
+func (s *Session) peerGoingAway(peerOpened map[uint64]int64) {
 	s.state.CompareAndSwap(int32(StateEstablished), int32(StateClosing))
 	s.sendGoingAway()
 	s.drainMu.Lock()
@@ -67,17 +86,41 @@ func (s *Session) peerGoingAway(peerOpened int64) {
 	if s.drain.draining {
 		return
 	}
+	s.drain.peerOpened = peerOpened
 	s.drain.draining = true
 	s.drainers.Add(1)
 	go s.drainStreams(peerOpened)
 }
 
+// pastGoingAway reports whether the peer opened the stream id on a lane
+// after it said going-away: such a stream is refused.
+func (s *Session) pastGoingAway(lane uint64, id int64) bool {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	if s.drain.peerOpened == nil {
+		return false
+	}
+	return id >= s.drain.peerOpened[lane]
+}
+
+// acceptedAll reports whether every stream the peer announced has been
+// accepted.
+func (s *Session) acceptedAll(peerOpened map[uint64]int64) bool {
+	for id, n := range peerOpened {
+		l := s.laneByID(id)
+		if l == nil && !s.laneGone(id) || l != nil && l.accepted.Load() < n {
+			return false
+		}
+	}
+	return true
+}
+
 // drainStreams waits for the last stream, then says drained.
-func (s *Session) drainStreams(peerOpened int64) {
+func (s *Session) drainStreams(peerOpened map[uint64]int64) {
 	defer s.drainers.Done()
 	t := time.NewTicker(drainPoll)
 	defer t.Stop()
-	for s.streams.Load() > 0 || s.accepted.Load() < peerOpened {
+	for s.streams.Load() > 0 || !s.acceptedAll(peerOpened) {
 		select {
 		case <-t.C:
 		case <-s.conn.Context().Done():

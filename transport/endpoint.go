@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/p2pd/p2pd/handshake"
@@ -26,12 +25,6 @@ const (
 	DefaultIdleTimeout          = 30 * time.Second
 	DefaultKeepAlive            = 10 * time.Second
 	DefaultMaxPendingHandshakes = 128
-	// retryThreshold is the number of pending handshakes above which new
-	// sources must prove their address with a Retry round trip first.
-	retryThreshold = 32
-	// maxIncomingStreams is how many proxied connections one session
-	// carries at once in each direction.
-	maxIncomingStreams = 1 << 16
 )
 
 // Config configures an Endpoint. The zero value of every duration means its default.
@@ -71,8 +64,10 @@ type Endpoint struct {
 	listeners []Listener
 
 	accepted chan *Session
-	pending  atomic.Int32
-	sources  *sourceLimiter
+	adm      *admission
+
+	sessMu    sync.Mutex // guards byLaneKey
+	byLaneKey map[[handshake.LaneKeySize]byte]*Session
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -106,7 +101,9 @@ func Listen(cfg Config) (*Endpoint, error) {
 		noise:    handshake.Keypair{Private: cfg.Key.NoisePrivate(), Public: pub},
 		srvTLS:   serverTLS(cert),
 		accepted: make(chan *Session),
-		sources:  newSourceLimiter(handshakesPerSecond, handshakeBurst, pendingPerSource),
+		byLaneKey: make(map[[handshake.LaneKeySize]byte]*Session),
+		adm: &admission{sources: newSourceLimiter(handshakesPerSecond, handshakeBurst, pendingPerSource),
+			maxPending: cfg.MaxPendingHandshakes},
 	}
 	e.quic = e.quicConfig()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -124,7 +121,8 @@ func Listen(cfg Config) (*Endpoint, error) {
 			Conn:                qc,
 			StatelessResetKey:   (*quic.StatelessResetKey)(&resetKey),
 			TokenGeneratorKey:   (*quic.TokenGeneratorKey)(&tokenKey),
-			VerifySourceAddress: func(net.Addr) bool { return e.pending.Load() > retryThreshold },
+			VerifySourceAddress: e.adm.verifySource,
+			ConnContext:         e.adm.connContext,
 		}
 		e.sockets = append(e.sockets, Socket{Network: uc.LocalAddr().Network(), Conn: uc, Transport: tr, quiet: qc})
 		if cfg.Shared {
@@ -163,7 +161,7 @@ func (e *Endpoint) quicConfig() *quic.Config {
 		HandshakeIdleTimeout:           e.cfg.HandshakeTimeout,
 		MaxIdleTimeout:                 e.cfg.IdleTimeout,
 		KeepAlivePeriod:                e.cfg.KeepAlive,
-		MaxIncomingStreams:             maxIncomingStreams,
+		MaxIncomingStreams:             StreamsPerConn,
 		MaxIncomingUniStreams:          -1,
 		InitialStreamReceiveWindow:     512 << 10,
 		MaxStreamReceiveWindow:         16 << 20,
@@ -280,36 +278,55 @@ func (e *Endpoint) acceptLoop(ln Listener) {
 		if err != nil {
 			return
 		}
+		QUICHandshakeDone(conn)
 		src := conn.RemoteAddr() // the same address for end, even if the peer moves
-		if !e.sources.begin(src, time.Now()) {
+		if conn.ConnectionState().TLS.NegotiatedProtocol != ALPN {
+			conn.CloseWithError(CodeRefused, "")
+			continue
+		}
+		if !e.adm.sources.begin(src, time.Now()) {
 			e.log.Debug("inbound handshake refused: too many from this source", "remote", src.String())
 			conn.CloseWithError(CodeRefused, "")
 			continue
 		}
-		if int(e.pending.Add(1)) > e.cfg.MaxPendingHandshakes {
-			e.pending.Add(-1)
-			e.sources.end(src)
+		p := e.adm.admit(conn)
+		if p == nil {
+			e.adm.sources.end(src)
+			e.log.Debug("inbound handshake refused: too many handshakes under way", "remote", src.String())
 			conn.CloseWithError(CodeRefused, "")
 			continue
 		}
 		e.wg.Add(1)
-		go e.handleInbound(conn, src)
+		go e.handleInbound(conn, src, p)
 	}
 }
 
-func (e *Endpoint) handleInbound(conn *quic.Conn, src net.Addr) {
+func (e *Endpoint) handleInbound(conn *quic.Conn, src net.Addr, p *pendingHS) {
 	defer e.wg.Done()
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
-	st, info, err := e.respond(ctx, conn)
+	st, info, err := e.respond(ctx, conn, p)
 	cancel()
-	e.pending.Add(-1)
-	e.sources.end(src)
+	e.adm.release(p)
+	e.adm.sources.end(src)
 	if err != nil {
 		e.log.Debug("inbound handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 		conn.CloseWithError(CodeRefused, "")
 		return
 	}
-	s := newSession(e, conn, st, info, false)
+	if info.join != nil {
+		st.CancelRead(0) // a lane's handshake stream has no further use
+		st.Close()
+		if _, err := info.join.addLane(conn); err != nil {
+			e.log.Debug("inbound lane refused", "remote", conn.RemoteAddr().String(), "err", err)
+			conn.CloseWithError(CodeRefused, "")
+		}
+		return
+	}
+	s, err := newSession(e, conn, st, info, false)
+	if err != nil {
+		conn.CloseWithError(CodeRefused, "")
+		return
+	}
 	select {
 	case e.accepted <- s:
 	case <-e.ctx.Done():
@@ -323,26 +340,76 @@ func (e *Endpoint) Dial(ctx context.Context, id identity.PeerID, addr string) (*
 	if err != nil {
 		return nil, fmt.Errorf("transport: peer address %q: %w", addr, err)
 	}
-	sock, err := e.socketFor(ua)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
+	defer cancel()
+	conn, st, info, err := e.dialConn(ctx, id, ua, nil)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
-	defer cancel()
+	s, err := newSession(e, conn, st, info, true)
+	if err != nil {
+		conn.CloseWithError(CodeRefused, "")
+		return nil, err
+	}
+	return s, nil
+}
+
+// dialConn makes a QUIC connection to the peer id at ua and runs the
+// initiator's handshake on it; lane, if set, asks the peer to add the
+// connection to the session with that lane key.
+func (e *Endpoint) dialConn(ctx context.Context, id identity.PeerID, addr net.Addr, lane []byte) (*quic.Conn, *quic.Stream, peerInfo, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return nil, nil, peerInfo{}, fmt.Errorf("transport: peer address %s is not UDP", addr)
+	}
+	sock, err := e.socketFor(ua)
+	if err != nil {
+		return nil, nil, peerInfo{}, err
+	}
 	start := time.Now()
 	conn, err := sock.Transport.Dial(ctx, ua, clientTLS(), e.quic)
 	if err != nil {
 		if serr := sock.quiet.refusedSince(ua, start); serr != nil {
-			return nil, fmt.Errorf("transport: dial %s: %w (the network refused the packets: %w)", addr, err, serr)
+			return nil, nil, peerInfo{}, fmt.Errorf("transport: dial %s: %w (the network refused the packets: %w)", ua, err, serr)
 		}
-		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
+		return nil, nil, peerInfo{}, fmt.Errorf("transport: dial %s: %w", ua, err)
 	}
-	st, info, err := e.initiate(ctx, conn, id)
+	st, info, err := e.initiate(ctx, conn, id, lane)
 	if err != nil {
 		conn.CloseWithError(CodeRefused, "")
-		return nil, fmt.Errorf("%w with %s at %s: %w", ErrHandshake, id.ShortString(), addr, closeCause(err))
+		return nil, nil, peerInfo{}, fmt.Errorf("%w with %s at %s: %w", ErrHandshake, id.ShortString(), ua, closeCause(err))
 	}
-	return newSession(e, conn, st, info, true), nil
+	return conn, st, info, nil
+}
+
+// register makes s findable by the lanes the peer adds to it.
+func (e *Endpoint) register(s *Session) {
+	e.sessMu.Lock()
+	defer e.sessMu.Unlock()
+	e.byLaneKey[s.laneKey] = s
+}
+
+func (e *Endpoint) deregister(s *Session) {
+	e.sessMu.Lock()
+	defer e.sessMu.Unlock()
+	if e.byLaneKey[s.laneKey] == s {
+		delete(e.byLaneKey, s.laneKey)
+	}
+}
+
+// laneSession returns the live session with the lane key key whose peer is
+// id, or nil.
+func (e *Endpoint) laneSession(key []byte, id identity.PeerID) *Session {
+	if len(key) != handshake.LaneKeySize {
+		return nil
+	}
+	e.sessMu.Lock()
+	s := e.byLaneKey[[handshake.LaneKeySize]byte(key)]
+	e.sessMu.Unlock()
+	if s == nil || s.peer.id != id || s.State() != StateEstablished {
+		return nil
+	}
+	return s
 }
 
 func (e *Endpoint) socketFor(ua *net.UDPAddr) (Socket, error) {

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -25,7 +26,12 @@ type peerInfo struct {
 	id       identity.PeerID
 	name     string
 	instance uint64
+	join     *Session // for an inbound lane: the session it joins
 }
+
+// errNoSession refuses a lane whose session this side does not have (any
+// more), or has for another peer.
+var errNoSession = errors.New("transport: lane for an unknown session")
 
 func writeHandshakeMsg(w io.Writer, msg []byte) error {
 	if len(msg) > MaxHandshakeMessage {
@@ -53,8 +59,8 @@ func readHandshakeMsg(r io.Reader) ([]byte, error) {
 	return msg, nil
 }
 
-func (e *Endpoint) localPayload() ([]byte, error) {
-	p := handshake.Payload{Version: handshake.ProtocolVersion, Name: e.cfg.Name, Instance: e.cfg.Instance}
+func (e *Endpoint) localPayload(lane []byte) ([]byte, error) {
+	p := handshake.Payload{Version: handshake.ProtocolVersion, Name: e.cfg.Name, Instance: e.cfg.Instance, Lane: lane}
 	return p.AppendBinary(nil)
 }
 
@@ -68,7 +74,7 @@ func (e *Endpoint) noiseConfig(conn *quic.Conn) (handshake.Config, error) {
 
 // initiate runs the initiator's side on a fresh connection to the peer whose
 // identity is id. It returns the stream that becomes the control stream.
-func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.PeerID) (*quic.Stream, peerInfo, error) {
+func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.PeerID, lane []byte) (*quic.Stream, peerInfo, error) {
 	remote, err := id.PublicKey().NoisePublic()
 	if err != nil {
 		return nil, peerInfo{}, err
@@ -81,7 +87,7 @@ func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.Pe
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
-	payload, err := e.localPayload()
+	payload, err := e.localPayload(lane)
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
@@ -117,20 +123,26 @@ func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.Pe
 
 // respond runs the responder's side on an accepted connection. Nothing but the
 // first stream is read before message 1 is verified and its key trusted.
-func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn) (*quic.Stream, peerInfo, error) {
-	st, err := conn.AcceptStream(ctx)
+func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn, pend *pendingHS) (*quic.Stream, peerInfo, error) {
+	ctx1, cancel := context.WithTimeout(ctx, Message1Timeout)
+	defer cancel()
+	st, err := conn.AcceptStream(ctx1)
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
 	if st.StreamID() != 0 {
 		return nil, peerInfo{}, fmt.Errorf("transport: handshake on stream %d, want 0", st.StreamID())
 	}
-	if dl, ok := ctx.Deadline(); ok {
+	if dl, ok := ctx1.Deadline(); ok {
 		st.SetDeadline(dl)
 	}
 	msg1, err := readHandshakeMsg(st)
 	if err != nil {
 		return nil, peerInfo{}, err
+	}
+	pend.heard.Store(true)
+	if dl, ok := ctx.Deadline(); ok {
+		st.SetDeadline(dl)
 	}
 	cfg, err := e.noiseConfig(conn)
 	if err != nil {
@@ -152,7 +164,13 @@ func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn) (*quic.Stream, 
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
-	ours, err := e.localPayload()
+	var join *Session
+	if p.Lane != nil {
+		if join = e.laneSession(p.Lane, id); join == nil {
+			return nil, peerInfo{}, errNoSession
+		}
+	}
+	ours, err := e.localPayload(nil)
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
@@ -164,5 +182,5 @@ func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn) (*quic.Stream, 
 		return nil, peerInfo{}, err
 	}
 	st.SetDeadline(time.Time{})
-	return st, peerInfo{id: id, name: p.Name, instance: p.Instance}, nil
+	return st, peerInfo{id: id, name: p.Name, instance: p.Instance, join: join}, nil
 }

@@ -44,11 +44,50 @@ func TestSourceLimiter(t *testing.T) {
 	}
 }
 
+// TestSourceLimiterPrefixes: an IPv6 source is its /64, and a network
+// (IPv4 /24, IPv6 /48) has a pending budget of its own, so that many
+// addresses of one attacker still get one network's share.
+func TestSourceLimiterPrefixes(t *testing.T) {
+	l := newSourceLimiter(1000, 1000, pendingPerSource)
+	now := time.Unix(1000, 0)
+	ip6 := func(s string) net.Addr { return &net.UDPAddr{IP: net.ParseIP(s), Port: 1} }
+	for i := range pendingPerSource {
+		if !l.begin(ip6(fmt.Sprintf("2001:db8:1:1::%x", i+1)), now) {
+			t.Fatalf("handshake %d from one /64 refused", i+1)
+		}
+	}
+	if l.begin(ip6("2001:db8:1:1:ffff::1"), now) {
+		t.Fatal("another address of the same /64 was not counted with it")
+	}
+	admitted := pendingPerSource
+	for i := range 2 * pendingPerNetwork {
+		if l.begin(ip6(fmt.Sprintf("2001:db8:1:%x::1", i+2)), now) {
+			admitted++
+		}
+	}
+	if admitted != pendingPerNetwork {
+		t.Fatalf("one /48 got %d pending handshakes, want its budget of %d", admitted, pendingPerNetwork)
+	}
+	if !l.begin(ip6("2001:db8:2::1"), now) {
+		t.Fatal("another /48 was refused because of the first")
+	}
+	for i := range 2 * pendingPerNetwork {
+		l.begin(&net.UDPAddr{IP: net.IPv4(198, 51, 100, byte(i+1)), Port: 1}, now)
+	}
+	if l.begin(&net.UDPAddr{IP: net.IPv4(198, 51, 100, 250), Port: 1}, now) {
+		t.Fatal("an IPv4 /24 went past its budget")
+	}
+	l.end(&net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 1})
+	if !l.begin(&net.UDPAddr{IP: net.IPv4(198, 51, 100, 250), Port: 1}, now) {
+		t.Fatal("a /24 stayed full after one of its handshakes ended")
+	}
+}
+
 func TestSourceLimiterBounded(t *testing.T) {
 	l := newSourceLimiter(10, 5, 100)
 	now := time.Unix(1000, 0)
 	for i := range maxSources {
-		l.begin(&net.UDPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8::%x", i+1)), Port: 1}, now)
+		l.begin(&net.UDPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8:%x::1", i+1)), Port: 1}, now)
 	}
 	// A second later every bucket is full again: the next new source prunes them.
 	l.begin(&net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 1}, now.Add(time.Second))
@@ -87,7 +126,7 @@ func TestHandshakesLimitedPerSource(t *testing.T) {
 		return ep
 	}
 	a, b := listen(ka), listen(kb)
-	b.sources = newSourceLimiter(0.001, 3, 100) // three, then nothing for the test's life
+	b.adm.sources.setRate(0.001, 3) // three, then nothing for the test's life
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	go func() {
@@ -165,7 +204,7 @@ func TestSilentSourceCannotFillPending(t *testing.T) {
 	if n := refused(); n != silent-pendingPerSource {
 		t.Fatalf("%d of %d silent connections closed; want the %d past the source's share", n, silent, silent-pendingPerSource)
 	}
-	if p := b.pending.Load(); p != pendingPerSource {
+	if p := b.adm.pendingCount(); p != pendingPerSource {
 		t.Fatalf("%d handshakes pending, want %d", p, pendingPerSource)
 	}
 	// A peer on loopback is not held up by them.
@@ -184,4 +223,11 @@ func TestSilentSourceCannotFillPending(t *testing.T) {
 	for _, c := range conns {
 		c.CloseWithError(0, "")
 	}
+}
+
+// setRate changes the bucket parameters of a running limiter.
+func (l *sourceLimiter) setRate(rate, burst float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rate, l.burst = rate, burst
 }

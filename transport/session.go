@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pd/p2pd/handshake"
 	"github.com/p2pd/p2pd/identity"
 	"github.com/quic-go/quic-go"
 )
@@ -53,12 +55,17 @@ type Session struct {
 
 	state   atomic.Int32
 	streams atomic.Int64
-	// opened is one past the highest stream ID this side opened, accepted
-	// one past the highest the peer opened and this side accepted: a
-	// going-away frame carries opened so the peer can tell when it has
-	// every stream the sender meant it to have.
-	opened   atomic.Int64
-	accepted atomic.Int64
+
+	laneKey [handshake.LaneKeySize]byte // what extra lanes present (see lane.go)
+	// lanesMu guards lanes, growing, growFailed and gone. lanes[0] is the first
+	// connection, conn; the slice is replaced, never changed in place.
+	lanesMu    sync.Mutex
+	lanes      []*lane
+	growing    chan struct{} // non-nil while a lane dial runs; closed when it ends
+	growFailed time.Time     // when the last lane dial failed
+	gone       map[uint64]bool // ids of extra lanes that ended
+	incoming   chan acceptedStream
+	acceptors  sync.WaitGroup // one acceptLane per lane, owned by controlLoop
 
 	ctlMu sync.Mutex // serialises writes on the control stream
 	// pingMu guards pings, the waiters for pongs by nonce.
@@ -74,16 +81,27 @@ type Session struct {
 	drainers sync.WaitGroup // the drain goroutine, owned by controlLoop
 }
 
-func newSession(e *Endpoint, conn *quic.Conn, ctl *quic.Stream, info peerInfo, initiator bool) *Session {
+func newSession(e *Endpoint, conn *quic.Conn, ctl *quic.Stream, info peerInfo, initiator bool) (*Session, error) {
+	key, err := laneKey(conn)
+	if err != nil {
+		return nil, err
+	}
 	s := &Session{
 		ep: e, conn: conn, ctl: ctl, peer: info, initiator: initiator,
-		started: time.Now(),
-		pings:   make(map[uint64]chan struct{}),
-		done:    make(chan struct{}),
+		started:  time.Now(),
+		laneKey:  key,
+		pings:    make(map[uint64]chan struct{}),
+		done:     make(chan struct{}),
+		incoming: make(chan acceptedStream),
 	}
+	first := &lane{conn: conn}
+	s.lanes = []*lane{first}
+	e.register(s)
 	s.keepalive = time.AfterFunc(e.cfg.KeepAlive, s.sendKeepalive)
+	s.acceptors.Add(1)
+	go s.acceptLane(first)
 	go s.controlLoop()
-	return s
+	return s, nil
 }
 
 // keepalivePad pads keepalive pings so that their packets are long enough to
@@ -150,15 +168,24 @@ type Stats struct {
 	// GSO reports whether the kernel batches this session's sends (UDP
 	// generic segmentation offload): without it every packet is a syscall.
 	GSO bool
+	// Conns is how many QUIC connections (lanes) the session has.
+	Conns int
 }
 
-// Stats returns the session's counters.
+// Stats returns the session's counters, summed over its connections.
 func (s *Session) Stats() Stats {
-	cs := s.conn.ConnectionStats()
-	return Stats{RTT: cs.SmoothedRTT, Streams: int(s.streams.Load()),
-		BytesSent: cs.BytesSent, BytesReceived: cs.BytesReceived,
-		PacketsSent: cs.PacketsSent, PacketsReceived: cs.PacketsReceived, PacketsLost: cs.PacketsLost,
+	st := Stats{RTT: s.conn.ConnectionStats().SmoothedRTT, Streams: int(s.streams.Load()),
 		GSO: s.conn.ConnectionState().GSO}
+	for _, l := range s.lanesNow() {
+		cs := l.conn.ConnectionStats()
+		st.Conns++
+		st.BytesSent += cs.BytesSent
+		st.BytesReceived += cs.BytesReceived
+		st.PacketsSent += cs.PacketsSent
+		st.PacketsReceived += cs.PacketsReceived
+		st.PacketsLost += cs.PacketsLost
+	}
+	return st
 }
 
 // Close ends the session with code and waits for its goroutine. It is
@@ -166,6 +193,9 @@ func (s *Session) Stats() Stats {
 func (s *Session) Close(code quic.ApplicationErrorCode) {
 	s.once.Do(func() {
 		s.state.Store(int32(StateClosing))
+		for _, l := range s.lanesNow()[1:] {
+			l.conn.CloseWithError(code, "")
+		}
 		s.conn.CloseWithError(code, "")
 	})
 	<-s.done
@@ -177,6 +207,7 @@ func (s *Session) controlLoop() {
 	defer s.state.Store(int32(StateClosed))
 	defer s.drainers.Wait()
 	defer s.keepalive.Stop()
+	defer s.endLanes()
 	// Unblock the reader when the connection ends for any reason.
 	stop := context.AfterFunc(s.conn.Context(), func() { s.ctl.CancelRead(0) })
 	defer stop()
@@ -200,8 +231,8 @@ func (s *Session) controlLoop() {
 				s.pong(binary.BigEndian.Uint64(f.body))
 			}
 		case ctlGoingAway:
-			if len(f.body) == goingAwayLen {
-				s.peerGoingAway(int64(binary.BigEndian.Uint64(f.body)))
+			if opened, ok := parseGoingAway(f.body); ok {
+				s.peerGoingAway(opened)
 			}
 		case ctlDrained:
 			s.peerDrained()
@@ -292,12 +323,12 @@ func (s *Session) openStream(ctx context.Context, req Request, headerTimeout tim
 	if err != nil {
 		return nil, err
 	}
-	qs, err := s.conn.OpenStreamSync(ctx)
+	qs, l, err := s.openQUIC(ctx)
 	if err != nil {
-		return nil, s.errOr(err)
+		return nil, err
 	}
 	st := s.wrap(qs)
-	raiseTo(&s.opened, int64(qs.StreamID())+1)
+	raiseTo(&l.opened, int64(qs.StreamID())+1)
 	if _, err := qs.Write(hdr); err != nil {
 		st.Abort()
 		return nil, s.errOr(err)
@@ -309,15 +340,16 @@ func (s *Session) openStream(ctx context.Context, req Request, headerTimeout tim
 // AcceptStream returns the peer's next stream; the caller reads its request
 // with ReadRequest and answers it with Respond.
 func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
-	qs, err := s.conn.AcceptStream(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, s.errOr(err)
+	var a acceptedStream
+	select {
+	case a = <-s.incoming:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.conn.Context().Done():
+		return nil, s.errOr(ErrClosed)
 	}
-	st := s.wrap(qs) // counted before accepted moves: a drain must see it
-	raiseTo(&s.accepted, int64(qs.StreamID())+1)
+	st := s.wrap(a.qs) // counted before accepted moves: a drain must see it
+	raiseTo(&a.l.accepted, int64(a.qs.StreamID())+1)
 	return st, nil
 }
 
@@ -334,4 +366,30 @@ func raiseTo(a *atomic.Int64, v int64) {
 func (s *Session) wrap(qs *quic.Stream) *Stream {
 	s.streams.Add(1)
 	return &Stream{qs: qs, sess: s}
+}
+
+// endLanes closes the extra lanes once the first one has ended, waits for
+// every lane's acceptor and forgets the session's lane key.
+func (s *Session) endLanes() {
+	code := CodeNormal
+	if ce, ok := errors.AsType[*CloseError](s.Err()); ok {
+		code = ce.Code
+	}
+	for _, l := range s.lanesNow()[1:] {
+		l.conn.CloseWithError(code, "")
+	}
+	s.acceptors.Wait()
+	s.ep.deregister(s)
+}
+
+// OpenRawStream opens a stream and sends nothing on it: the caller writes
+// what it likes. p2pd's own streams always begin with a request header; this
+// is for tests and tools that play a peer that does not.
+func (s *Session) OpenRawStream(ctx context.Context) (*Stream, error) {
+	qs, l, err := s.openQUIC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raiseTo(&l.opened, int64(qs.StreamID())+1)
+	return s.wrap(qs), nil
 }

@@ -1,0 +1,96 @@
+package node
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pd/p2pd/transport"
+)
+
+// What one trusted peer may hold on this node, whatever it sends. A peer is
+// authenticated but not trusted with the node's memory: one without access
+// to any service costs at most MaxHeaderWait goroutines waiting for stream
+// headers (each for at most HeaderTimeout), the QUIC streams its sessions
+// allow (transport.StreamsPerConn per connection, transport.MaxLanes
+// connections per session) and maxRetiring superseded sessions. A peer with
+// access holds at most MaxStreamsPerPeer proxied connections; past that new
+// streams are answered overloaded.
+const (
+	// MaxHeaderWait is how many of one peer's streams may wait for their
+	// request header at once. Past it the node stops taking the peer's new
+	// streams until a header arrives (QUIC then holds the peer's further
+	// streams back), and says so in the log.
+	MaxHeaderWait = 128
+	// DefaultMaxStreamsPerPeer bounds one peer's live inbound streams.
+	DefaultMaxStreamsPerPeer = transport.MaxLanes * transport.StreamsPerConn
+	// maxRetiring bounds a peer's superseded sessions still finishing their
+	// streams; past it the oldest is closed at once.
+	maxRetiring = 4
+	// limitLogEvery spaces out the log lines of one peer's limit.
+	limitLogEvery = 10 * time.Second
+)
+
+// peerLimits are one peer's counters against the bounds above.
+type peerLimits struct {
+	headerWait chan struct{} // a token per stream waiting for its header
+	inbound    atomic.Int64  // live inbound streams past their header
+	lastLog    atomic.Int64  // unix nanoseconds of the last limit log line
+}
+
+func newPeerLimits() peerLimits {
+	return peerLimits{headerWait: make(chan struct{}, MaxHeaderWait)}
+}
+
+// shouldLog reports whether a limit line may be logged now, at most one per
+// limitLogEvery per peer.
+func (l *peerLimits) shouldLog() bool {
+	now := time.Now().UnixNano()
+	last := l.lastLog.Load()
+	return now-last >= int64(limitLogEvery) && l.lastLog.CompareAndSwap(last, now)
+}
+
+// awaitHeaderSlot takes a header-wait token for a stream of p on session s,
+// waiting while the peer has MaxHeaderWait streams waiting; false when the
+// session or the node ended first.
+func (n *Node) awaitHeaderSlot(p *peer, s *transport.Session) bool {
+	select {
+	case p.limits.headerWait <- struct{}{}:
+		return true
+	default:
+	}
+	if p.limits.shouldLog() {
+		n.log.Warn("peer has too many streams waiting for their header; taking no more from it until one arrives",
+			"peer", p.nameNow(), "limit", MaxHeaderWait)
+	}
+	select {
+	case p.limits.headerWait <- struct{}{}:
+		return true
+	case <-s.Done():
+		return false
+	case <-n.ctx.Done():
+		return false
+	}
+}
+
+// releaseHeaderSlot returns the token taken by awaitHeaderSlot.
+func (p *peer) releaseHeaderSlot() { <-p.limits.headerWait }
+
+// admitInbound counts a stream of p past its header, or reports false when
+// the peer already has the most it may.
+func (n *Node) admitInbound(p *peer) bool {
+	if p.limits.inbound.Add(1) <= int64(n.cfg.MaxStreamsPerPeer) {
+		return true
+	}
+	p.limits.inbound.Add(-1)
+	if p.limits.shouldLog() {
+		n.log.Warn("peer has the most streams it may have open; refusing new ones as overloaded",
+			"peer", p.nameNow(), "limit", n.cfg.MaxStreamsPerPeer)
+	}
+	return false
+}
+
+func (p *peer) nameNow() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.name
+}

@@ -1,0 +1,265 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pd/p2pd/handshake"
+	"github.com/quic-go/quic-go"
+)
+
+// Lanes: a session's QUIC connections.
+//
+// Every QUIC connection allows the peer StreamsPerConn concurrent streams,
+// before authentication and after, because quic-go fixes the limit when the
+// connection starts. The limit is small on purpose: a STREAM frame for a high
+// stream ID makes QUIC open every lower-numbered stream at once, so the limit
+// is what one frame from a stranger can cost. A session that needs more
+// streams adds connections (lanes), each with its own QUIC and Noise
+// handshake; the Noise payload of an extra lane carries the session's lane
+// key (Payload.Lane), a TLS exporter value of the session's first
+// connection, which only its two ends know. The responder accepts a lane
+// only for an established session of the same authenticated peer, and at
+// most MaxLanes per session.
+//
+// The first lane (id 0) carries the control stream; a session ends with it.
+// Either side may add a lane, when every lane it has is at the peer's
+// stream limit; adding is one dial at a time per session. An extra lane that
+// fails only takes its own streams with it.
+const (
+	// StreamsPerConn is how many concurrent streams one QUIC connection
+	// allows the peer to open (each costs ~1.5 KiB in quic-go).
+	StreamsPerConn = 64
+	// MaxLanes bounds a session's connections: at most
+	// MaxLanes*StreamsPerConn concurrent streams from one peer.
+	MaxLanes = 256
+	// laneRetry is how long a session waits after a failed lane dial before
+	// it tries another; meanwhile new streams wait for a free one.
+	laneRetry = 5 * time.Second
+
+	laneKeyLabel = "EXPORTER-p2pd/1 lane key"
+	laneIDLabel  = "EXPORTER-p2pd/1 lane id"
+	laneIDLen    = 8
+)
+
+// errNoLane reports that a session cannot add a lane now.
+var errNoLane = errors.New("transport: no more lanes")
+
+// lane is one QUIC connection of a session.
+type lane struct {
+	id   uint64 // 0 for the session's first connection
+	conn *quic.Conn
+	// opened is one past the highest stream ID this side opened on the
+	// lane, accepted one past the highest the peer opened and this side
+	// accepted: a going-away frame carries opened so the peer can tell
+	// when it has every stream the sender meant it to have.
+	opened   atomic.Int64
+	accepted atomic.Int64
+}
+
+// laneKey is the value extra lanes of the session on conn present.
+func laneKey(conn *quic.Conn) ([handshake.LaneKeySize]byte, error) {
+	var k [handshake.LaneKeySize]byte
+	cs := conn.ConnectionState().TLS
+	b, err := cs.ExportKeyingMaterial(laneKeyLabel, nil, handshake.LaneKeySize)
+	if err != nil {
+		return k, fmt.Errorf("transport: lane key: %w", err)
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+// laneID names an extra lane the same way on both sides.
+func laneID(conn *quic.Conn) (uint64, error) {
+	cs := conn.ConnectionState().TLS
+	b, err := cs.ExportKeyingMaterial(laneIDLabel, nil, laneIDLen)
+	if err != nil {
+		return 0, fmt.Errorf("transport: lane id: %w", err)
+	}
+	return binary.BigEndian.Uint64(b) | 1, nil // never 0, the first lane's
+}
+
+// accepted is a peer's stream and the lane it came on.
+type acceptedStream struct {
+	qs *quic.Stream
+	l  *lane
+}
+
+// acceptLane hands the lane's streams to AcceptStream until the lane ends.
+// Streams the peer opened after its going-away are refused: a retiring
+// session takes no new work.
+func (s *Session) acceptLane(l *lane) {
+	defer s.acceptors.Done()
+	defer s.dropLane(l)
+	for {
+		qs, err := l.conn.AcceptStream(s.conn.Context())
+		if err != nil {
+			return
+		}
+		if s.pastGoingAway(l.id, int64(qs.StreamID())) {
+			qs.CancelRead(StreamRefused)
+			qs.CancelWrite(StreamRefused)
+			continue
+		}
+		select {
+		case s.incoming <- acceptedStream{qs: qs, l: l}:
+		case <-l.conn.Context().Done():
+			qs.CancelRead(StreamAborted)
+			qs.CancelWrite(StreamAborted)
+			return
+		case <-s.conn.Context().Done():
+			qs.CancelRead(StreamAborted)
+			qs.CancelWrite(StreamAborted)
+			return
+		}
+	}
+}
+
+// addLane makes conn one of the session's lanes and starts accepting its
+// streams. It fails when the session is closing or has MaxLanes.
+func (s *Session) addLane(conn *quic.Conn) (*lane, error) {
+	id, err := laneID(conn)
+	if err != nil {
+		return nil, err
+	}
+	l := &lane{id: id, conn: conn}
+	s.lanesMu.Lock()
+	defer s.lanesMu.Unlock()
+	if s.State() != StateEstablished || s.conn.Context().Err() != nil {
+		return nil, ErrClosed
+	}
+	if len(s.lanes) >= MaxLanes {
+		return nil, errNoLane
+	}
+	s.lanes = append(s.lanes, l)
+	s.acceptors.Add(1)
+	go s.acceptLane(l)
+	return l, nil
+}
+
+// dropLane forgets an extra lane that ended.
+func (s *Session) dropLane(l *lane) {
+	if l.id == 0 {
+		return
+	}
+	l.conn.CloseWithError(CodeNormal, "")
+	s.lanesMu.Lock()
+	defer s.lanesMu.Unlock()
+	for i, x := range s.lanes {
+		if x == l {
+			s.lanes = append(s.lanes[:i:i], s.lanes[i+1:]...)
+			if s.gone == nil {
+				s.gone = make(map[uint64]bool)
+			}
+			s.gone[l.id] = true
+			return
+		}
+	}
+}
+
+// laneGone reports whether the lane id was the session's and has ended.
+func (s *Session) laneGone(id uint64) bool {
+	s.lanesMu.Lock()
+	defer s.lanesMu.Unlock()
+	return s.gone[id]
+}
+
+func (s *Session) lanesNow() []*lane {
+	s.lanesMu.Lock()
+	defer s.lanesMu.Unlock()
+	return s.lanes
+}
+
+// laneByID returns the lane with id, or nil.
+func (s *Session) laneByID(id uint64) *lane {
+	for _, l := range s.lanesNow() {
+		if l.id == id {
+			return l
+		}
+	}
+	return nil
+}
+
+// openQUIC opens a stream on the first lane with room, adding a lane when
+// every one is at the peer's limit. When no lane can be added it waits for
+// room on the first lane.
+func (s *Session) openQUIC(ctx context.Context) (*quic.Stream, *lane, error) {
+	for {
+		for _, l := range s.lanesNow() {
+			qs, err := l.conn.OpenStream()
+			if err == nil {
+				return qs, l, nil
+			}
+			if _, full := errors.AsType[*quic.StreamLimitReachedError](err); !full && l.id == 0 {
+				return nil, nil, s.errOr(err)
+			}
+		}
+		if err := s.grow(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			first := s.lanesNow()[0]
+			qs, err := first.conn.OpenStreamSync(ctx)
+			if err != nil {
+				return nil, nil, s.errOr(err)
+			}
+			return qs, first, nil
+		}
+	}
+}
+
+// grow adds a lane, or waits for the lane dial under way. It returns nil
+// when the caller should look for room again.
+func (s *Session) grow(ctx context.Context) error {
+	s.lanesMu.Lock()
+	if ch := s.growing; ch != nil {
+		s.lanesMu.Unlock()
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if len(s.lanes) >= MaxLanes || time.Since(s.growFailed) < laneRetry || s.State() != StateEstablished {
+		s.lanesMu.Unlock()
+		return errNoLane
+	}
+	ch := make(chan struct{})
+	s.growing = ch
+	s.lanesMu.Unlock()
+
+	err := s.dialLane()
+	s.lanesMu.Lock()
+	s.growing = nil
+	if err != nil {
+		s.growFailed = time.Now()
+	}
+	s.lanesMu.Unlock()
+	close(ch)
+	if err != nil {
+		s.ep.log.Info("session: could not add a connection; new streams wait for a free one", "peer", s.peer.id.ShortString(), "err", err)
+	}
+	return err
+}
+
+// dialLane dials an extra lane to the peer at the session's address.
+func (s *Session) dialLane() error {
+	ctx, cancel := context.WithTimeout(s.conn.Context(), s.ep.cfg.HandshakeTimeout)
+	defer cancel()
+	conn, st, _, err := s.ep.dialConn(ctx, s.peer.id, s.conn.RemoteAddr(), s.laneKey[:])
+	if err != nil {
+		return err
+	}
+	st.CancelRead(0) // a lane's handshake stream has no further use
+	st.Close()
+	if _, err := s.addLane(conn); err != nil {
+		conn.CloseWithError(CodeNormal, "")
+		return err
+	}
+	return nil
+}
