@@ -49,7 +49,7 @@ type admission struct {
 
 	halfOpen atomic.Int32
 
-	mu      sync.Mutex    // guards pending
+	mu      sync.Mutex   // guards pending
 	pending []*pendingHS // oldest first
 }
 

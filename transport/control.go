@@ -8,10 +8,10 @@ import (
 
 // Control frame layout: type (1) | length (2, BE) | body (length).
 const (
-	ctlTypeLen     = 1
-	ctlLenLen      = 2
-	ctlHeaderLen   = ctlTypeLen + ctlLenLen
-	pingNonceLen   = 8
+	ctlTypeLen   = 1
+	ctlLenLen    = 2
+	ctlHeaderLen = ctlTypeLen + ctlLenLen
+	pingNonceLen = 8
 	// going-away: one past the highest stream ID the sender opened on the
 	// first lane, then, for each extra lane it opened streams on, the
 	// lane's id and the same for that lane.

@@ -23,11 +23,11 @@ const drainPoll = 20 * time.Millisecond
 
 // drainState is a session's progress through the graceful end.
 type drainState struct {
-	awaySent    bool  // we sent going-away
+	awaySent    bool             // we sent going-away
 	peerOpened  map[uint64]int64 // from the peer's going-away, by lane id; nil until it came
-	draining    bool  // the drain goroutine runs
-	ownDrained  bool  // we sent drained
-	peerDrained bool  // the peer sent drained
+	draining    bool             // the drain goroutine runs
+	ownDrained  bool             // we sent drained
+	peerDrained bool             // the peer sent drained
 }
 
 // GoAway tells the peer this side is shutting down, waits until both sides

@@ -96,11 +96,11 @@ func Listen(cfg Config) (*Endpoint, error) {
 		return nil, err
 	}
 	e := &Endpoint{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		noise:    handshake.Keypair{Private: cfg.Key.NoisePrivate(), Public: pub},
-		srvTLS:   serverTLS(cert),
-		accepted: make(chan *Session),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		noise:     handshake.Keypair{Private: cfg.Key.NoisePrivate(), Public: pub},
+		srvTLS:    serverTLS(cert),
+		accepted:  make(chan *Session),
 		byLaneKey: make(map[[handshake.LaneKeySize]byte]*Session),
 		adm: &admission{sources: newSourceLimiter(handshakesPerSecond, handshakeBurst, pendingPerSource),
 			maxPending: cfg.MaxPendingHandshakes},

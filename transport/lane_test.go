@@ -46,7 +46,7 @@ func TestLanesCarryManyStreams(t *testing.T) {
 	defer cancel()
 	sa, sb, _, _ := sessionPair(t, ctx)
 	for _, dir := range []struct {
-		name     string
+		name      string
 		open, srv *Session
 	}{{"initiator opens", sa, sb}, {"responder opens", sb, sa}} {
 		t.Run(dir.name, func(t *testing.T) {

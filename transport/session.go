@@ -61,8 +61,8 @@ type Session struct {
 	// connection, conn; the slice is replaced, never changed in place.
 	lanesMu    sync.Mutex
 	lanes      []*lane
-	growing    chan struct{} // non-nil while a lane dial runs; closed when it ends
-	growFailed time.Time     // when the last lane dial failed
+	growing    chan struct{}   // non-nil while a lane dial runs; closed when it ends
+	growFailed time.Time       // when the last lane dial failed
 	gone       map[uint64]bool // ids of extra lanes that ended
 	incoming   chan acceptedStream
 	acceptors  sync.WaitGroup // one acceptLane per lane, owned by controlLoop
