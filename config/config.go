@@ -68,7 +68,16 @@ type Forward struct {
 	Listen  string // "host:port"; Load turns "15432" and ":15432" into "127.0.0.1:15432"
 	Peer    string // a [[peers]] name
 	Service string // a service name on that peer
+	// MaxConnections caps the forward's concurrent connections: 1 to MaxForwardConnections, or
+	// 0 (absent) for the default, DefaultForwardConnections.
+	MaxConnections int
 }
+
+// Bounds of [[forwards]] max_connections.
+const (
+	DefaultForwardConnections = 1024
+	MaxForwardConnections     = 1 << 20
+)
 
 // Log is the [log] table.
 type Log struct {

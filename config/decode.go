@@ -93,6 +93,14 @@ func (d *decoder) fromEnv(f field, key, name string) {
 			return
 		}
 		val = b
+	case kindInt:
+		n, err := strconv.Atoi(strings.TrimSpace(text))
+		if err != nil {
+			d.p = append(d.p, &KeyError{Key: key, Value: quote(text), Env: name,
+				Msg: "want an integer", Err: ErrType})
+			return
+		}
+		val = n
 	case kindList:
 		items := []string{}
 		for _, it := range strings.Split(text, ",") {
@@ -163,6 +171,16 @@ func ofKind(k kind, v any) (any, bool) {
 	case kindBool:
 		b, ok := v.(bool)
 		return b, ok
+	case kindInt:
+		switch x := v.(type) {
+		case int64:
+			if int64(int(x)) == x {
+				return int(x), true
+			}
+		case int:
+			return x, true
+		}
+		return nil, false
 	case kindList:
 		switch x := v.(type) {
 		case []string:

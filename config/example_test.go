@@ -112,7 +112,7 @@ func TestKeysMatchSchema(t *testing.T) {
 		"discovery.mdns", "discovery.dht", "discovery.bootstrap", "discovery.relays", "discovery.relay_service",
 		"peers.name", "peers.id", "peers.addresses",
 		"services.name", "services.target", "services.protocol", "services.allow",
-		"forwards.listen", "forwards.peer", "forwards.service",
+		"forwards.listen", "forwards.peer", "forwards.service", "forwards.max_connections",
 		"log.level", "log.format",
 	}
 	if got := Keys(); !slices.Equal(got, want) {

@@ -20,6 +20,7 @@ const (
 	kindString kind = iota
 	kindBool
 	kindList // a list of strings
+	kindInt
 )
 
 // field is one key of a section.
@@ -52,6 +53,10 @@ func str(dst func(c *Config, i int) *string) func(*Config, int, any) error {
 
 func boolean(dst func(c *Config) *bool) func(*Config, int, any) error {
 	return func(c *Config, _ int, v any) error { *dst(c) = v.(bool); return nil }
+}
+
+func integer(dst func(c *Config, i int) *int) func(*Config, int, any) error {
+	return func(c *Config, i int, v any) error { *dst(c, i) = v.(int); return nil }
 }
 
 func list(dst func(c *Config, i int) *[]string) func(*Config, int, any) error {
@@ -88,6 +93,7 @@ var schema = []section{
 		{"listen", kindString, `a "host:port" string`, setForwardListen},
 		{"peer", kindString, "a peer name string", str(func(c *Config, i int) *string { return &c.Forwards[i].Peer })},
 		{"service", kindString, "a service name string", str(func(c *Config, i int) *string { return &c.Forwards[i].Service })},
+		{"max_connections", kindInt, "an integer", integer(func(c *Config, i int) *int { return &c.Forwards[i].MaxConnections })},
 	}},
 	{name: "log", fields: []field{
 		{"level", kindString, `"debug", "info", "warn" or "error"`, str(func(c *Config, _ int) *string { return &c.Log.Level })},

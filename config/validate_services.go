@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -78,6 +79,10 @@ func (c *Config) validateForwards(p *problems) {
 			p.invalid(key+".service", "", "required; name a service of that peer")
 		} else if !validName(f.Service) {
 			p.invalid(key+".service", quote(f.Service), "use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+		}
+		if n := f.MaxConnections; n < 0 || n > MaxForwardConnections {
+			p.invalid(key+".max_connections", strconv.Itoa(n), "must be between 1 and %d; absent or 0 means the default, %d",
+				MaxForwardConnections, DefaultForwardConnections)
 		}
 	}
 }

@@ -38,7 +38,8 @@ func fixture() *controltest.Backend {
 		}},
 		ServiceList: []control.Service{{Name: "postgres", Target: "127.0.0.1:5432", Protocol: "tcp",
 			Allow: []string{"web1"}, Active: 1, Total: 7}},
-		ForwardList:   []control.Forward{{Listen: "127.0.0.1:15432", Peer: "db", Service: "postgres", Active: 2, Total: 9}},
+		ForwardList: []control.Forward{{Listen: "127.0.0.1:15432", Peer: "db", Service: "postgres",
+			MaxConnections: 1024, Active: 2, Total: 9, Refused: 4, AcceptErrors: 17}},
 		PingRTTMillis: 1.234,
 	}
 }

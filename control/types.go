@@ -90,11 +90,17 @@ type Service struct {
 
 // Forward is one local port forward to a peer's service.
 type Forward struct {
-	Listen  string `json:"listen"`
-	Peer    string `json:"peer"`
-	Service string `json:"service"`
-	Active  int    `json:"active"`
-	Total   uint64 `json:"total"`
+	Listen         string `json:"listen"`
+	Peer           string `json:"peer"`
+	Service        string `json:"service"`
+	MaxConnections int    `json:"max_connections"` // the cap in force on concurrent connections
+	Active         int    `json:"active"`
+	Total          uint64 `json:"total"`
+	// Refused counts connections reset because the forward was at its cap.
+	Refused uint64 `json:"refused"`
+	// AcceptErrors counts failed accepts, such as EMFILE when the daemon is
+	// out of file descriptors; the forward keeps retrying.
+	AcceptErrors uint64 `json:"accept_errors"`
 }
 
 // PingResult is the answer to one ping over a peer's session.

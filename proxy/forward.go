@@ -20,18 +20,37 @@ type Dialer interface {
 	DialService(ctx context.Context, peer, service string) (Conn, error)
 }
 
+// DefaultMaxConnections is a forward's cap on concurrent connections when
+// its MaxConnections is zero.
+const DefaultMaxConnections = 1024
+
 // Forward is one local port forwarded to a peer's service.
 type Forward struct {
 	Listen  string // "host:port"
 	Peer    string
 	Service string
+	// MaxConnections caps the forward's concurrent connections; 0 means
+	// DefaultMaxConnections. A connection over the cap is accepted and
+	// reset at once, so that the kernel's backlog does not fill.
+	MaxConnections int
 }
 
-// ForwardStats is a forward and its counters.
+// maxConnections is the forward's cap with the default applied.
+func (fw *Forward) maxConnections() int {
+	if fw.MaxConnections <= 0 {
+		return DefaultMaxConnections
+	}
+	return fw.MaxConnections
+}
+
+// ForwardStats is a forward and its counters. Its MaxConnections is the
+// cap in force, never zero.
 type ForwardStats struct {
 	Forward
-	Active int
-	Total  uint64
+	Active       int
+	Total        uint64 // connections handled
+	Refused      uint64 // connections reset because the forward was at its cap
+	AcceptErrors uint64 // failed accepts, such as EMFILE when descriptors run out
 }
 
 // Forwarder runs the port forwards. Apply replaces the set; Close stops all.
@@ -39,6 +58,7 @@ type Forwarder struct {
 	dialer      Dialer
 	log         *slog.Logger
 	dialTimeout time.Duration
+	listen      func(addr string) (net.Listener, error) // listenForward; tests wrap it
 
 	mu       sync.Mutex // guards byListen and closed
 	byListen map[string]*listener
@@ -52,8 +72,25 @@ type Forwarder struct {
 type listener struct {
 	fwd    atomic.Pointer[Forward] // swapped by Apply when the target changes
 	ln     net.Listener
+	closed chan struct{} // closed by close, ends the accept loop's backoff
 	active atomic.Int64
 	total  atomic.Uint64
+	// refused and acceptErrors are ForwardStats' counters of the same names.
+	refused      atomic.Uint64
+	acceptErrors atomic.Uint64
+}
+
+func newListener(ln net.Listener, fw Forward) *listener {
+	l := &listener{ln: ln, closed: make(chan struct{})}
+	l.fwd.Store(&fw)
+	return l
+}
+
+// close closes the socket and stops the accept loop. The Forwarder calls it
+// once per listener, under its mutex.
+func (l *listener) close() {
+	l.ln.Close()
+	close(l.closed)
 }
 
 // NewForwarder returns a Forwarder with no forwards.
@@ -61,7 +98,7 @@ func NewForwarder(d Dialer, log *slog.Logger) *Forwarder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Forwarder{dialer: d, log: log, dialTimeout: DefaultDialTimeout, byListen: make(map[string]*listener)}
+	f := &Forwarder{dialer: d, log: log, dialTimeout: DefaultDialTimeout, listen: listenForward, byListen: make(map[string]*listener)}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	return f
 }
@@ -87,23 +124,21 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 		if _, ok := f.byListen[fw.Listen]; ok {
 			continue
 		}
-		ln, err := listenForward(fw.Listen)
+		ln, err := f.listen(fw.Listen)
 		if err != nil {
 			for _, l := range opened {
-				l.ln.Close()
+				l.close()
 			}
 			return fmt.Errorf("proxy: forwards[%d] listen %q: %w", i, fw.Listen, err)
 		}
-		l := &listener{ln: ln}
-		l.fwd.Store(&fw)
-		opened = append(opened, l)
+		opened = append(opened, newListener(ln, fw))
 	}
 	for addr, l := range f.byListen {
 		if fw, ok := want[addr]; ok {
 			l.fwd.Store(&fw)
 			continue
 		}
-		l.ln.Close()
+		l.close()
 		delete(f.byListen, addr)
 	}
 	for _, l := range opened {
@@ -118,30 +153,6 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 func listenForward(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: KeepAliveFor(addr)}
 	return lc.Listen(context.Background(), "tcp", addr)
-}
-
-func (f *Forwarder) serve(l *listener) {
-	defer f.wg.Done()
-	fw := l.fwd.Load()
-	f.log.Info("forward listening", "listen", l.ln.Addr().String(), "peer", fw.Peer, "service", fw.Service)
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
-		}
-		l.active.Add(1)
-		l.total.Add(1)
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			defer l.active.Add(-1)
-			f.handle(*l.fwd.Load(), c)
-		}()
-	}
 }
 
 func (f *Forwarder) handle(fw Forward, c net.Conn) {
@@ -171,7 +182,10 @@ func (f *Forwarder) Stats() []ForwardStats {
 	defer f.mu.Unlock()
 	out := make([]ForwardStats, 0, len(f.byListen))
 	for _, l := range f.byListen {
-		out = append(out, ForwardStats{Forward: *l.fwd.Load(), Active: int(l.active.Load()), Total: l.total.Load()})
+		fw := *l.fwd.Load()
+		fw.MaxConnections = fw.maxConnections()
+		out = append(out, ForwardStats{Forward: fw, Active: int(l.active.Load()), Total: l.total.Load(),
+			Refused: l.refused.Load(), AcceptErrors: l.acceptErrors.Load()})
 	}
 	return out
 }
@@ -193,7 +207,7 @@ func (f *Forwarder) Close(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true
 	for addr, l := range f.byListen {
-		l.ln.Close()
+		l.close()
 		delete(f.byListen, addr)
 	}
 	f.mu.Unlock()

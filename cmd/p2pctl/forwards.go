@@ -24,9 +24,10 @@ func forwardsCmd(a *app) *cobra.Command {
 			if a.json {
 				return printJSON(a.out, map[string][]control.Forward{"forwards": nonNil(forwards)})
 			}
-			t := newTable(a.out, "LISTEN", "PEER", "SERVICE", "ACTIVE", "TOTAL")
+			t := newTable(a.out, "LISTEN", "PEER", "SERVICE", "ACTIVE", "MAX", "TOTAL", "REFUSED", "ACCEPT-ERRORS")
 			for _, f := range forwards {
-				t.row(f.Listen, f.Peer, f.Service, strconv.Itoa(f.Active), strconv.FormatUint(f.Total, 10))
+				t.row(f.Listen, f.Peer, f.Service, strconv.Itoa(f.Active), strconv.Itoa(f.MaxConnections),
+					strconv.FormatUint(f.Total, 10), strconv.FormatUint(f.Refused, 10), strconv.FormatUint(f.AcceptErrors, 10))
 			}
 			return t.flush()
 		}),

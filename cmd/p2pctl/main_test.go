@@ -43,7 +43,8 @@ func fixture() *controltest.Backend {
 			PacketsSent: 2000, PacketsReceived: 1900, PacketsLost: 3, GSO: true}},
 		ServiceList: []control.Service{{Name: "postgres", Target: "127.0.0.1:5432", Protocol: "tcp",
 			Allow: []string{"web1", "db"}, Active: 1, Total: 7}},
-		ForwardList:   []control.Forward{{Listen: "127.0.0.1:15432", Peer: "db", Service: "postgres", Active: 2, Total: 9}},
+		ForwardList: []control.Forward{{Listen: "127.0.0.1:15432", Peer: "db", Service: "postgres",
+			MaxConnections: 1024, Active: 2, Total: 9, Refused: 4, AcceptErrors: 17}},
 		PingRTTMillis: 1.234,
 	}
 }
@@ -97,8 +98,8 @@ func TestTables(t *testing.T) {
 		`^NAME`+ws+`PROTOCOL`+ws+`TARGET`+ws+`ALLOW`+ws+`ACTIVE`+ws+`TOTAL$`,
 		`^postgres`+ws+`tcp`+ws+`127\.0\.0\.1:5432`+ws+`web1,db`+ws+`1`+ws+`7$`)
 	rowsMatch(t, mustRun(t, "forwards", "--socket", sock),
-		`^LISTEN`+ws+`PEER`+ws+`SERVICE`+ws+`ACTIVE`+ws+`TOTAL$`,
-		`^127\.0\.0\.1:15432`+ws+`db`+ws+`postgres`+ws+`2`+ws+`9$`)
+		`^LISTEN`+ws+`PEER`+ws+`SERVICE`+ws+`ACTIVE`+ws+`MAX`+ws+`TOTAL`+ws+`REFUSED`+ws+`ACCEPT-ERRORS$`,
+		`^127\.0\.0\.1:15432`+ws+`db`+ws+`postgres`+ws+`2`+ws+`1024`+ws+`9`+ws+`4`+ws+`17$`)
 	rowsMatch(t, mustRun(t, "--socket", sock, "status"),
 		`^id: +12D3KooWSelf$`, `^name: +alpha$`, `^peers: +2 configured, 1 connected$`,
 		`\(up 1h00m\)$`, `^socket: +`+regexp.QuoteMeta(sock)+`$`)
@@ -136,7 +137,8 @@ func TestJSON(t *testing.T) {
 		t.Errorf(`services --json: %+v, %v`, services, err)
 	}
 	var forwards []control.Forward
-	if err := json.Unmarshal(decode("forwards")["forwards"], &forwards); err != nil || len(forwards) != 1 {
+	if err := json.Unmarshal(decode("forwards")["forwards"], &forwards); err != nil || len(forwards) != 1 ||
+		forwards[0].AcceptErrors != 17 || forwards[0].Refused != 4 || forwards[0].MaxConnections != 1024 {
 		t.Errorf(`forwards --json: %+v, %v`, forwards, err)
 	}
 	if id := string(decode("id")["id"]); id != `"12D3KooWSelf"` {

@@ -75,7 +75,8 @@ func (b backend) Forwards(context.Context) ([]control.Forward, error) {
 	stats := b.d.fwd.Stats()
 	sort.Slice(stats, func(i, j int) bool { return stats[i].Listen < stats[j].Listen })
 	for _, f := range stats {
-		out = append(out, control.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service, Active: f.Active, Total: f.Total})
+		out = append(out, control.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service, MaxConnections: f.MaxConnections,
+			Active: f.Active, Total: f.Total, Refused: f.Refused, AcceptErrors: f.AcceptErrors})
 	}
 	return out, nil
 }

@@ -152,7 +152,7 @@ func trust(cfg *config.Config) ([]node.Peer, []node.Service) {
 func forwards(cfg *config.Config) []proxy.Forward {
 	var out []proxy.Forward
 	for _, f := range cfg.Forwards {
-		out = append(out, proxy.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service})
+		out = append(out, proxy.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service, MaxConnections: f.MaxConnections})
 	}
 	return out
 }
