@@ -40,7 +40,11 @@ func DefaultStateDir() string {
 
 // DefaultControlSocket is the control socket used when the config names none:
 // $XDG_RUNTIME_DIR/p2pd.sock, else /run/p2pd/p2pd.sock for root, else /tmp/p2pd-<uid>/p2pd.sock.
-// Whoever creates the socket must create its directory 0700 and check that it owns it.
+// Any user can make /tmp/p2pd-<uid> first, so control.Listen creates it with
+// Mkdir 0700 and refuses it unless it is a real directory of this user's with
+// mode 0700, and p2pctl checks the same (control.CheckSocket) before dialing:
+// both apply that rule to any socket directory inside a directory others can
+// write to, which is how they recognise this one.
 func DefaultControlSocket() string {
 	if x := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
 		return filepath.Join(x, socketName)

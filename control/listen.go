@@ -22,7 +22,11 @@ const staleDialTimeout = time.Second
 
 // Listen opens the control socket at path.
 //
-// A missing parent directory is created 0700. An existing socket file is
+// A missing parent directory is created 0700. When that directory sits in a
+// directory others can write to, as the fallback /tmp/p2pd-<uid> does,
+// anyone could have made it first, so it must pass checkPrivateDir: it is
+// created with Mkdir (a planted link is not followed) and must be a real
+// directory, owned by this user, mode 0700. An existing socket file is
 // probed: if a daemon answers, Listen fails; if the connection is refused
 // the file is left over from a crashed daemon and is replaced. A path that
 // exists and is not a socket is never touched. The socket is bound, set to
@@ -36,11 +40,20 @@ func Listen(path string) (net.Listener, error) {
 	if max := len(unix.RawSockaddrUnix{}.Path) - 1; len(path) > max {
 		return nil, fmt.Errorf("control: socket path %q is %d bytes, longer than the %d a Unix socket allows; choose a shorter path", path, len(path), max)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("control: creating socket directory: %w", err)
-	}
-	if err := checkDir(filepath.Dir(path)); err != nil {
-		return nil, err
+	if dir := filepath.Dir(path); inSharedDir(dir) {
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("control: creating socket directory: %w", err)
+		}
+		if err := checkPrivateDir(dir); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("control: creating socket directory: %w", err)
+		}
+		if err := checkDir(dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := clearStale(path); err != nil {
 		return nil, err
@@ -71,6 +84,82 @@ func checkDir(dir string) error {
 	}
 	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
 		return fmt.Errorf("control: socket directory %s is writable by others (mode %v); make it 0700 or choose another control socket path", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// privateDirFix is the way out of a refused socket directory that sits in a
+// shared one: the fallback directory is used only without XDG_RUNTIME_DIR and
+// without a control_socket in the config.
+const privateDirFix = "remove it, or set XDG_RUNTIME_DIR or control_socket"
+
+// inSharedDir reports whether dir's parent exists and is writable by group or
+// others (sticky or not, like /tmp), so that someone else could have created
+// dir, or a link by its name, before us.
+func inSharedDir(dir string) bool {
+	fi, err := os.Stat(filepath.Dir(dir))
+	return err == nil && fi.Mode().Perm()&0o022 != 0
+}
+
+// checkPrivateDir refuses a socket directory in a shared directory unless it
+// is a directory (looked at with Lstat: a symbolic link is refused, never
+// followed), owned by the effective user, with mode 0700 exactly. Each error
+// names the directory, the problem and the fix.
+func checkPrivateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("control: checking socket directory: %w", err)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("control: socket directory %s is a symbolic link, which p2pd does not follow in %s, where others can make one; %s",
+			dir, filepath.Dir(dir), privateDirFix)
+	case !fi.IsDir():
+		return fmt.Errorf("control: socket directory %s is not a directory; %s", dir, privateDirFix)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if euid := os.Geteuid(); int(st.Uid) != euid {
+			return fmt.Errorf("control: socket directory %s is owned by uid %d, not by this user (uid %d), so another user made it first; %s (removing it needs that user or root)",
+				dir, st.Uid, euid, privateDirFix)
+		}
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		return fmt.Errorf("control: socket directory %s has mode %04o, not 0700; fix with: chmod 700 %s, or %s",
+			dir, perm, dir, privateDirFix)
+	}
+	return nil
+}
+
+// CheckSocket is what a client does before it dials the control socket at
+// path, so that it never talks to a socket that another user planted. When
+// the socket's directory sits in a directory others can write to (the
+// fallback /tmp/p2pd-<uid> without XDG_RUNTIME_DIR), that directory must pass
+// the rules Listen applies to it, and an existing socket file must be owned by
+// this user or root. A missing directory or socket passes: dialing it then
+// reports that no daemon is running. Elsewhere CheckSocket checks nothing.
+func CheckSocket(path string) error {
+	dir := filepath.Dir(path)
+	if !inSharedDir(dir) {
+		return nil
+	}
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := checkPrivateDir(dir); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("control: checking socket %s: %w", path, err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if euid := os.Geteuid(); int(st.Uid) != euid && st.Uid != 0 {
+			return fmt.Errorf("control: socket %s is owned by uid %d, not by this user (uid %d) or root, so it is not this user's p2pd; remove it",
+				path, st.Uid, euid)
+		}
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestKeyFileRoundTrip(t *testing.T) {
@@ -274,5 +276,156 @@ func TestLoadOrCreateKeyFileRace(t *testing.T) {
 			t.Fatalf("round %d: %d callers report created, want 1", round, creators)
 		}
 		assertOnlyFile(t, filepath.Dir(path), "identity.key")
+	}
+}
+
+// within runs load and stops the test if it has not returned within two
+// seconds, as an open(2) waiting for the writer of the named pipe at path
+// would not. It then releases such an open so that no goroutine is left.
+func within(t *testing.T, path string, load func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- load() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * time.Second):
+		// A writer that comes and goes releases the open, and the read then ends.
+		if w, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatalf("loading the key from %s still blocked after 2s", path)
+		return nil
+	}
+}
+
+func TestLoadKeyFileNamedPipe(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "identity.key")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := within(t, path, func() error { _, err := LoadKeyFile(path); return err })
+	want := "identity: key file " + path + " is a named pipe, not a regular file; point key_file at the real key file"
+	if !errors.Is(err, ErrKeyFileFormat) || err.Error() != want {
+		t.Fatalf("LoadKeyFile(named pipe) err = %v\nwant  %s", err, want)
+	}
+	// LoadOrCreateKeyFile must neither block nor replace it.
+	err = within(t, path, func() error { _, _, err := LoadOrCreateKeyFile(path); return err })
+	if !errors.Is(err, ErrKeyFileFormat) {
+		t.Fatalf("LoadOrCreateKeyFile(named pipe) err = %v, want ErrKeyFileFormat", err)
+	}
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Type() != fs.ModeNamedPipe {
+		t.Fatalf("the named pipe was replaced: %v, %v", fi, err)
+	}
+}
+
+func TestLoadKeyFileDevice(t *testing.T) {
+	_, err := LoadKeyFile(os.DevNull)
+	want := "identity: key file " + os.DevNull + " is a character device, not a regular file"
+	if !errors.Is(err, ErrKeyFileFormat) || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("LoadKeyFile(%s) err = %v, want one starting %q", os.DevNull, err, want)
+	}
+}
+
+func TestLoadKeyFileSymlink(t *testing.T) {
+	real := filepath.Join(t.TempDir(), "identity.key")
+	if _, err := CreateKeyFile(real, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKeyFile(real); err != nil {
+		t.Fatalf("the link's target itself is a valid key: %v", err)
+	}
+	dangling := filepath.Join(t.TempDir(), "missing.key")
+	for name, target := range map[string]string{"to a valid key": real, "dangling": dangling} {
+		t.Run(name, func(t *testing.T) {
+			link := filepath.Join(t.TempDir(), "identity.key")
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadKeyFile(link)
+			want := "identity: key file " + link + " is a symbolic link; p2pd does not follow links for its key: point key_file at the real file"
+			if !errors.Is(err, ErrKeyFileFormat) || err.Error() != want {
+				t.Fatalf("LoadKeyFile(symlink) err = %v\nwant  %s", err, want)
+			}
+			if _, _, err := LoadOrCreateKeyFile(link); !errors.Is(err, ErrKeyFileFormat) {
+				t.Fatalf("LoadOrCreateKeyFile(symlink) err = %v, want ErrKeyFileFormat", err)
+			}
+		})
+	}
+	if _, err := os.Lstat(dangling); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a key was written through the dangling link: %v", err)
+	}
+}
+
+// TestCreateKeyFileOverSymlink plants a link to a file of ours at the key
+// path: CreateKeyFile must refuse and leave the target as it was.
+func TestCreateKeyFileOverSymlink(t *testing.T) {
+	target := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(target, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "identity.key")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CreateKeyFile(link, nil); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("CreateKeyFile over a symlink: err = %v, want ErrKeyExists", err)
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "precious\n" {
+		t.Fatalf("link target changed: %q, %v", b, err)
+	}
+	assertOnlyFile(t, filepath.Dir(link), "identity.key")
+}
+
+func TestLoadKeyFileOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot give a key file to another user")
+	}
+	path := filepath.Join(t.TempDir(), "identity.key")
+	if _, err := CreateKeyFile(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	assertMode(t, path, 0o600)
+	_, err := LoadKeyFile(path)
+	want := "identity: key file " + path + " is owned by uid 65534, not by this process (uid 0); fix with: chown 0 " + path
+	if !errors.Is(err, ErrKeyFileOwner) || err.Error() != want {
+		t.Fatalf("LoadKeyFile(owned by 65534) err = %v\nwant  %s", err, want)
+	}
+	if _, _, err := LoadOrCreateKeyFile(path); !errors.Is(err, ErrKeyFileOwner) {
+		t.Fatalf("LoadOrCreateKeyFile(owned by 65534) err = %v, want ErrKeyFileOwner", err)
+	}
+	// Given back, the same file loads.
+	if err := os.Chown(path, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKeyFile(path); err != nil {
+		t.Fatalf("LoadKeyFile after chown back: %v", err)
+	}
+}
+
+func TestLoadKeyFileTooLarge(t *testing.T) {
+	valid := "privkey:" + strings.Repeat("ab", SeedSize) + "\n"
+	for _, size := range []int64{keyFileMaxSize + 1, 1 << 40} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			// A valid key at the start, then more: refused for its size alone.
+			path := writeTestFile(t, valid)
+			if err := os.Truncate(path, size); err != nil { // sparse: costs no disk
+				t.Fatal(err)
+			}
+			_, err := LoadKeyFile(path)
+			want := fmt.Sprintf("identity: key file %s is %d bytes, larger than a key file can be (%d); ", path, size, keyFileMaxSize)
+			if !errors.Is(err, ErrKeyFileFormat) || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("LoadKeyFile(%d bytes) err = %v, want one starting %q", size, err, want)
+			}
+		})
+	}
+	// At the bound it is read and judged by its text.
+	path := writeTestFile(t, valid+strings.Repeat("\n", keyFileMaxSize-len(valid)))
+	if _, err := LoadKeyFile(path); err != nil {
+		t.Fatalf("LoadKeyFile(%d bytes, a key and blank lines): %v", keyFileMaxSize, err)
 	}
 }

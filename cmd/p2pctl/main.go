@@ -119,6 +119,7 @@ func newRoot(a *app) *cobra.Command {
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return checkSocket(a.socket) }
 	root.PersistentFlags().StringVar(&a.socket, "socket", defaultSocket(os.Getenv),
 		"control socket of the p2pd to talk to (env P2PD_NODE_CONTROL_SOCKET)")
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON instead of tables")
