@@ -68,8 +68,11 @@ type Session struct {
 	AgeSeconds    float64   `json:"age_seconds"`
 	RTTMillis     float64   `json:"rtt_ms"`
 	Streams       int       `json:"streams"`
-	BytesSent     uint64    `json:"bytes_sent"`
-	BytesReceived uint64    `json:"bytes_received"`
+	// Conns is how many QUIC connections the session has: one, plus one
+	// per StreamsPerConn concurrent streams it needed beyond that.
+	Conns         int    `json:"conns"`
+	BytesSent     uint64 `json:"bytes_sent"`
+	BytesReceived uint64 `json:"bytes_received"`
 	// Packets counted by QUIC; lost ones were sent and declared lost.
 	PacketsSent     uint64 `json:"packets_sent"`
 	PacketsReceived uint64 `json:"packets_received"`

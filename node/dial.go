@@ -9,7 +9,10 @@ import (
 	"github.com/p2pd/p2pd/transport"
 )
 
-// dial tries every known address of p at once and, with discovery, looks
+// maxDialAddrs bounds the addresses one dial tries.
+const maxDialAddrs = 16
+
+// dial tries every known address of p at once (at most maxDialAddrs) and, with discovery, looks
 // the peer up at the same time and dials what the lookup adds (a peer that
 // moved is found while its old addresses time out). The first completed
 // handshake wins; the others are cancelled or closed.
@@ -28,6 +31,13 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if tried[addr] || ctx.Err() != nil {
+			return
+		}
+		if len(tried) >= maxDialAddrs {
+			// Addresses come from discovery too, where anyone on the LAN
+			// may answer for a peer: one dial costs a bounded number of
+			// connections, each bounded before authentication.
+			n.log.Debug("dial: address not tried, the dial has enough", "peer", p.nameNow(), "remote", addr, "limit", maxDialAddrs)
 			return
 		}
 		tried[addr] = true

@@ -159,3 +159,52 @@ func TestLaneRefusedWithoutSession(t *testing.T) {
 	}
 	acceptNone(t, b, 200*time.Millisecond)
 }
+
+// TestLaneEndsAlone: an extra lane that dies takes only its own streams;
+// the session goes on and opens streams on what is left.
+func TestLaneEndsAlone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sa, sb, _, _ := sessionPair(t, ctx)
+	echoServer(ctx, sb)
+	var held []*Stream
+	for range StreamsPerConn + 1 {
+		st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, st)
+	}
+	if n := sa.Stats().Conns; n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+	extra := sa.lanesNow()[1]
+	extra.conn.CloseWithError(CodeNormal, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for (sa.Stats().Conns != 1 || sb.Stats().Conns != 1) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if sa.Stats().Conns != 1 || sb.Stats().Conns != 1 {
+		t.Fatalf("the dead lane is still counted: %d and %d connections", sa.Stats().Conns, sb.Stats().Conns)
+	}
+	if sa.State() != StateEstablished || sa.Err() != nil {
+		t.Fatalf("the session ended with its extra lane: %v", sa.Err())
+	}
+	for _, st := range held[:8] {
+		st.Close()
+	}
+	st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
+	if err != nil {
+		t.Fatalf("a stream after the lane died: %v", err)
+	}
+	msg := []byte("still here")
+	st.Write(msg)
+	st.CloseWrite()
+	if got, err := io.ReadAll(st); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo after the lane died: %q, %v", got, err)
+	}
+	st.Close()
+	for _, st := range held[8:] {
+		st.Close()
+	}
+}

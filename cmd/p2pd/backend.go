@@ -53,7 +53,7 @@ func (b backend) Sessions(context.Context) ([]control.Session, error) {
 		out = append(out, control.Session{
 			Peer: s.Peer, PeerID: s.PeerID, Remote: s.Remote, Initiator: s.Initiator, State: s.State,
 			EstablishedAt: s.Established, AgeSeconds: time.Since(s.Established).Seconds(),
-			RTTMillis: float64(s.Stats.RTT.Microseconds()) / 1000, Streams: s.Stats.Streams,
+			RTTMillis: float64(s.Stats.RTT.Microseconds()) / 1000, Streams: s.Stats.Streams, Conns: s.Stats.Conns,
 			BytesSent: s.Stats.BytesSent, BytesReceived: s.Stats.BytesReceived,
 			PacketsSent: s.Stats.PacketsSent, PacketsReceived: s.Stats.PacketsReceived,
 			PacketsLost: s.Stats.PacketsLost, GSO: s.Stats.GSO,
