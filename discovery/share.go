@@ -131,7 +131,7 @@ func (s *sharing) listenOverlay(ep *transport.Endpoint) error {
 		return errors.New("discovery: libp2p did not build the shared quic connection manager")
 	}
 	for _, a := range s.listen {
-		ln, err := s.cm.ListenQUIC(a, ep.ServerTLS(), allowWindowIncrease)
+		ln, err := s.cm.ListenQUIC(a, ep.ServerTLS(), ep.AllowWindowIncrease)
 		if err != nil {
 			return fmt.Errorf("discovery: overlay listener on %s: %w", a, err)
 		}
@@ -139,8 +139,3 @@ func (s *sharing) listenOverlay(ep *transport.Endpoint) error {
 	}
 	return nil
 }
-
-// allowWindowIncrease lets overlay connections grow their flow-control
-// windows up to the endpoint's maxima; quicreuse calls the function of the
-// connection's ALPN and must not be given nil (it would call it).
-func allowWindowIncrease(*quic.Conn, uint64) bool { return true }

@@ -36,7 +36,8 @@ func runRefused(t *testing.T, n *testNode, env ...string) (int, string) {
 }
 
 // TestKeyFileHardening starts the real daemon on key files it must refuse:
-// each time it exits at once, with the exit code of a key readable by others,
+// each time it exits at once with 2, a configuration error, as a key readable
+// by others does,
 // and says what is wrong.
 func TestKeyFileHardening(t *testing.T) {
 	n := newNode(t, "k")
@@ -49,8 +50,8 @@ func TestKeyFileHardening(t *testing.T) {
 		t.Fatal(err)
 	}
 	modeCode, out := runRefused(t, n)
-	if modeCode == 0 || !strings.Contains(out, "chmod 600 "+key) {
-		t.Fatalf("key readable by others: exit %d, output %s", modeCode, out)
+	if modeCode != 2 || !strings.Contains(out, "chmod 600 "+key) {
+		t.Fatalf("key readable by others: exit %d, output %s; want exit 2 (a configuration error)", modeCode, out)
 	}
 
 	t.Run("named pipe", func(t *testing.T) {

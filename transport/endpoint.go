@@ -68,6 +68,9 @@ type Endpoint struct {
 
 	sessMu    sync.Mutex // guards byLaneKey
 	byLaneKey map[[handshake.LaneKeySize]byte]*Session
+	// byConn maps every authenticated QUIC connection (each lane of each
+	// session) to its session, for the flow-control budget.
+	byConn sync.Map // *quic.Conn → *Session
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,15 +168,23 @@ func (e *Endpoint) quicConfig() *quic.Config {
 		MaxIncomingUniStreams:          -1,
 		InitialStreamReceiveWindow:     512 << 10,
 		MaxStreamReceiveWindow:         16 << 20,
-		InitialConnectionReceiveWindow: 1 << 20,
-		MaxConnectionReceiveWindow:     64 << 20,
+		InitialConnectionReceiveWindow: initialConnectionWindow,
+		MaxConnectionReceiveWindow:     maxConnectionWindow,
 		EnableDatagrams:                true,
+		AllowConnectionWindowIncrease:  e.AllowWindowIncrease,
 		InitialPacketSize:              initialPacketSize,
 		// With QLOGDIR set, every connection writes a qlog file there
 		// (for qvis and the like); unset, this costs a getenv per connection.
 		Tracer: qlog.DefaultConnectionTracer,
 	}
 }
+
+// Connection flow-control windows: where each connection starts, and how far
+// a session's connections may grow theirs in all (see AllowWindowIncrease).
+const (
+	initialConnectionWindow = 1 << 20
+	maxConnectionWindow     = 64 << 20
+)
 
 // initialPacketSize is the UDP payload of the first packets, before path
 // MTU discovery finds what the path carries: 1232 bytes fit an IPv6 path of
@@ -382,11 +393,34 @@ func (e *Endpoint) dialConn(ctx context.Context, id identity.PeerID, addr net.Ad
 	return conn, st, info, nil
 }
 
+// AllowWindowIncrease is quic.Config.AllowConnectionWindowIncrease for
+// overlay connections: a connection that has not authenticated never grows
+// its flow-control window, and the lanes of one session grow theirs out of
+// one budget, so that a session of many connections buffers no more than
+// one connection could.
+func (e *Endpoint) AllowWindowIncrease(conn *quic.Conn, delta uint64) bool {
+	v, ok := e.byConn.Load(conn)
+	if !ok {
+		return false
+	}
+	s := v.(*Session)
+	if s.window.Add(int64(delta)) <= sessionWindowBudget {
+		return true
+	}
+	s.window.Add(-int64(delta))
+	return false
+}
+
+// sessionWindowBudget is how far a session's connections together may grow
+// their flow-control windows beyond the first one each starts with.
+const sessionWindowBudget = maxConnectionWindow - initialConnectionWindow
+
 // register makes s findable by the lanes the peer adds to it.
 func (e *Endpoint) register(s *Session) {
 	e.sessMu.Lock()
 	defer e.sessMu.Unlock()
 	e.byLaneKey[s.laneKey] = s
+	e.byConn.Store(s.conn, s)
 }
 
 func (e *Endpoint) deregister(s *Session) {
@@ -395,6 +429,7 @@ func (e *Endpoint) deregister(s *Session) {
 	if e.byLaneKey[s.laneKey] == s {
 		delete(e.byLaneKey, s.laneKey)
 	}
+	e.byConn.Delete(s.conn)
 }
 
 // laneSession returns the live session with the lane key key whose peer is

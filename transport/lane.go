@@ -33,10 +33,10 @@ import (
 const (
 	// StreamsPerConn is how many concurrent streams one QUIC connection
 	// allows the peer to open (each costs ~1.5 KiB in quic-go).
-	StreamsPerConn = 64
+	StreamsPerConn = 128
 	// MaxLanes bounds a session's connections: at most
 	// MaxLanes*StreamsPerConn concurrent streams from one peer.
-	MaxLanes = 256
+	MaxLanes = 128
 	// laneRetry is how long a session waits after a failed lane dial before
 	// it tries another; meanwhile new streams wait for a free one.
 	laneRetry = 5 * time.Second
@@ -136,6 +136,7 @@ func (s *Session) addLane(conn *quic.Conn) (*lane, error) {
 		return nil, errNoLane
 	}
 	s.lanes = append(s.lanes, l)
+	s.ep.byConn.Store(conn, s)
 	s.acceptors.Add(1)
 	go s.acceptLane(l)
 	return l, nil
@@ -147,6 +148,7 @@ func (s *Session) dropLane(l *lane) {
 		return
 	}
 	l.conn.CloseWithError(CodeNormal, "")
+	s.ep.byConn.Delete(l.conn)
 	s.lanesMu.Lock()
 	defer s.lanesMu.Unlock()
 	for i, x := range s.lanes {

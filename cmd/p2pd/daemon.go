@@ -112,6 +112,9 @@ func loadKey(cfg *config.Config) (identity.PrivateKey, bool, error) {
 	if err == nil {
 		return key, false, nil
 	}
+	if errors.Is(err, identity.ErrKeyFileMode) || errors.Is(err, identity.ErrKeyFileOwner) || errors.Is(err, identity.ErrKeyFileFormat) {
+		return identity.PrivateKey{}, false, usageError{err} // the file is wrong: the user fixes it, exit 2
+	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return identity.PrivateKey{}, false, err
 	}
