@@ -65,7 +65,7 @@ type Session struct {
 	growFailed time.Time       // when the last lane dial failed
 	gone       map[uint64]bool // ids of extra lanes that ended
 	incoming   chan acceptedStream
-	window     atomic.Int64 // flow-control window growth granted to all lanes
+	window     atomic.Int64   // flow-control window growth granted to all lanes
 	acceptors  sync.WaitGroup // one acceptLane per lane, owned by controlLoop
 
 	ctlMu sync.Mutex // serialises writes on the control stream
