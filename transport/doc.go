@@ -25,6 +25,26 @@
 // until message 2 is verified the initiator opens none. The first stream then
 // stays open as the session's control stream (ping, pong, going-away, drained).
 //
+// Before authentication a connection is cheap on purpose (admission.go): a
+// QUIC Retry for new sources once 16 connections are half-open, message 1
+// due within [Message1Timeout] of the QUIC handshake, at most
+// [Config.MaxPendingHandshakes] waiting (the oldest silent one is closed for
+// a newcomer), per-source and per-network shares (ratelimit.go), and
+// [StreamsPerConn] streams per connection, none accepted before message 1.
+//
+// # Lanes
+//
+// A session that needs more than [StreamsPerConn] concurrent streams adds
+// QUIC connections, lanes (lane.go). A lane runs the same handshake, and its
+// message 1 payload carries the session's lane key (handshake.Payload.Lane:
+// TLS exporter bytes of the session's first connection for "EXPORTER-p2pd/1
+// lane key", 16 bytes); the responder adds it to the established session of
+// the same peer with that key, or refuses it like any failed handshake. A
+// lane's id is 8 bytes of its own exporter for "EXPORTER-p2pd/1 lane id"
+// (low bit set; the first connection is lane 0). Lanes carry streams only;
+// the control stream and datagrams stay on the first connection, and the
+// session ends with it.
+//
 // # Streams
 //
 // Every proxied connection is one bidirectional stream that starts with a

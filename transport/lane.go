@@ -129,11 +129,14 @@ func (s *Session) addLane(conn *quic.Conn) (*lane, error) {
 	l := &lane{id: id, conn: conn}
 	s.lanesMu.Lock()
 	defer s.lanesMu.Unlock()
-	if s.State() != StateEstablished || s.conn.Context().Err() != nil {
+	if s.State() != StateEstablished || s.conn.Context().Err() != nil || len(s.lanes) >= MaxLanes {
+		// The peer may count the lane in its going-away already: a drain
+		// must not wait for it.
+		s.markGone(id)
+		if len(s.lanes) >= MaxLanes {
+			return nil, errNoLane
+		}
 		return nil, ErrClosed
-	}
-	if len(s.lanes) >= MaxLanes {
-		return nil, errNoLane
 	}
 	s.lanes = append(s.lanes, l)
 	s.ep.byConn.Store(conn, s)
@@ -154,13 +157,18 @@ func (s *Session) dropLane(l *lane) {
 	for i, x := range s.lanes {
 		if x == l {
 			s.lanes = append(s.lanes[:i:i], s.lanes[i+1:]...)
-			if s.gone == nil {
-				s.gone = make(map[uint64]bool)
-			}
-			s.gone[l.id] = true
+			s.markGone(l.id)
 			return
 		}
 	}
+}
+
+// markGone records that the lane id ended. The caller holds lanesMu.
+func (s *Session) markGone(id uint64) {
+	if s.gone == nil {
+		s.gone = make(map[uint64]bool)
+	}
+	s.gone[id] = true
 }
 
 // laneGone reports whether the lane id was the session's and has ended.
