@@ -87,8 +87,10 @@ func serviceTOML(name, target, allow string) string {
 	return fmt.Sprintf("[[services]]\nname = %q\ntarget = %q\nallow = [%q]\n\n", name, target, allow)
 }
 
+// forwardTOML is a forward with no practical cap on connections: the
+// memory figure holds more than the default cap.
 func forwardTOML(listen, peer, service string) string {
-	return fmt.Sprintf("[[forwards]]\nlisten = %q\npeer = %q\nservice = %q\n\n", listen, peer, service)
+	return fmt.Sprintf("[[forwards]]\nlisten = %q\npeer = %q\nservice = %q\nmax_connections = 1048576\n\n", listen, peer, service)
 }
 
 // startNode runs the daemon and waits for its control socket. If its UDP

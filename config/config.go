@@ -75,7 +75,7 @@ type Forward struct {
 
 // Bounds of [[forwards]] max_connections.
 const (
-	DefaultForwardConnections = 1024
+	DefaultForwardConnections = 8192
 	MaxForwardConnections     = 1 << 20
 )
 

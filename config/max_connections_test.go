@@ -40,9 +40,9 @@ func TestForwardMaxConnectionsInvalid(t *testing.T) {
 		is         error
 	}{
 		{"max_connections = -5\n",
-			`config: forwards[1].max_connections -5: must be between 1 and 1048576; absent or 0 means the default, 1024`, ErrInvalid},
+			`config: forwards[1].max_connections -5: must be between 1 and 1048576; absent or 0 means the default, 8192`, ErrInvalid},
 		{"max_connections = 1048577\n",
-			`config: forwards[1].max_connections 1048577: must be between 1 and 1048576; absent or 0 means the default, 1024`, ErrInvalid},
+			`config: forwards[1].max_connections 1048577: must be between 1 and 1048576; absent or 0 means the default, 8192`, ErrInvalid},
 		{"max_connections = \"100\"\n", `config: forwards[1].max_connections: want an integer, got "100"`, ErrType},
 		{"max_connections = 1.5\n", `config: forwards[1].max_connections: want an integer, got 1.5`, ErrType},
 	} {

@@ -201,8 +201,8 @@ max_connections = 2
 			t.Errorf("forward %s: accept_errors 0 after running out of descriptors", f.Listen)
 		case f.Listen == addr2 && f.AcceptErrors != 0:
 			t.Errorf("forward %s had no connections in the episode but shows accept_errors %d", f.Listen, f.AcceptErrors)
-		case f.Listen == addr1 && (f.Refused != 0 || f.MaxConnections != 1024):
-			t.Errorf("forward %s: refused %d, max_connections %d; want 0 and the default 1024", f.Listen, f.Refused, f.MaxConnections)
+		case f.Listen == addr1 && (f.Refused != 0 || f.MaxConnections != 8192):
+			t.Errorf("forward %s: refused %d, max_connections %d; want 0 and the default 8192", f.Listen, f.Refused, f.MaxConnections)
 		case f.Listen == addr2 && (f.Refused != 1 || f.MaxConnections != 2):
 			t.Errorf("forward %s: refused %d, max_connections %d; want 1 and 2 as configured", f.Listen, f.Refused, f.MaxConnections)
 		}

@@ -242,6 +242,6 @@ func TestForwarderDefaultCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := forwardStats(t, f).MaxConnections; got != proxy.DefaultMaxConnections {
-		t.Errorf("MaxConnections of a forward without one = %d, want 1024", got)
+		t.Errorf("MaxConnections of a forward without one = %d, want 8192", got)
 	}
 }

@@ -22,7 +22,7 @@ type Dialer interface {
 
 // DefaultMaxConnections is a forward's cap on concurrent connections when
 // its MaxConnections is zero.
-const DefaultMaxConnections = 1024
+const DefaultMaxConnections = 8192
 
 // Forward is one local port forwarded to a peer's service.
 type Forward struct {
