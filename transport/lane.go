@@ -101,8 +101,7 @@ func (s *Session) acceptLane(l *lane) {
 			return
 		}
 		if s.pastGoingAway(l.id, int64(qs.StreamID())) {
-			qs.CancelRead(StreamRefused)
-			qs.CancelWrite(StreamRefused)
+			refuseStream(qs)
 			continue
 		}
 		select {
@@ -117,6 +116,12 @@ func (s *Session) acceptLane(l *lane) {
 			return
 		}
 	}
+}
+
+// refuseStream resets a stream the session does not take.
+func refuseStream(qs *quic.Stream) {
+	qs.CancelRead(StreamRefused)
+	qs.CancelWrite(StreamRefused)
 }
 
 // addLane makes conn one of the session's lanes and starts accepting its
@@ -140,6 +145,15 @@ func (s *Session) addLane(conn *quic.Conn) (*lane, error) {
 	}
 	s.lanes = append(s.lanes, l)
 	s.ep.byConn.Store(conn, s)
+	if !s.laneAcceptors {
+		// The first lane's streams now need a goroutine of their own too.
+		s.laneAcceptors = true
+		s.acceptors.Add(1)
+		go s.acceptLane(s.lanes[0])
+		if s.wakeDirect != nil {
+			s.wakeDirect()
+		}
+	}
 	s.acceptors.Add(1)
 	go s.acceptLane(l)
 	return l, nil

@@ -57,7 +57,8 @@ type Session struct {
 	streams atomic.Int64
 
 	laneKey [handshake.LaneKeySize]byte // what extra lanes present (see lane.go)
-	// lanesMu guards lanes, growing, growFailed and gone. lanes[0] is the first
+	// lanesMu guards lanes, growing, growFailed, gone, laneAcceptors and
+	// wakeDirect. lanes[0] is the first
 	// connection, conn; the slice is replaced, never changed in place.
 	lanesMu    sync.Mutex
 	lanes      []*lane
@@ -65,6 +66,12 @@ type Session struct {
 	growFailed time.Time       // when the last lane dial failed
 	gone       map[uint64]bool // ids of extra lanes that ended
 	incoming   chan acceptedStream
+	// Until the session has an extra lane, AcceptStream takes the first
+	// lane's streams itself (one goroutine fewer per idle session);
+	// wakeDirect ends such a wait when the first extra lane comes, and
+	// from then on every lane has an acceptLane goroutine.
+	laneAcceptors bool
+	wakeDirect    context.CancelFunc
 	window     atomic.Int64   // flow-control window growth granted to all lanes
 	acceptors  sync.WaitGroup // one acceptLane per lane, owned by controlLoop
 
@@ -99,8 +106,6 @@ func newSession(e *Endpoint, conn *quic.Conn, ctl *quic.Stream, info peerInfo, i
 	s.lanes = []*lane{first}
 	e.register(s)
 	s.keepalive = time.AfterFunc(e.cfg.KeepAlive, s.sendKeepalive)
-	s.acceptors.Add(1)
-	go s.acceptLane(first)
 	go s.controlLoop()
 	return s, nil
 }
@@ -339,19 +344,55 @@ func (s *Session) openStream(ctx context.Context, req Request, headerTimeout tim
 }
 
 // AcceptStream returns the peer's next stream; the caller reads its request
-// with ReadRequest and answers it with Respond.
+// with ReadRequest and answers it with Respond. One goroutine at a time
+// calls it.
 func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
-	var a acceptedStream
-	select {
-	case a = <-s.incoming:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-s.conn.Context().Done():
-		return nil, s.errOr(ErrClosed)
+	for {
+		s.lanesMu.Lock()
+		direct := !s.laneAcceptors
+		var lctx context.Context
+		var cancel context.CancelFunc
+		if direct {
+			lctx, cancel = context.WithCancel(ctx)
+			s.wakeDirect = cancel
+		}
+		first := s.lanes[0]
+		s.lanesMu.Unlock()
+		if !direct {
+			select {
+			case a := <-s.incoming:
+				return s.accepted(a), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-s.conn.Context().Done():
+				return nil, s.errOr(ErrClosed)
+			}
+		}
+		qs, err := s.conn.AcceptStream(lctx)
+		s.lanesMu.Lock()
+		s.wakeDirect = nil
+		s.lanesMu.Unlock()
+		cancel()
+		switch {
+		case err == nil && s.pastGoingAway(0, int64(qs.StreamID())):
+			refuseStream(qs)
+		case err == nil:
+			return s.accepted(acceptedStream{qs: qs, l: first}), nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case lctx.Err() == nil:
+			return nil, s.errOr(err)
+		}
+		// An extra lane came: its acceptors take over.
 	}
-	st := s.wrap(a.qs) // counted before accepted moves: a drain must see it
+}
+
+// accepted wraps a stream the peer opened. It is counted before accepted
+// moves: a drain must see it.
+func (s *Session) accepted(a acceptedStream) *Stream {
+	st := s.wrap(a.qs)
 	raiseTo(&a.l.accepted, int64(a.qs.StreamID())+1)
-	return st, nil
+	return st
 }
 
 // raiseTo sets a to v if v is larger.
