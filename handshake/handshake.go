@@ -71,6 +71,8 @@ type Config struct {
 	// Ephemeral, when set, pins the ephemeral key and Random is unused. For
 	// test vectors only: reusing an ephemeral key breaks Noise's security.
 	Ephemeral *Keypair
+	// Suite is the cipher suite; the zero value is the QUIC carrier's.
+	Suite Suite
 }
 
 // Result is what a completed handshake established.
@@ -83,6 +85,10 @@ type Result struct {
 	// HandshakeHash is Noise's final handshake hash h, equal on both sides:
 	// a unique name of this handshake.
 	HandshakeHash []byte
+	// Send and Receive encrypt this side's transport messages and decrypt
+	// the peer's. The QUIC carrier does not use them (TLS protects its
+	// packets); the TCP carrier encrypts every byte with them.
+	Send, Receive *Cipher
 }
 
 // newState checks cfg and starts a flynn/noise IK handshake state.
@@ -100,8 +106,12 @@ func newState(cfg Config, initiator bool, remoteStatic []byte) (*noise.Handshake
 		// flynn/noise makes its ephemeral key from 32 bytes of Random.
 		rng = bytes.NewReader(cfg.Ephemeral.Private[:])
 	}
+	suite, err := cfg.Suite.cipherSuite()
+	if err != nil {
+		return nil, err
+	}
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   noise.NewCipherSuite(newX25519(), noise.CipherChaChaPoly, noise.HashBLAKE2s),
+		CipherSuite:   suite,
 		Random:        rng,
 		Pattern:       noise.HandshakeIK,
 		Initiator:     initiator,

@@ -86,7 +86,7 @@ func (i *Initiator) ReadMessage2(msg []byte) (Result, error) {
 	case len(msg) < Message2Overhead:
 		return Result{}, tooShort(2, len(msg), Message2Overhead)
 	}
-	payload, _, _, err := i.hs.ReadMessage(nil, msg)
+	payload, cs1, cs2, err := i.hs.ReadMessage(nil, msg)
 	if err != nil {
 		return Result{}, decryptFailed(2, err)
 	}
@@ -96,6 +96,7 @@ func (i *Initiator) ReadMessage2(msg []byte) (Result, error) {
 		RemotePayload: payload,
 		HandshakeHash: handshakeHash(i.hs),
 	}
+	res.Send, res.Receive = ciphers(cs1, cs2)
 	i.hs = nil // drop key material
 	return res, nil
 }

@@ -81,7 +81,7 @@ func (r *Responder) WriteMessage2(payload []byte) ([]byte, Result, error) {
 	if n := Message2Overhead + len(payload); n > MaxMessageSize {
 		return nil, Result{}, tooLarge("message 2 with this payload", n)
 	}
-	msg, _, _, err := r.hs.WriteMessage(make([]byte, 0, Message2Overhead+len(payload)), payload)
+	msg, cs1, cs2, err := r.hs.WriteMessage(make([]byte, 0, Message2Overhead+len(payload)), payload)
 	if err != nil {
 		return nil, Result{}, fmt.Errorf("handshake: write message 2: %w", err)
 	}
@@ -91,6 +91,7 @@ func (r *Responder) WriteMessage2(payload []byte) ([]byte, Result, error) {
 		RemotePayload: r.remotePayload,
 		HandshakeHash: handshakeHash(r.hs),
 	}
+	res.Send, res.Receive = ciphers(cs2, cs1)
 	r.hs, r.remotePayload = nil, nil // drop key material
 	return msg, res, nil
 }

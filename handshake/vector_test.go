@@ -22,14 +22,18 @@ type vector struct {
 	payload0, ciphertext0      []byte
 	payload1, ciphertext1      []byte
 	handshakeHash              []byte
+	suite                      Suite
+	// transport are the messages after the handshake, initiator first,
+	// then alternating (cacophony's format): payload and ciphertext.
+	transport [][2][]byte
 }
 
 // TestVectors replays every vector through NewInitiator and NewResponder with
 // pinned ephemerals and compares every byte.
 func TestVectors(t *testing.T) {
 	vectors := append(cacophonyVectors(t), flynnVectors(t)...)
-	if len(vectors) != 5 {
-		t.Fatalf("loaded %d vectors, want 5 (1 cacophony + 4 flynn/noise)", len(vectors))
+	if len(vectors) != 6 {
+		t.Fatalf("loaded %d vectors, want 6 (2 cacophony + 4 flynn/noise)", len(vectors))
 	}
 	for _, v := range vectors {
 		t.Run(v.name, func(t *testing.T) { runVector(t, v) })
@@ -41,11 +45,11 @@ func runVector(t *testing.T, v vector) {
 	initStatic := keypair(t, v.initStatic)
 	initEph, respEph := keypair(t, v.initEphemeral), keypair(t, v.respEphemeral)
 
-	ini, err := NewInitiator(Config{Static: initStatic, Prologue: v.initPrologue, Ephemeral: &initEph}, respStatic.Public)
+	ini, err := NewInitiator(Config{Static: initStatic, Prologue: v.initPrologue, Ephemeral: &initEph, Suite: v.suite}, respStatic.Public)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := NewResponder(Config{Static: respStatic, Prologue: v.respPrologue, Ephemeral: &respEph})
+	resp, err := NewResponder(Config{Static: respStatic, Prologue: v.respPrologue, Ephemeral: &respEph, Suite: v.suite})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +90,20 @@ func runVector(t *testing.T, v vector) {
 	}
 	if v.handshakeHash != nil && !bytes.Equal(iniRes.HandshakeHash, v.handshakeHash) {
 		t.Fatalf("handshake hash:\n got %x\nwant %x", iniRes.HandshakeHash, v.handshakeHash)
+	}
+	for i, m := range v.transport {
+		send, recv := iniRes.Send, respRes.Receive
+		if i%2 == 1 {
+			send, recv = respRes.Send, iniRes.Receive
+		}
+		ct, err := send.Seal(nil, m[0])
+		if err != nil || !bytes.Equal(ct, m[1]) {
+			t.Fatalf("transport message %d:\n got %x (%v)\nwant %x", i, ct, err, m[1])
+		}
+		pt, err := recv.Open(nil, ct)
+		if err != nil || !bytes.Equal(pt, m[0]) {
+			t.Fatalf("transport message %d opened to %x (%v), want %x", i, pt, err, m[0])
+		}
 	}
 }
 
@@ -129,7 +147,12 @@ func cacophonyVectors(t *testing.T) []vector {
 	}
 	var out []vector
 	for _, v := range file.Vectors {
-		if v.ProtocolName != ProtocolName {
+		var suite Suite
+		switch v.ProtocolName {
+		case ProtocolName:
+		case ProtocolNameTCP:
+			suite = SuiteAESGCMSHA256
+		default:
 			continue
 		}
 		vec := vector{
@@ -145,6 +168,10 @@ func cacophonyVectors(t *testing.T) []vector {
 			payload1:      unhex(t, v.Messages[1].Payload),
 			ciphertext1:   unhex(t, v.Messages[1].Ciphertext),
 			handshakeHash: unhex(t, v.HandshakeHash),
+			suite:         suite,
+		}
+		for _, m := range v.Messages[2:] {
+			vec.transport = append(vec.transport, [2][]byte{unhex(t, m.Payload), unhex(t, m.Ciphertext)})
 		}
 		// The vector's init_remote_static is the responder's public key.
 		if kp := keypair(t, vec.respStatic); !bytes.Equal(kp.Public[:], unhex(t, v.InitRemoteStatic)) {

@@ -1,0 +1,159 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/p2pd/p2pd/handshake"
+	"github.com/p2pd/p2pd/identity"
+)
+
+// The TCP carrier's handshake: Noise IK directly on a TCP connection, for
+// networks that block UDP. No TLS lies beneath, so there is no exporter to
+// bind to; the prologue names the carrier instead, and the suite is
+// Noise_IK_25519_AESGCM_SHA256 (handshake.SuiteAESGCMSHA256), because Noise
+// then encrypts every byte (noiseconn.go). Each handshake message is framed
+// by a 2-byte length, as on QUIC:
+//
+//	initiator ── [len][message 1] ──▶ responder
+//	initiator ◀── [len][message 2] ── responder
+//
+// The responder reads message 1 within Message1Timeout of the connection's
+// accept; an untrusted key, garbage or a timeout all end in a close with no
+// byte sent. Nothing binds message 1 to the TCP connection, so a recorded
+// one replayed on another connection passes its check and draws message 2.
+// The replayer cannot go further: the record keys need the initiator's
+// ephemeral private key. So the initiator's first record is a confirmation
+// (one byte, tcpConfirm, a record of its own, sent at once after message
+// 2), and the responder counts the handshake as done only when it has
+// authenticated it, within Message1Timeout:
+//
+//	initiator ── [record: tcpConfirm] ──▶ responder
+const (
+	tcpPrologue = handshake.PrologueLabel + " tcp"
+	tcpConfirm  = 0x01
+)
+
+// tcpInfo is what a TCP handshake proves, and the record ciphers.
+type tcpInfo struct {
+	peerInfo
+	conn *noiseConn
+}
+
+// initiateTCP runs the initiator's side on c, a fresh TCP connection to the
+// peer id, within ctx.
+func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.PeerID) (*tcpInfo, error) {
+	remote, err := id.PublicKey().NoisePublic()
+	if err != nil {
+		return nil, err
+	}
+	hs, err := handshake.NewInitiator(e.tcpNoiseConfig(), remote)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := e.localPayload(nil)
+	if err != nil {
+		return nil, err
+	}
+	msg1, err := hs.WriteMessage1(payload)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := writeHandshakeMsg(c, msg1); err != nil {
+		return nil, err
+	}
+	msg2, err := readHandshakeMsg(c)
+	if err != nil {
+		return nil, err
+	}
+	res, err := hs.ReadMessage2(msg2)
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := handshake.ParsePayload(res.RemotePayload)
+	if err != nil {
+		return nil, err
+	}
+	nc := newNoiseConn(c, res.Send, res.Receive)
+	if _, err := nc.Write([]byte{tcpConfirm}); err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Time{})
+	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc}, nil
+}
+
+// respondTCP runs the responder's side on an accepted TCP connection.
+// Nothing is written before message 1 is verified and its key trusted.
+func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn) (*tcpInfo, error) {
+	c.SetDeadline(time.Now().Add(Message1Timeout))
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	msg1, err := readHandshakeMsg(c)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := handshake.NewResponder(e.tcpNoiseConfig())
+	if err != nil {
+		return nil, err
+	}
+	static, payload, err := hs.ReadMessage1(msg1)
+	if err != nil {
+		return nil, err
+	}
+	id, ok := e.cfg.Trust(static)
+	if !ok {
+		return nil, ErrUntrusted
+	}
+	p, _, err := handshake.ParsePayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	if p.Lane != nil {
+		return nil, errors.New("transport: a lane key on the TCP carrier")
+	}
+	ours, err := e.localPayload(nil)
+	if err != nil {
+		return nil, err
+	}
+	msg2, res, err := hs.WriteMessage2(ours)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeHandshakeMsg(c, msg2); err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(Message1Timeout))
+	nc := newNoiseConn(c, res.Send, res.Receive)
+	if err := nc.readConfirm(); err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Time{})
+	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc}, nil
+}
+
+func (e *Endpoint) tcpNoiseConfig() handshake.Config {
+	return handshake.Config{Static: e.noise, Prologue: []byte(tcpPrologue), Suite: handshake.SuiteAESGCMSHA256}
+}
+
+// dialTCP connects to addr and runs the initiator's TCP handshake.
+func (e *Endpoint) dialTCP(ctx context.Context, id identity.PeerID, addr string) (*tcpInfo, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial tcp %s: %w", addr, err)
+	}
+	info, err := e.initiateTCP(ctx, c, id)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w with %s at tcp %s: %w", ErrHandshake, id.ShortString(), addr, err)
+	}
+	return info, nil
+}
