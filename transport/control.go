@@ -18,6 +18,7 @@ const (
 	goingAwayLen     = 8
 	goingAwayLaneLen = laneIDLen + 8
 	MaxControlBody   = goingAwayLen + MaxLanes*goingAwayLaneLen
+	laneFrameLen     = laneIDLen + 8
 )
 
 type ctlType uint8
@@ -27,6 +28,8 @@ const (
 	ctlPong      ctlType = 2
 	ctlGoingAway ctlType = 3
 	ctlDrained   ctlType = 4
+	ctlLaneClose ctlType = 5 // lane id, streams the sender opened on it
+	ctlLaneDone  ctlType = 6 // the same, in answer
 )
 
 type ctlFrame struct {

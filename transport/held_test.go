@@ -28,7 +28,7 @@ func TestHeldAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a = sa.wrap(qs)
+		a = sa.wrap(qs, sa.lanesNow()[0])
 		if _, err := qs.Write(hdr); err != nil {
 			t.Fatal(err)
 		}

@@ -59,6 +59,18 @@ type lane struct {
 	// when it has every stream the sender meant it to have.
 	opened   atomic.Int64
 	accepted atomic.Int64
+
+	dialed  bool         // this side dialed it, and so may retire it when idle
+	streams atomic.Int64 // streams on it not yet done
+	idle    atomic.Int64 // unix nanoseconds when streams last fell to 0
+	closing atomic.Bool  // retiring: no new stream opens on it
+}
+
+// release counts one of the lane's streams done.
+func (l *lane) release() {
+	if l.streams.Add(-1) == 0 {
+		l.idle.Store(time.Now().UnixNano())
+	}
 }
 
 // laneKey is the value extra lanes of the session on conn present.
@@ -132,6 +144,7 @@ func (s *Session) addLane(conn *quic.Conn) (*lane, error) {
 		return nil, err
 	}
 	l := &lane{id: id, conn: conn}
+	l.idle.Store(time.Now().UnixNano())
 	s.lanesMu.Lock()
 	defer s.lanesMu.Unlock()
 	if s.State() != StateEstablished || s.conn.Context().Err() != nil || len(s.lanes) >= MaxLanes {
@@ -214,6 +227,9 @@ func (s *Session) laneByID(id uint64) *lane {
 func (s *Session) openQUIC(ctx context.Context) (*quic.Stream, *lane, error) {
 	for {
 		for _, l := range s.lanesNow() {
+			if l.closing.Load() {
+				continue
+			}
 			qs, err := l.conn.OpenStream()
 			if err == nil {
 				return qs, l, nil
@@ -281,9 +297,83 @@ func (s *Session) dialLane() error {
 	}
 	st.CancelRead(0) // a lane's handshake stream has no further use
 	st.Close()
-	if _, err := s.addLane(conn); err != nil {
+	l, err := s.addLane(conn)
+	if err != nil {
 		conn.CloseWithError(CodeNormal, "")
 		return err
 	}
+	l.dialed = true // before any stream can be done on it
 	return nil
+}
+
+// Idle lanes: the side that dialed an extra lane retires it once it has
+// carried no stream for laneIdle. Streams may be on their way either way,
+// on a connection other than the control stream's, so the two sides count
+// them, as a session's graceful end does:
+//
+//	dialer ── lane-close (id, streams it opened on the lane) ──▶ peer
+//	         (both now open no stream on the lane)
+//	peer: once it accepted that many and finished all its streams on the lane
+//	dialer ◀── lane-done (id, streams the peer opened on the lane) ── peer
+//	dialer: once it accepted that many and finished all of its own: close
+//
+// Each side's streams are done only when it has read the other's FIN, so the
+// close loses nothing. A peer that does not know lane-close (an older one)
+// never answers, and the lane then just stays idle.
+var laneIdle = time.Minute
+
+// reapLanes starts retiring the lanes this side dialed that have been idle
+// for laneIdle.
+func (s *Session) reapLanes(now time.Time) {
+	for _, l := range s.lanesNow()[1:] {
+		if !l.dialed || l.closing.Load() || l.streams.Load() != 0 || now.UnixNano()-l.idle.Load() < int64(laneIdle) {
+			continue
+		}
+		l.closing.Store(true)
+		s.writeCtl(ctlFrame{typ: ctlLaneClose, body: laneFrame(l.id, l.opened.Load())})
+	}
+}
+
+func laneFrame(id uint64, opened int64) []byte {
+	b := binary.BigEndian.AppendUint64(nil, id)
+	return binary.BigEndian.AppendUint64(b, uint64(opened))
+}
+
+func parseLaneFrame(b []byte) (id uint64, opened int64, ok bool) {
+	if len(b) != laneFrameLen {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(b), int64(binary.BigEndian.Uint64(b[laneIDLen:])), true
+}
+
+// laneFrame handles the peer's lane-close or lane-done: once every stream
+// the peer announced on the lane is accepted and this side's streams on it
+// are done, it answers lane-done, or closes the lane.
+func (s *Session) laneFrame(typ ctlType, id uint64, peerOpened int64) {
+	l := s.laneByID(id)
+	if l == nil || l.id == 0 || (typ == ctlLaneDone) != l.dialed {
+		if typ == ctlLaneClose && l == nil {
+			s.writeCtl(ctlFrame{typ: ctlLaneDone, body: laneFrame(id, 0)})
+		}
+		return
+	}
+	l.closing.Store(true)
+	s.drainers.Add(1)
+	go func() {
+		defer s.drainers.Done()
+		t := time.NewTicker(drainPoll)
+		defer t.Stop()
+		for l.accepted.Load() < peerOpened || l.streams.Load() > 0 {
+			select {
+			case <-t.C:
+			case <-l.conn.Context().Done():
+				return
+			}
+		}
+		if typ == ctlLaneClose {
+			s.writeCtl(ctlFrame{typ: ctlLaneDone, body: laneFrame(l.id, l.opened.Load())})
+			return
+		}
+		l.conn.CloseWithError(CodeNormal, "")
+	}()
 }

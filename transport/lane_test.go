@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2pd/p2pd/identity"
 )
 
 // echoServer answers every stream of s with an echo until s ends.
@@ -205,6 +207,86 @@ func TestLaneEndsAlone(t *testing.T) {
 	}
 	st.Close()
 	for _, st := range held[8:] {
+		st.Close()
+	}
+}
+
+// TestIdleLanesRetired: extra lanes that carried nothing for laneIdle are
+// closed by the side that dialed them, after both sides agreed; a lane with
+// a stream still open stays; new streams then grow the session again.
+func TestIdleLanesRetired(t *testing.T) {
+	old := laneIdle
+	laneIdle = 50 * time.Millisecond
+	t.Cleanup(func() { laneIdle = old })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	listen := func(k identity.PrivateKey, trust func([32]byte) (identity.PeerID, bool)) *Endpoint {
+		ep, err := Listen(Config{Key: k, Listen: []string{"127.0.0.1:0"}, Trust: trust, KeepAlive: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ep.Close() })
+		return ep
+	}
+	a, b := listen(ka, trustOnly(t, kb)), listen(kb, trustOnly(t, ka))
+	sa, err := a.Dial(ctx, kb.PeerID(), addr(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Close(CodeNormal)
+	sb, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close(CodeNormal)
+	echoServer(ctx, sb)
+
+	open := func(n int) []*Stream {
+		var out []*Stream
+		for range n {
+			st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, st)
+		}
+		return out
+	}
+	conns := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for (sa.Stats().Conns != want || sb.Stats().Conns != want) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if sa.Stats().Conns != want || sb.Stats().Conns != want {
+			t.Fatalf("connections: %d and %d, want %d each", sa.Stats().Conns, sb.Stats().Conns, want)
+		}
+	}
+	streams := open(3*StreamsPerConn + 1) // 4 lanes
+	conns(4)
+	for _, st := range streams[:len(streams)-1] {
+		st.Close()
+	}
+	last := streams[len(streams)-1] // on the fourth lane
+	conns(2)                        // the others went; the lane with a stream stays
+	msg := []byte("still carried")
+	last.Write(msg)
+	last.CloseWrite()
+	if got, err := io.ReadAll(last); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("the stream on the kept lane: %q, %v", got, err)
+	}
+	last.Close()
+	conns(1)
+	if sa.Err() != nil || sb.Err() != nil {
+		t.Fatalf("the session ended: %v, %v", sa.Err(), sb.Err())
+	}
+	for _, st := range open(2*StreamsPerConn + 1) {
+		st.Write([]byte{1})
+		st.CloseWrite()
+		if got, err := io.ReadAll(st); err != nil || len(got) != 1 {
+			t.Fatalf("echo after the lanes were retired: %v, %v", got, err)
+		}
 		st.Close()
 	}
 }

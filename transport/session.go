@@ -72,8 +72,8 @@ type Session struct {
 	// from then on every lane has an acceptLane goroutine.
 	laneAcceptors bool
 	wakeDirect    context.CancelFunc
-	window     atomic.Int64   // flow-control window growth granted to all lanes
-	acceptors  sync.WaitGroup // one acceptLane per lane, owned by controlLoop
+	window        atomic.Int64   // flow-control window growth granted to all lanes
+	acceptors     sync.WaitGroup // one acceptLane per lane, owned by controlLoop
 
 	ctlMu sync.Mutex // serialises writes on the control stream
 	// pingMu guards pings, the waiters for pongs by nonce.
@@ -124,6 +124,7 @@ func (s *Session) sendKeepalive() {
 		return
 	}
 	s.writeCtl(ctlFrame{typ: ctlPing, body: make([]byte, pingNonceLen+keepalivePad)})
+	s.reapLanes(time.Now())
 	s.keepalive.Reset(s.ep.cfg.KeepAlive)
 }
 
@@ -242,6 +243,10 @@ func (s *Session) controlLoop() {
 			}
 		case ctlDrained:
 			s.peerDrained()
+		case ctlLaneClose, ctlLaneDone:
+			if id, opened, ok := parseLaneFrame(f.body); ok {
+				s.laneFrame(f.typ, id, opened)
+			}
 		}
 	}
 }
@@ -333,7 +338,7 @@ func (s *Session) openStream(ctx context.Context, req Request, headerTimeout tim
 	if err != nil {
 		return nil, err
 	}
-	st := s.wrap(qs)
+	st := s.wrap(qs, l)
 	raiseTo(&l.opened, int64(qs.StreamID())+1)
 	if _, err := qs.Write(hdr); err != nil {
 		st.Abort()
@@ -390,7 +395,7 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 // accepted wraps a stream the peer opened. It is counted before accepted
 // moves: a drain must see it.
 func (s *Session) accepted(a acceptedStream) *Stream {
-	st := s.wrap(a.qs)
+	st := s.wrap(a.qs, a.l)
 	raiseTo(&a.l.accepted, int64(a.qs.StreamID())+1)
 	return st
 }
@@ -405,9 +410,10 @@ func raiseTo(a *atomic.Int64, v int64) {
 	}
 }
 
-func (s *Session) wrap(qs *quic.Stream) *Stream {
+func (s *Session) wrap(qs *quic.Stream, l *lane) *Stream {
 	s.streams.Add(1)
-	return &Stream{qs: qs, sess: s}
+	l.streams.Add(1)
+	return &Stream{qs: qs, sess: s, lane: l}
 }
 
 // endLanes closes the extra lanes once the first one has ended, waits for
@@ -433,5 +439,5 @@ func (s *Session) OpenRawStream(ctx context.Context) (*Stream, error) {
 		return nil, err
 	}
 	raiseTo(&l.opened, int64(qs.StreamID())+1)
-	return s.wrap(qs), nil
+	return s.wrap(qs, l), nil
 }

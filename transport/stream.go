@@ -14,6 +14,7 @@ import (
 type Stream struct {
 	qs   *quic.Stream
 	sess *Session
+	lane *lane
 	once sync.Once
 	// pending is the answer an early stream still waits for; only the
 	// reading goroutine touches it and err.
@@ -144,5 +145,8 @@ func (st *Stream) AbortWith(code quic.StreamErrorCode) {
 func (st *Stream) Abort() { st.AbortWith(StreamAborted) }
 
 func (st *Stream) release() {
-	st.once.Do(func() { st.sess.streams.Add(-1) })
+	st.once.Do(func() {
+		st.sess.streams.Add(-1)
+		st.lane.release()
+	})
 }
