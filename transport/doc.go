@@ -43,7 +43,9 @@
 // lane's id is 8 bytes of its own exporter for "EXPORTER-p2pd/1 lane id"
 // (low bit set; the first connection is lane 0). Lanes carry streams only;
 // the control stream and datagrams stay on the first connection, and the
-// session ends with it.
+// session ends with it. The side that dialed a lane retires it after a
+// minute without streams (lane-close and lane-done control frames, 16-byte
+// bodies: the lane's id and the streams the sender opened on it).
 //
 // # Streams
 //
