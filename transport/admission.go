@@ -105,8 +105,8 @@ func QUICHandshakeDone(conn *quic.Conn) {
 
 // pendingHS is one inbound connection waiting for its Noise handshake.
 type pendingHS struct {
-	conn  *quic.Conn
-	heard atomic.Bool // message 1 arrived: no longer evictable
+	refuse func()      // closes the connection with the generic refusal
+	heard  atomic.Bool // message 1 arrived: no longer evictable
 }
 
 func (a *admission) pendingCount() int {
@@ -115,11 +115,11 @@ func (a *admission) pendingCount() int {
 	return len(a.pending)
 }
 
-// admit adds conn to the pending handshakes. When the budget is full it
+// admit adds a connection, which refuse closes, to the pending handshakes. When the budget is full it
 // closes the oldest one that has not sent message 1; when every pending
 // one has, it refuses conn (returns nil).
-func (a *admission) admit(conn *quic.Conn) *pendingHS {
-	p := &pendingHS{conn: conn}
+func (a *admission) admit(refuse func()) *pendingHS {
+	p := &pendingHS{refuse: refuse}
 	a.mu.Lock()
 	var evict *pendingHS
 	if len(a.pending) >= a.maxPending {
@@ -138,7 +138,7 @@ func (a *admission) admit(conn *quic.Conn) *pendingHS {
 	a.pending = append(a.pending, p)
 	a.mu.Unlock()
 	if evict != nil {
-		evict.conn.CloseWithError(CodeRefused, "")
+		evict.refuse()
 	}
 	return p
 }

@@ -31,6 +31,9 @@ const (
 type Config struct {
 	Key      identity.PrivateKey
 	Listen   []string // UDP "host:port" addresses; IPv4 and IPv6 sockets are separate
+	// ListenTCP are the TCP carrier's "host:port" addresses (none: no TCP
+	// carrier inbound; dialing over TCP works without).
+	ListenTCP []string
 	Name     string   // sent to peers in the handshake payload
 	Instance uint64   // random per daemon start, sent in the handshake payload
 	// Trust maps an initiator's Noise static key to a trusted peer. It is
@@ -59,9 +62,10 @@ type Endpoint struct {
 	quic   *quic.Config
 	srvTLS *tls.Config
 
-	sockets   []Socket
-	mu        sync.Mutex // guards listeners
-	listeners []Listener
+	sockets      []Socket
+	tcpListeners []net.Listener
+	mu           sync.Mutex // guards listeners
+	listeners    []Listener
 
 	accepted chan *Session
 	adm      *admission
@@ -138,6 +142,16 @@ func Listen(cfg Config) (*Endpoint, error) {
 		}
 		e.Serve(ln)
 	}
+	for _, addr := range cfg.ListenTCP {
+		ln, err := listenTCP(addr)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.tcpListeners = append(e.tcpListeners, ln)
+		e.wg.Add(1)
+		go e.acceptTCP(ln)
+	}
 	return e, nil
 }
 
@@ -203,6 +217,20 @@ func derivedKey(k identity.PrivateKey, label string) [32]byte {
 	var out [32]byte
 	copy(out[:], h.Sum(nil))
 	return out
+}
+
+func listenTCP(addr string) (net.Listener, error) {
+	if rest, ok := strings.CutPrefix(addr, "localhost:"); ok {
+		addr = "127.0.0.1:" + rest
+	}
+	if _, err := netip.ParseAddrPort(addr); err != nil {
+		return nil, fmt.Errorf("transport: tcp listen address %q: want ip:port", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen on tcp %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 func listenUDP(addr string) (*net.UDPConn, error) {
@@ -300,7 +328,7 @@ func (e *Endpoint) acceptLoop(ln Listener) {
 			conn.CloseWithError(CodeRefused, "")
 			continue
 		}
-		p := e.adm.admit(conn)
+		p := e.adm.admit(func() { conn.CloseWithError(CodeRefused, "") })
 		if p == nil {
 			e.adm.sources.end(src)
 			e.log.Debug("inbound handshake refused: too many handshakes under way", "remote", src.String())
@@ -420,7 +448,7 @@ func (e *Endpoint) register(s *Session) {
 	e.sessMu.Lock()
 	defer e.sessMu.Unlock()
 	e.byLaneKey[s.laneKey] = s
-	e.byConn.Store(s.conn, s)
+	e.byConn.Store(s.lanes[0].qconn, s)
 }
 
 func (e *Endpoint) deregister(s *Session) {
@@ -429,7 +457,9 @@ func (e *Endpoint) deregister(s *Session) {
 	if e.byLaneKey[s.laneKey] == s {
 		delete(e.byLaneKey, s.laneKey)
 	}
-	e.byConn.Delete(s.conn)
+	if q := s.lanes[0].qconn; q != nil {
+		e.byConn.Delete(q)
+	}
 }
 
 // laneSession returns the live session with the lane key key whose peer is
@@ -471,6 +501,9 @@ func (e *Endpoint) Close() error {
 			ln.Close()
 		}
 		e.mu.Unlock()
+		for _, ln := range e.tcpListeners {
+			ln.Close()
+		}
 		for _, s := range e.sockets {
 			s.Transport.Close()
 			s.Conn.Close()

@@ -18,12 +18,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type testPeer struct {
-	key identity.PrivateKey
-	ep  *Endpoint
-}
-
-func newKey(t *testing.T) identity.PrivateKey {
+func newKey(t testing.TB) identity.PrivateKey {
 	t.Helper()
 	k, err := identity.GenerateKey(nil)
 	if err != nil {
@@ -33,7 +28,7 @@ func newKey(t *testing.T) identity.PrivateKey {
 }
 
 // trustOnly returns a Trust function that accepts exactly keys.
-func trustOnly(t *testing.T, keys ...identity.PrivateKey) func([32]byte) (identity.PeerID, bool) {
+func trustOnly(t testing.TB, keys ...identity.PrivateKey) func([32]byte) (identity.PeerID, bool) {
 	m := map[[32]byte]identity.PeerID{}
 	for _, k := range keys {
 		nk, err := k.Public().NoisePublic()
@@ -45,7 +40,7 @@ func trustOnly(t *testing.T, keys ...identity.PrivateKey) func([32]byte) (identi
 	return func(s [32]byte) (identity.PeerID, bool) { id, ok := m[s]; return id, ok }
 }
 
-func newEndpoint(t *testing.T, key identity.PrivateKey, trust func([32]byte) (identity.PeerID, bool)) *Endpoint {
+func newEndpoint(t testing.TB, key identity.PrivateKey, trust func([32]byte) (identity.PeerID, bool)) *Endpoint {
 	t.Helper()
 	ep, err := Listen(Config{Key: key, Listen: []string{"127.0.0.1:0"}, Name: "test", Instance: 7, Trust: trust, HandshakeTimeout: 3 * time.Second})
 	if err != nil {

@@ -51,8 +51,9 @@ var errNoLane = errors.New("transport: no more lanes")
 
 // lane is one QUIC connection of a session.
 type lane struct {
-	id   uint64 // 0 for the session's first connection
-	conn *quic.Conn
+	id    uint64 // 0 for the session's first connection
+	conn  carrierConn
+	qconn *quic.Conn // the same connection, when it is QUIC; nil on TCP
 	// opened is one past the highest stream ID this side opened on the
 	// lane, accepted one past the highest the peer opened and this side
 	// accepted: a going-away frame carries opened so the peer can tell
@@ -97,7 +98,7 @@ func laneID(conn *quic.Conn) (uint64, error) {
 
 // accepted is a peer's stream and the lane it came on.
 type acceptedStream struct {
-	qs *quic.Stream
+	qs rawStream
 	l  *lane
 }
 
@@ -131,7 +132,7 @@ func (s *Session) acceptLane(l *lane) {
 }
 
 // refuseStream resets a stream the session does not take.
-func refuseStream(qs *quic.Stream) {
+func refuseStream(qs rawStream) {
 	qs.CancelRead(StreamRefused)
 	qs.CancelWrite(StreamRefused)
 }
@@ -143,7 +144,7 @@ func (s *Session) addLane(conn *quic.Conn) (*lane, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &lane{id: id, conn: conn}
+	l := &lane{id: id, conn: quicCarrier{conn}, qconn: conn}
 	l.idle.Store(time.Now().UnixNano())
 	s.lanesMu.Lock()
 	defer s.lanesMu.Unlock()
@@ -178,7 +179,9 @@ func (s *Session) dropLane(l *lane) {
 		return
 	}
 	l.conn.CloseWithError(CodeNormal, "")
-	s.ep.byConn.Delete(l.conn)
+	if l.qconn != nil {
+		s.ep.byConn.Delete(l.qconn)
+	}
 	s.lanesMu.Lock()
 	defer s.lanesMu.Unlock()
 	for i, x := range s.lanes {
@@ -224,7 +227,7 @@ func (s *Session) laneByID(id uint64) *lane {
 // openQUIC opens a stream on the first lane with room, adding a lane when
 // every one is at the peer's limit. When no lane can be added it waits for
 // room on the first lane.
-func (s *Session) openQUIC(ctx context.Context) (*quic.Stream, *lane, error) {
+func (s *Session) openQUIC(ctx context.Context) (rawStream, *lane, error) {
 	for {
 		for _, l := range s.lanesNow() {
 			if l.closing.Load() {
@@ -234,7 +237,7 @@ func (s *Session) openQUIC(ctx context.Context) (*quic.Stream, *lane, error) {
 			if err == nil {
 				return qs, l, nil
 			}
-			if _, full := errors.AsType[*quic.StreamLimitReachedError](err); !full && l.id == 0 {
+			if !errors.Is(err, errStreamLimit) && l.id == 0 {
 				return nil, nil, s.errOr(err)
 			}
 		}
@@ -265,7 +268,7 @@ func (s *Session) grow(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	if len(s.lanes) >= MaxLanes || time.Since(s.growFailed) < laneRetry || s.State() != StateEstablished {
+	if s.lanes[0].qconn == nil || len(s.lanes) >= MaxLanes || time.Since(s.growFailed) < laneRetry || s.State() != StateEstablished {
 		s.lanesMu.Unlock()
 		return errNoLane
 	}

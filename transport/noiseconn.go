@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/p2pd/p2pd/handshake"
 )
@@ -57,6 +58,9 @@ type noiseConn struct {
 	send *handshake.Cipher
 	out  []byte
 	werr error
+
+	// plaintext bytes written and read, for the session's counters
+	sent, received atomic.Uint64
 }
 
 func newNoiseConn(c net.Conn, send, recv *handshake.Cipher) *noiseConn {
@@ -78,6 +82,7 @@ func (c *noiseConn) Read(p []byte) (int, error) {
 	}
 	n := copy(p, c.plain)
 	c.plain = c.plain[n:]
+	c.received.Add(uint64(n))
 	return n, nil
 }
 
@@ -178,6 +183,7 @@ func (c *noiseConn) Write(p []byte) (int, error) {
 			return written, err
 		}
 		written += len(chunk)
+		c.sent.Add(uint64(len(chunk)))
 		p = p[len(chunk):]
 	}
 	return written, nil

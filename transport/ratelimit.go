@@ -57,11 +57,15 @@ func newSourceLimiter(rate, burst float64, maxPending int) *sourceLimiter {
 // source is addr's source and network prefixes, and false for addresses that
 // are not limited.
 func source(addr net.Addr) (src, network netip.Prefix, limited bool) {
-	ua, ok := addr.(*net.UDPAddr)
-	if !ok {
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ip = a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		ip = a.AddrPort().Addr().Unmap()
+	default:
 		return netip.Prefix{}, netip.Prefix{}, false
 	}
-	ip := ua.AddrPort().Addr().Unmap()
 	if ip.IsLoopback() || !ip.IsValid() {
 		return netip.Prefix{}, netip.Prefix{}, false
 	}

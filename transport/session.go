@@ -47,8 +47,8 @@ func (s State) String() string {
 // comes from that peer. It is safe for concurrent use.
 type Session struct {
 	ep        *Endpoint
-	conn      *quic.Conn
-	ctl       *quic.Stream
+	conn      carrierConn // the first lane's
+	ctl       rawStream
 	peer      peerInfo
 	initiator bool
 	started   time.Time
@@ -89,25 +89,40 @@ type Session struct {
 	drainers sync.WaitGroup // the drain goroutine, owned by controlLoop
 }
 
+// newSession starts a session on the QUIC connection conn.
 func newSession(e *Endpoint, conn *quic.Conn, ctl *quic.Stream, info peerInfo, initiator bool) (*Session, error) {
 	key, err := laneKey(conn)
 	if err != nil {
 		return nil, err
 	}
+	s := startSession(e, &lane{conn: quicCarrier{conn}, qconn: conn}, ctl, info, initiator, key)
+	return s, nil
+}
+
+// startSession starts a session whose first lane is first and whose
+// control stream is ctl. A session without a lane key (TCP) adds no lanes.
+func startSession(e *Endpoint, first *lane, ctl rawStream, info peerInfo, initiator bool, key [handshake.LaneKeySize]byte) *Session {
 	s := &Session{
-		ep: e, conn: conn, ctl: ctl, peer: info, initiator: initiator,
+		ep: e, conn: first.conn, ctl: ctl, peer: info, initiator: initiator,
 		started:  time.Now(),
 		laneKey:  key,
 		pings:    make(map[uint64]chan struct{}),
 		done:     make(chan struct{}),
 		incoming: make(chan acceptedStream),
 	}
-	first := &lane{conn: conn}
 	s.lanes = []*lane{first}
-	e.register(s)
+	if first.qconn != nil {
+		e.register(s)
+	} else {
+		// A TCP carrier cannot be waited on with a context: its streams
+		// always come through an acceptLane goroutine.
+		s.laneAcceptors = true
+		s.acceptors.Add(1)
+		go s.acceptLane(first)
+	}
 	s.keepalive = time.AfterFunc(e.cfg.KeepAlive, s.sendKeepalive)
 	go s.controlLoop()
-	return s, nil
+	return s
 }
 
 // keepalivePad pads keepalive pings so that their packets are long enough to
@@ -181,16 +196,16 @@ type Stats struct {
 
 // Stats returns the session's counters, summed over its connections.
 func (s *Session) Stats() Stats {
-	st := Stats{RTT: s.conn.ConnectionStats().SmoothedRTT, Streams: int(s.streams.Load()),
-		GSO: s.conn.ConnectionState().GSO}
+	first := s.conn.stats()
+	st := Stats{RTT: first.rtt, Streams: int(s.streams.Load()), GSO: first.gso}
 	for _, l := range s.lanesNow() {
-		cs := l.conn.ConnectionStats()
+		cs := l.conn.stats()
 		st.Conns++
-		st.BytesSent += cs.BytesSent
-		st.BytesReceived += cs.BytesReceived
-		st.PacketsSent += cs.PacketsSent
-		st.PacketsReceived += cs.PacketsReceived
-		st.PacketsLost += cs.PacketsLost
+		st.BytesSent += cs.bytesSent
+		st.BytesReceived += cs.bytesReceived
+		st.PacketsSent += cs.packetsSent
+		st.PacketsReceived += cs.packetsReceived
+		st.PacketsLost += cs.lost
 	}
 	return st
 }
@@ -410,7 +425,7 @@ func raiseTo(a *atomic.Int64, v int64) {
 	}
 }
 
-func (s *Session) wrap(qs *quic.Stream, l *lane) *Stream {
+func (s *Session) wrap(qs rawStream, l *lane) *Stream {
 	s.streams.Add(1)
 	l.streams.Add(1)
 	return &Stream{qs: qs, sess: s, lane: l}

@@ -12,7 +12,7 @@ import (
 // payload; CloseWrite sends a FIN (half-close); Close releases the stream;
 // Abort resets it both ways.
 type Stream struct {
-	qs   *quic.Stream
+	qs   rawStream
 	sess *Session
 	lane *lane
 	once sync.Once

@@ -92,13 +92,16 @@ func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.Peer
 
 // respondTCP runs the responder's side on an accepted TCP connection.
 // Nothing is written before message 1 is verified and its key trusted.
-func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn) (*tcpInfo, error) {
+func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS) (*tcpInfo, error) {
 	c.SetDeadline(time.Now().Add(Message1Timeout))
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	msg1, err := readHandshakeMsg(c)
 	if err != nil {
 		return nil, err
+	}
+	if pend != nil {
+		pend.heard.Store(true)
 	}
 	hs, err := handshake.NewResponder(e.tcpNoiseConfig())
 	if err != nil {

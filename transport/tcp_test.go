@@ -20,7 +20,7 @@ import (
 // tcpPair runs a TCP handshake between endpoints of ka (initiator) and kb
 // (responder) through dial, which connects to the responder's listener
 // (directly, or through a relay a test puts between them).
-func tcpPair(t *testing.T, ka, kb identity.PrivateKey, trustB func([32]byte) (identity.PeerID, bool), dial func(addr string) (net.Conn, error)) (*tcpInfo, error, *tcpInfo, error) {
+func tcpPair(t testing.TB, ka, kb identity.PrivateKey, trustB func([32]byte) (identity.PeerID, bool), dial func(addr string) (net.Conn, error)) (*tcpInfo, error, *tcpInfo, error) {
 	t.Helper()
 	a := newEndpoint(t, ka, trustOnly(t, kb))
 	b := newEndpoint(t, kb, trustB)
@@ -40,7 +40,7 @@ func tcpPair(t *testing.T, ka, kb identity.PrivateKey, trustB func([32]byte) (id
 			srv <- result{err: err}
 			return
 		}
-		info, err := b.respondTCP(context.Background(), c)
+		info, err := b.respondTCP(context.Background(), c, nil)
 		if err != nil {
 			c.Close()
 		}
@@ -195,7 +195,7 @@ func TestTCPCarrierRefusals(t *testing.T) {
 				errc <- err
 				return
 			}
-			info, err := b.respondTCP(context.Background(), c)
+			info, err := b.respondTCP(context.Background(), c, nil)
 			c.Close()
 			if info != nil {
 				info.conn.Close()
@@ -300,4 +300,32 @@ func TestTCPCarrierRefusals(t *testing.T) {
 			t.Fatalf("a tampered record read as %d bytes, %v; want ErrCipher", n, err)
 		}
 	})
+}
+
+// BenchmarkTCPCarrierRecords measures bulk through the record layer alone
+// on loopback TCP (one direction, 256 KiB writes), for the TCP carrier's
+// figures beside stunnel's (bench/run.sh).
+func BenchmarkTCPCarrierRecords(b *testing.B) {
+	ka, kb := newKey(b), newKey(b)
+	ai, aerr, bi, berr := tcpPair(b, ka, kb, trustOnly(b, ka), dialDirect)
+	if aerr != nil || berr != nil {
+		b.Fatal(aerr, berr)
+	}
+	defer ai.conn.Close()
+	defer bi.conn.Close()
+	chunk := make([]byte, 256<<10)
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, bi.conn)
+		close(done)
+	}()
+	b.SetBytes(int64(len(chunk)))
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := ai.conn.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ai.conn.CloseWrite()
+	<-done
 }

@@ -1,0 +1,92 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// A session's connections are carriers: a QUIC connection (quicCarrier), or
+// yamux over a Noise-encrypted TCP connection (tcpCarrier, tcpcarrier.go).
+// Session, Stream, the control stream, going-away and drain are written
+// once, over these two interfaces.
+
+// rawStream is one stream of a carrier. *quic.Stream is one as it is.
+type rawStream interface {
+	io.Reader
+	io.Writer
+	// Close ends the write side (a FIN).
+	Close() error
+	CancelRead(StreamCode)
+	CancelWrite(StreamCode)
+	SetDeadline(time.Time) error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	StreamID() quic.StreamID
+}
+
+// carrierConn is one connection of a session.
+type carrierConn interface {
+	// OpenStream opens a stream without waiting; errStreamLimit when the
+	// peer allows no more now.
+	OpenStream() (rawStream, error)
+	OpenStreamSync(context.Context) (rawStream, error)
+	AcceptStream(context.Context) (rawStream, error)
+	// Context ends when the connection does; its cause says why.
+	Context() context.Context
+	CloseWithError(quic.ApplicationErrorCode, string) error
+	RemoteAddr() net.Addr
+	LocalAddr() net.Addr
+	stats() carrierStats
+}
+
+// carrierStats are one connection's counters.
+type carrierStats struct {
+	rtt                                                           time.Duration
+	bytesSent, bytesReceived, packetsSent, packetsReceived, lost uint64
+	gso                                                           bool
+}
+
+// errStreamLimit reports a connection at the peer's stream limit.
+var errStreamLimit = errors.New("transport: at the peer's stream limit")
+
+// quicCarrier is a QUIC connection as a carrier.
+type quicCarrier struct{ *quic.Conn }
+
+func (c quicCarrier) OpenStream() (rawStream, error) {
+	st, err := c.Conn.OpenStream()
+	if err != nil {
+		if _, full := errors.AsType[*quic.StreamLimitReachedError](err); full {
+			return nil, errStreamLimit
+		}
+		return nil, err
+	}
+	return st, nil
+}
+
+func (c quicCarrier) OpenStreamSync(ctx context.Context) (rawStream, error) {
+	st, err := c.Conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (c quicCarrier) AcceptStream(ctx context.Context) (rawStream, error) {
+	st, err := c.Conn.AcceptStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (c quicCarrier) stats() carrierStats {
+	cs := c.Conn.ConnectionStats()
+	return carrierStats{rtt: cs.SmoothedRTT, bytesSent: cs.BytesSent, bytesReceived: cs.BytesReceived,
+		packetsSent: cs.PacketsSent, packetsReceived: cs.PacketsReceived, lost: cs.PacketsLost,
+		gso: c.Conn.ConnectionState().GSO}
+}

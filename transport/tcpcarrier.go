@@ -1,0 +1,264 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-yamux/v5"
+	"github.com/p2pd/p2pd/handshake"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/quic-go/quic-go"
+)
+
+// The TCP carrier: after the handshake (tcp.go) a session is yamux over
+// the Noise records (noiseconn.go). The initiator opens the first yamux
+// stream as the session's control stream; every later stream is one proxied
+// connection, with the same request and response headers as on QUIC. A
+// session on TCP has one connection (no lanes: yamux has no small stream
+// limit to work around) and no datagrams yet. Closing with a code sends
+// yamux's GoAway with that code, so the peer learns it as on QUIC.
+const (
+	// tcpWindowBudget bounds what one session's yamux streams may buffer
+	// in all, as sessionWindowBudget does for QUIC.
+	tcpWindowBudget = maxConnectionWindow
+	// tcpMaxStreams bounds a TCP session's concurrent streams from the
+	// peer, as MaxLanes*StreamsPerConn does on QUIC.
+	tcpMaxStreams = MaxLanes * StreamsPerConn
+)
+
+// yamuxStream is a yamux stream as a rawStream.
+type yamuxStream struct{ *yamux.Stream }
+
+func (s yamuxStream) Close() error                  { return s.Stream.CloseWrite() }
+func (s yamuxStream) CancelRead(StreamCode)         { s.Stream.CloseRead() }
+func (s yamuxStream) CancelWrite(c StreamCode)      { s.Stream.ResetWithError(uint32(c)) }
+func (s yamuxStream) StreamID() quic.StreamID       { return quic.StreamID(s.Stream.StreamID()) }
+func (s yamuxStream) SetDeadline(t time.Time) error { return s.Stream.SetDeadline(t) }
+
+// tcpCarrier is a yamux session over a Noise-encrypted TCP connection.
+type tcpCarrier struct {
+	ys     *yamux.Session
+	nc     *noiseConn
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func newTCPCarrier(nc *noiseConn, ys *yamux.Session) *tcpCarrier {
+	c := &tcpCarrier{ys: ys, nc: nc}
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	go c.watch()
+	return c
+}
+
+// watch ends the carrier's context when yamux's session ends, with the
+// reason: the peer's close code, or the connection's error.
+func (c *tcpCarrier) watch() {
+	<-c.ys.CloseChan()
+	for {
+		st, err := c.ys.AcceptStream() // after the end: the end's error
+		if err == nil {
+			st.Reset()
+			continue
+		}
+		var ga *yamux.GoAwayError
+		switch {
+		case errors.As(err, &ga):
+			c.cancel(&CloseError{Code: quic.ApplicationErrorCode(ga.ErrorCode), Remote: ga.Remote})
+		case errors.Is(err, io.EOF) || errors.Is(err, yamux.ErrSessionShutdown):
+			c.cancel(&CloseError{Code: CodeNormal, Remote: true})
+		default:
+			c.cancel(err)
+		}
+		return
+	}
+}
+
+func (c *tcpCarrier) OpenStream() (rawStream, error) { return c.OpenStreamSync(context.Background()) }
+
+func (c *tcpCarrier) OpenStreamSync(ctx context.Context) (rawStream, error) {
+	st, err := c.ys.OpenStream(ctx)
+	if err != nil {
+		return nil, c.errOr(err)
+	}
+	return yamuxStream{st}, nil
+}
+
+// AcceptStream waits for the peer's next stream until the session ends; it
+// cannot be cancelled otherwise (yamux's accept takes no context), so the
+// session reads it from a goroutine of its own.
+func (c *tcpCarrier) AcceptStream(context.Context) (rawStream, error) {
+	st, err := c.ys.AcceptStream()
+	if err != nil {
+		return nil, c.errOr(err)
+	}
+	return yamuxStream{st}, nil
+}
+
+func (c *tcpCarrier) errOr(err error) error {
+	if cause := context.Cause(c.ctx); cause != nil {
+		return cause
+	}
+	return err
+}
+
+func (c *tcpCarrier) Context() context.Context { return c.ctx }
+
+func (c *tcpCarrier) CloseWithError(code quic.ApplicationErrorCode, _ string) error {
+	c.cancel(&CloseError{Code: code, Remote: false})
+	return c.ys.CloseWithError(uint32(code))
+}
+
+func (c *tcpCarrier) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *tcpCarrier) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
+
+func (c *tcpCarrier) stats() carrierStats {
+	return carrierStats{rtt: c.ys.RTT(), bytesSent: c.nc.sent.Load(), bytesReceived: c.nc.received.Load()}
+}
+
+// windowBudget is a session's yamux memory manager: its streams' receive
+// windows grow out of tcpWindowBudget in all.
+type windowBudget struct{ used atomic.Int64 }
+
+func (b *windowBudget) ReserveMemory(size int, _ uint8) error {
+	if b.used.Add(int64(size)) > tcpWindowBudget {
+		b.used.Add(-int64(size))
+		return errors.New("transport: session window budget spent")
+	}
+	return nil
+}
+
+func (b *windowBudget) ReleaseMemory(size int) { b.used.Add(-int64(size)) }
+func (b *windowBudget) Done()                  {}
+
+func (e *Endpoint) yamuxConfig() *yamux.Config {
+	cfg := yamux.DefaultConfig()
+	cfg.MaxIncomingStreams = tcpMaxStreams
+	cfg.MaxStreamWindowSize = 16 << 20
+	cfg.MaxMessageSize = noiseWriteChunk
+	cfg.EnableKeepAlive = true
+	cfg.KeepAliveInterval = e.cfg.KeepAlive
+	cfg.ConnectionWriteTimeout = e.cfg.IdleTimeout
+	cfg.ReadBufSize = 0 // noiseConn reads in large blocks already
+	cfg.LogOutput = io.Discard
+	return cfg
+}
+
+func newWindowBudget() (yamux.MemoryManager, error) { return &windowBudget{}, nil }
+
+// startTCPSession makes the session of a completed TCP handshake: yamux on
+// the records and the control stream, which the initiator opens.
+func (e *Endpoint) startTCPSession(ctx context.Context, info *tcpInfo, initiator bool) (*Session, error) {
+	mux := yamux.Server
+	if initiator {
+		mux = yamux.Client
+	}
+	ys, err := mux(info.conn, e.yamuxConfig(), newWindowBudget)
+	if err != nil {
+		info.conn.Close()
+		return nil, fmt.Errorf("transport: yamux: %w", err)
+	}
+	c := newTCPCarrier(info.conn, ys)
+	var ctl rawStream
+	if initiator {
+		ctl, err = c.OpenStreamSync(ctx)
+	} else {
+		stop := context.AfterFunc(ctx, func() { ys.Close() })
+		ctl, err = c.AcceptStream(ctx)
+		if !stop() {
+			err = errors.Join(err, ctx.Err())
+		}
+	}
+	if err != nil {
+		c.CloseWithError(CodeRefused, "")
+		return nil, fmt.Errorf("transport: control stream: %w", err)
+	}
+	return startSession(e, &lane{conn: c}, ctl, info.peerInfo, initiator, [handshake.LaneKeySize]byte{}), nil
+}
+
+// DialTCP connects to the peer id over the TCP carrier at addr ("host:port").
+func (e *Endpoint) DialTCP(ctx context.Context, id identity.PeerID, addr string) (*Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
+	defer cancel()
+	info, err := e.dialTCP(ctx, id, addr)
+	if err != nil {
+		return nil, err
+	}
+	return e.startTCPSession(ctx, info, true)
+}
+
+// TCPAddrs returns the bound TCP addresses.
+func (e *Endpoint) TCPAddrs() []net.Addr {
+	out := make([]net.Addr, 0, len(e.tcpListeners))
+	for _, ln := range e.tcpListeners {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
+
+// acceptTCP accepts TCP carrier connections from ln until it is closed,
+// under the same admission as QUIC's: per-source limits, the pending
+// budget that evicts the oldest silent handshake, message 1 within
+// Message1Timeout.
+func (e *Endpoint) acceptTCP(ln net.Listener) {
+	defer e.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || e.ctx.Err() != nil {
+				return
+			}
+			// Out of descriptors and the like: back off, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(delay):
+			case <-e.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		src := c.RemoteAddr()
+		if !e.adm.sources.begin(src, time.Now()) {
+			c.Close()
+			continue
+		}
+		p := e.adm.admit(func() { c.Close() })
+		if p == nil {
+			e.adm.sources.end(src)
+			c.Close()
+			continue
+		}
+		e.wg.Add(1)
+		go e.handleTCP(c, src, p)
+	}
+}
+
+func (e *Endpoint) handleTCP(c net.Conn, src net.Addr, p *pendingHS) {
+	defer e.wg.Done()
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
+	defer cancel()
+	info, err := e.respondTCP(ctx, c, p)
+	e.adm.release(p)
+	e.adm.sources.end(src)
+	if err != nil {
+		e.log.Debug("inbound tcp handshake failed", "remote", src.String(), "err", err)
+		c.Close()
+		return
+	}
+	s, err := e.startTCPSession(ctx, info, false)
+	if err != nil {
+		e.log.Debug("inbound tcp session failed", "remote", src.String(), "err", err)
+		return
+	}
+	select {
+	case e.accepted <- s:
+	case <-e.ctx.Done():
+		s.Close(CodeGoingAway)
+	}
+}

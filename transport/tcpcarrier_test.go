@@ -1,0 +1,158 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2pd/p2pd/identity"
+)
+
+// tcpSessionPair connects two endpoints that trust each other over the TCP
+// carrier and returns the initiator's and the responder's session.
+func tcpSessionPair(t *testing.T, ctx context.Context) (sa, sb *Session) {
+	t.Helper()
+	ka, kb := newKey(t), newKey(t)
+	listen := func(k identity.PrivateKey, trust func([32]byte) (identity.PeerID, bool)) *Endpoint {
+		ep, err := Listen(Config{Key: k, Listen: []string{"127.0.0.1:0"}, ListenTCP: []string{"127.0.0.1:0"},
+			Name: "tcp-test", Instance: 9, Trust: trust})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ep.Close() })
+		return ep
+	}
+	a, b := listen(ka, trustOnly(t, kb)), listen(kb, trustOnly(t, ka))
+	sa, err := a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sa.Close(CodeNormal) })
+	sb, err = b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close(CodeNormal) })
+	if sa.Peer() != kb.PeerID() || sb.Peer() != ka.PeerID() || sb.PeerName() != "tcp-test" || sa.PeerInstance() != 9 {
+		t.Fatalf("identities: a sees %s, b sees %s %q", sa.Peer(), sb.Peer(), sb.PeerName())
+	}
+	return sa, sb
+}
+
+// TestTCPSession: a session on the TCP carrier carries streams both ways
+// byte-exact (more at once than one QUIC connection allows), pings, and
+// ends gracefully with the close code seen on the other side.
+func TestTCPSession(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sa, sb := tcpSessionPair(t, ctx)
+	for _, dir := range []struct {
+		name      string
+		open, srv *Session
+	}{{"initiator opens", sa, sb}, {"responder opens", sb, sa}} {
+		t.Run(dir.name, func(t *testing.T) {
+			echoServer(ctx, dir.srv)
+			n := StreamsPerConn + 50
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			streams := make([]*Stream, n)
+			for i := range streams {
+				st, err := dir.open.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
+				if err != nil {
+					t.Fatalf("stream %d: %v", i, err)
+				}
+				streams[i] = st
+			}
+			for i, st := range streams {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					msg := bytes.Repeat([]byte(fmt.Sprintf("tcp stream %d;", i)), 2000)
+					go func() { st.Write(msg); st.CloseWrite() }()
+					got, err := io.ReadAll(st)
+					if err != nil || sha256.Sum256(got) != sha256.Sum256(msg) {
+						errs <- fmt.Errorf("stream %d: %d of %d bytes, %v", i, len(got), len(msg), err)
+					}
+					st.Close()
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+	big := make([]byte, 16<<20)
+	rand.Read(big)
+	st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { st.Write(big); st.CloseWrite() }()
+	got, err := io.ReadAll(st)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("16 MiB echo: %d bytes, %v", len(got), err)
+	}
+	st.Close()
+	if s := sa.Stats(); s.Conns != 1 || s.BytesSent < 16<<20 || s.BytesReceived < 16<<20 {
+		t.Fatalf("stats %+v", s)
+	}
+	if rtt, err := sa.Ping(ctx); err != nil || rtt <= 0 {
+		t.Fatalf("ping: %v %v", rtt, err)
+	}
+	sa.GoAway(ctx)
+	select {
+	case <-sb.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("responder did not see the end")
+	}
+	// After the drain both sides close with going-away; either may be first.
+	var ce *CloseError
+	if !errors.As(sb.Err(), &ce) || ce.Code != CodeGoingAway {
+		t.Fatalf("close cause at the responder: %v", sb.Err())
+	}
+}
+
+// TestTCPSessionCloseCode: a close with a code reaches the peer as that
+// code, as on QUIC.
+func TestTCPSessionCloseCode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sa, sb := tcpSessionPair(t, ctx)
+	sa.Close(CodeRemoved)
+	select {
+	case <-sb.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("responder did not see the close")
+	}
+	var ce *CloseError
+	if !errors.As(sb.Err(), &ce) || ce.Code != CodeRemoved || !ce.Remote {
+		t.Fatalf("close cause at the responder: %v, want remote %s", sb.Err(), codeText(CodeRemoved))
+	}
+}
+
+// TestTCPSessionRefused: an untrusted initiator's dial fails, and the
+// responder makes no session.
+func TestTCPSessionRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	b, err := Listen(Config{Key: kb, Listen: []string{"127.0.0.1:0"}, ListenTCP: []string{"127.0.0.1:0"}, Trust: trustOnly(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a := newEndpoint(t, ka, trustOnly(t, kb))
+	if _, err := a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()); !errors.Is(err, ErrHandshake) {
+		t.Fatalf("untrusted dial: %v, want ErrHandshake", err)
+	}
+	acceptNone(t, b, 200*time.Millisecond)
+}
