@@ -46,9 +46,9 @@ type carrierConn interface {
 
 // carrierStats are one connection's counters.
 type carrierStats struct {
-	rtt                                                           time.Duration
+	rtt                                                          time.Duration
 	bytesSent, bytesReceived, packetsSent, packetsReceived, lost uint64
-	gso                                                           bool
+	gso                                                          bool
 }
 
 // errStreamLimit reports a connection at the peer's stream limit.

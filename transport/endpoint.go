@@ -29,13 +29,13 @@ const (
 
 // Config configures an Endpoint. The zero value of every duration means its default.
 type Config struct {
-	Key      identity.PrivateKey
-	Listen   []string // UDP "host:port" addresses; IPv4 and IPv6 sockets are separate
+	Key    identity.PrivateKey
+	Listen []string // UDP "host:port" addresses; IPv4 and IPv6 sockets are separate
 	// ListenTCP are the TCP carrier's "host:port" addresses (none: no TCP
 	// carrier inbound; dialing over TCP works without).
 	ListenTCP []string
-	Name     string   // sent to peers in the handshake payload
-	Instance uint64   // random per daemon start, sent in the handshake payload
+	Name      string // sent to peers in the handshake payload
+	Instance  uint64 // random per daemon start, sent in the handshake payload
 	// Trust maps an initiator's Noise static key to a trusted peer. It is
 	// called once per inbound handshake, after message 1.
 	Trust  func(noiseStatic [32]byte) (identity.PeerID, bool)
