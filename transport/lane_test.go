@@ -290,3 +290,45 @@ func TestIdleLanesRetired(t *testing.T) {
 		st.Close()
 	}
 }
+
+// TestAcceptStreamEndsWithSession: AcceptStream returns an error once the
+// session ends, whether it waits on the first connection itself or on the
+// lanes' acceptors, and does not spin.
+func TestAcceptStreamEndsWithSession(t *testing.T) {
+	for _, lanes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lanes=%v", lanes), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			sa, sb, _, _ := sessionPair(t, ctx)
+			if lanes {
+				srv := echoServer(ctx, sb)
+				var held []*Stream
+				for range StreamsPerConn + 1 {
+					st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					held = append(held, st)
+				}
+				for _, st := range held {
+					st.Close()
+				}
+				sb.Close(CodeNormal)
+				srv.Wait()
+				return
+			}
+			errc := make(chan error, 1)
+			go func() { _, err := sb.AcceptStream(ctx); errc <- err }()
+			time.Sleep(50 * time.Millisecond)
+			sa.Close(CodeNormal)
+			select {
+			case err := <-errc:
+				if err == nil || ctx.Err() != nil {
+					t.Fatalf("AcceptStream after the session ended: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("AcceptStream did not return after the session ended")
+			}
+		})
+	}
+}

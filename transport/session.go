@@ -391,6 +391,7 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 		qs, err := s.conn.AcceptStream(lctx)
 		s.lanesMu.Lock()
 		s.wakeDirect = nil
+		woken := s.laneAcceptors
 		s.lanesMu.Unlock()
 		cancel()
 		switch {
@@ -400,7 +401,7 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 			return s.accepted(acceptedStream{qs: qs, l: first}), nil
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case lctx.Err() == nil:
+		case !woken || s.conn.Context().Err() != nil:
 			return nil, s.errOr(err)
 		}
 		// An extra lane came: its acceptors take over.
