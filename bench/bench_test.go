@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ func TestBackendProtocols(t *testing.T) {
 	}
 	if _, _, err := measureRTT(ctx, sys, 100); err != nil {
 		t.Fatalf("rtt: %v", err)
+	}
+	if _, _, _, err := measureRR(ctx, sys, 8, 50*time.Millisecond); err != nil {
+		t.Fatalf("request/response, 8 connections: %v", err)
 	}
 }
 
@@ -94,6 +98,10 @@ func TestQuicRaw(t *testing.T) {
 	if _, _, err := measureRTT(context.Background(), sys, 100); err != nil {
 		t.Fatalf("rtt: %v", err)
 	}
+	// One stream per client on the one connection.
+	if _, _, _, err := measureRR(context.Background(), sys, 32, 50*time.Millisecond); err != nil {
+		t.Fatalf("request/response, 32 streams: %v", err)
+	}
 }
 
 // TestQuicTunnel carries echo and bulk through a quic-go tunnel server that
@@ -106,6 +114,72 @@ func TestQuicTunnel(t *testing.T) {
 	}
 	if err := echoOnce(context.Background(), sys, 5*time.Second); err != nil {
 		t.Fatalf("echo through the tunnel: %v", err)
+	}
+}
+
+// TestMeasureRR checks that the concurrent request/response figure opens
+// its connections once, all before the clock starts, keeps them all open
+// together, counts round trips and fails on a wrong echo.
+func TestMeasureRR(t *testing.T) {
+	var mu sync.Mutex
+	var accepted, open, maxOpen int
+	echo := listenTCP(t, func(c net.Conn) error {
+		mu.Lock()
+		accepted++
+		open++
+		maxOpen = max(maxOpen, open)
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			open--
+			mu.Unlock()
+		}()
+		return serveEcho(c)
+	})
+	sys := &system{name: sysTCP, dial: tcpDialer(loopbackTopo(), [2]string{echo.Addr().String(), ""})}
+	const clients = 8
+	rate, p50, p99, err := measureRR(context.Background(), sys, clients, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each connection does rrWarmup round trips and at least one timed.
+	if rate < clients/0.1/2 || p50 <= 0 || p99 < p50 {
+		t.Fatalf("rate %.0f/s, p50 %.1f µs, p99 %.1f µs", rate, p50, p99)
+	}
+	mu.Lock()
+	if accepted != clients || maxOpen != clients {
+		t.Fatalf("%d connections accepted, %d open at once; want %d and %d", accepted, maxOpen, clients, clients)
+	}
+	mu.Unlock()
+
+	flip := listenTCP(t, func(c net.Conn) error {
+		b := make([]byte, rttMsgSize)
+		for {
+			if _, err := io.ReadFull(c, b); err != nil {
+				return err
+			}
+			b[0]++
+			if _, err := c.Write(b); err != nil {
+				return err
+			}
+		}
+	})
+	bad := &system{name: sysTCP, dial: tcpDialer(loopbackTopo(), [2]string{flip.Addr().String(), ""})}
+	if _, _, _, err := measureRR(context.Background(), bad, 2, 10*time.Millisecond); err == nil {
+		t.Fatal("a wrong echo passed")
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	d := make([]time.Duration, 100)
+	for i := range d {
+		d[i] = time.Duration(100-i) * time.Microsecond // 100 µs down to 1 µs
+	}
+	if p50, p99 := percentilesUS(d); p50 != 51 || p99 != 100 {
+		t.Fatalf("p50 %v, p99 %v; want 51 and 100", p50, p99)
+	}
+	if p50, p99 := percentilesUS(nil); p50 != 0 || p99 != 0 {
+		t.Fatalf("no samples: p50 %v, p99 %v; want 0 and 0", p50, p99)
 	}
 }
 

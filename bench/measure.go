@@ -15,6 +15,7 @@ import (
 const (
 	rttMsgSize    = 64
 	rttWarmup     = 500
+	rrWarmup      = 20  // round trips per connection before the clock starts
 	connRateLimit = 100 // failures after which a connection-rate run gives up
 )
 
@@ -23,25 +24,11 @@ const (
 // connection is open and stops when the last byte has arrived.
 func measureBulk(ctx context.Context, s *system, total int64, streams int) (float64, error) {
 	per := total / int64(streams)
-	conns := make([]io.ReadWriteCloser, 0, streams)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range streams {
-		c, err := s.dial(ctx, targetBulk)
-		if err != nil {
-			return 0, err
-		}
-		conns = append(conns, c)
+	conns, closeAll, err := dialConns(ctx, s, targetBulk, streams)
+	if err != nil {
+		return 0, err
 	}
-	stop := context.AfterFunc(ctx, func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	defer stop()
+	defer closeAll()
 	errs := make([]error, streams)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -80,20 +67,35 @@ func bulkDown(c io.ReadWriter, n int64) error {
 	return nil
 }
 
-// measureRTT sends count 64-byte messages one at a time on one connection,
-// each answered by its echo, and returns the p50 and p99 round trip in µs.
-func measureRTT(ctx context.Context, s *system, count int) (p50, p99 float64, err error) {
-	c, err := s.dial(ctx, targetEcho)
-	if err != nil {
-		return 0, 0, err
+// dialConns opens n connections to target, all before anything is timed.
+// They are closed when ctx ends (which unblocks their readers) and by
+// closeAll, which the caller defers.
+func dialConns(ctx context.Context, s *system, target, n int) (conns []io.ReadWriteCloser, closeAll func(), err error) {
+	conns = make([]io.ReadWriteCloser, 0, n)
+	closeConns := func() {
+		for _, c := range conns {
+			c.Close()
+		}
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+	for range n {
+		c, err := s.dial(ctx, target)
+		if err != nil {
+			closeConns()
+			return nil, nil, err
+		}
+		conns = append(conns, c)
+	}
+	stop := context.AfterFunc(ctx, closeConns)
+	return conns, func() { stop(); closeConns() }, nil
+}
+
+// echoRound returns a function that does one 64-byte round trip on c: write
+// the message, read its echo, check it.
+func echoRound(c io.ReadWriter) func() error {
 	msg := make([]byte, rttMsgSize)
 	copy(msg, payload)
 	back := make([]byte, rttMsgSize)
-	round := func() error {
+	return func() error {
 		if _, err := c.Write(msg); err != nil {
 			return err
 		}
@@ -105,6 +107,27 @@ func measureRTT(ctx context.Context, s *system, count int) (p50, p99 float64, er
 		}
 		return nil
 	}
+}
+
+// percentilesUS sorts d and returns its p50 and p99 in µs.
+func percentilesUS(d []time.Duration) (p50, p99 float64) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	slices.Sort(d)
+	us := func(q int) float64 { return float64(d[min(len(d)-1, len(d)*q/100)]) / 1e3 }
+	return us(50), us(99)
+}
+
+// measureRTT sends count 64-byte messages one at a time on one connection,
+// each answered by its echo, and returns the p50 and p99 round trip in µs.
+func measureRTT(ctx context.Context, s *system, count int) (p50, p99 float64, err error) {
+	conns, closeAll, err := dialConns(ctx, s, targetEcho, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer closeAll()
+	round := echoRound(conns[0])
 	for range rttWarmup {
 		if err := round(); err != nil {
 			return 0, 0, err
@@ -118,9 +141,64 @@ func measureRTT(ctx context.Context, s *system, count int) (p50, p99 float64, er
 		}
 		d[i] = time.Since(t0)
 	}
-	slices.Sort(d)
-	us := func(q int) float64 { return float64(d[min(len(d)-1, len(d)*q/100)]) / 1e3 }
-	return us(50), us(99), nil
+	p50, p99 = percentilesUS(d)
+	return p50, p99, nil
+}
+
+// measureRR opens clients connections to the echo service, warms each up
+// with rrWarmup round trips, then has all of them do 64-byte round trips at
+// once, each waiting for its echo before the next, for dur. It returns the
+// round trips completed per second (all connections together) and the p50
+// and p99 of every round trip timed, in µs. The clock starts once every
+// connection is open and warm; it stops when the last connection has
+// finished its last round trip (none starts one after dur).
+func measureRR(ctx context.Context, s *system, clients int, dur time.Duration) (rate, p50, p99 float64, err error) {
+	conns, closeAll, err := dialConns(ctx, s, targetEcho, clients)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer closeAll()
+	lat := make([][]time.Duration, clients)
+	errs := make([]error, clients)
+	var ready, done sync.WaitGroup
+	begin := make(chan struct{})
+	var end time.Time // written before begin is closed
+	for i, c := range conns {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			round := echoRound(c)
+			for range rrWarmup {
+				if errs[i] = round(); errs[i] != nil {
+					ready.Done()
+					return
+				}
+			}
+			ready.Done()
+			<-begin
+			for t0 := time.Now(); t0.Before(end); {
+				if errs[i] = round(); errs[i] != nil {
+					return
+				}
+				t1 := time.Now()
+				lat[i] = append(lat[i], t1.Sub(t0))
+				t0 = t1
+			}
+		}()
+	}
+	ready.Wait()
+	start := time.Now()
+	end = start.Add(dur)
+	close(begin)
+	done.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, 0, err
+	}
+	all := slices.Concat(lat...)
+	p50, p99 = percentilesUS(all)
+	return float64(len(all)) / elapsed.Seconds(), p50, p99, nil
 }
 
 // measureConnRate opens connections for dur with par workers, each

@@ -20,6 +20,7 @@ type options struct {
 	bulkMiB   int
 	rttCount  int
 	connSecs  float64
+	rrSecs    float64       // seconds per request/response measurement with many connections
 	setupN    int           // cold session-setup samples per repetition and delay
 	setupRTT  time.Duration // emulated round-trip time for the second setup figure
 	memConns  int
@@ -38,11 +39,13 @@ const usageText = `bench: p2pd beside direct TCP, raw quic-go, a quic-go tunnel 
 Usage: bench [run] [flags]
 
 Figures: bulk throughput (1 and 8 TCP streams), 64-byte request/response RTT
-p50/p99, new-connection rate (sequential, 8 in parallel), tunnel CPU per GiB,
-cold session setup (loopback and with an emulated RTT), responder CPU per
-session setup, RSS per open proxied connection, RSS per idle peer session;
-with -netns also bulk, RTT and new-connection rates between two network
-namespaces over a veth pair.
+p50/p99 on one connection, 64-byte round trips per second and RTT p50/p99
+with 8 and 32 concurrent connections, new-connection rate (sequential, 8 in
+parallel), tunnel CPU per GiB, cold session setup (loopback and with an
+emulated RTT), responder CPU per session setup, RSS per open proxied
+connection, RSS per idle peer session;
+with -netns also bulk, RTT, concurrent request/response and new-connection
+rates between two network namespaces over a veth pair.
 
 Flags:
 `
@@ -63,12 +66,13 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.bulkMiB, "bulk-mib", 0, "MiB moved per bulk measurement; 8 streams share it (default 256, quick 64)")
 	fs.IntVar(&o.rttCount, "rtt-count", 0, "64-byte round trips per RTT measurement (default and minimum for the table 20000)")
 	fs.Float64Var(&o.connSecs, "conn-secs", 0, "seconds per new-connection-rate measurement (default 1, quick 0.5)")
+	fs.Float64Var(&o.rrSecs, "rr-secs", 0, "seconds per request/response measurement with 8 and 32 concurrent connections (default 1, quick 0.5)")
 	fs.IntVar(&o.setupN, "setup-samples", 0, "session setups per repetition and delay, each system (default 3, quick 2)")
 	fs.DurationVar(&o.setupRTT, "setup-rtt", 10*time.Millisecond, "emulated round-trip time of the second session-setup figure (0 to skip)")
 	fs.IntVar(&o.memConns, "mem-conns", 0, "open proxied connections for the memory figure (default 10000, quick 2000)")
 	fs.IntVar(&o.memStun, "mem-conns-stunnel", 0, "open connections for stunnel's memory figure, a thread each (default 2000, quick 1000)")
 	fs.IntVar(&o.peers, "peers", 0, "idle peer sessions with one p2pd hub for the memory figure (default 1000, quick 100)")
-	fs.BoolVar(&o.netns, "netns", false, "also measure bulk, RTT and new-connection rates between two network namespaces joined by a veth pair (root)")
+	fs.BoolVar(&o.netns, "netns", false, "also measure bulk, RTT, concurrent request/response and new-connection rates between two network namespaces joined by a veth pair (root)")
 	fs.IntVar(&o.netnsReps, "netns-reps", 0, "repetitions in the netns topology (default 3, quick 1)")
 	fs.StringVar(&o.nsPrefix, "netns-prefix", fmt.Sprintf("pb%d", os.Getpid()), "name prefix of the namespaces and veth devices")
 	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated: p2pd,tcp,quic-raw,quic-tunnel,stunnel")
@@ -104,10 +108,12 @@ func (o *options) fillDefaults() {
 	pick(&o.memStun, 2000, 1000)
 	pick(&o.peers, 1000, 100)
 	pick(&o.netnsReps, 3, 1)
-	if o.connSecs <= 0 {
-		o.connSecs = 1
-		if o.quick {
-			o.connSecs = 0.5
+	for _, v := range []*float64{&o.connSecs, &o.rrSecs} {
+		if *v <= 0 {
+			*v = 1
+			if o.quick {
+				*v = 0.5
+			}
 		}
 	}
 }

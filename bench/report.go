@@ -151,7 +151,7 @@ func (rep report) write(dir string) (string, error) {
 func (o *options) asMap() map[string]any {
 	return map[string]any{
 		"quick": o.quick, "reps": o.reps, "bulk_mib": o.bulkMiB, "rtt_count": o.rttCount,
-		"conn_secs": o.connSecs, "setup_samples": o.setupN, "setup_rtt": o.setupRTT.String(),
+		"conn_secs": o.connSecs, "rr_secs": o.rrSecs, "setup_samples": o.setupN, "setup_rtt": o.setupRTT.String(),
 		"mem_conns": o.memConns, "mem_conns_stunnel": o.memStun, "peers": o.peers, "netns": o.netns, "netns_reps": o.netnsReps,
 		"systems": o.systems, "skip": o.skip, "p2pd_log_level": o.logLevel,
 	}

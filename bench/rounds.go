@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
+
+// rrClients are the numbers of concurrent connections of the
+// request/response figures.
+var rrClients = []int{8, 32}
 
 // startSystems starts every wanted system in table order; one that fails to
 // start is left out with a note.
@@ -97,11 +102,24 @@ func (r *runner) measureRound(rep int, systems []*system, prefix string, conns b
 		r.try(prefix+"rtt", s, 2*time.Minute, func(ctx context.Context) error {
 			p50, p99, err := measureRTT(ctx, s, r.o.rttCount)
 			if err == nil {
-				r.record(prefix+"rtt_p50", s, p50, "µs")
-				r.record(prefix+"rtt_p99", s, p99, "µs")
+				r.recordLatency(prefix+"rtt", s, p50, p99)
 			}
 			return err
 		})
+	}
+	rrDur := time.Duration(r.o.rrSecs * float64(time.Second))
+	for _, clients := range rrClients {
+		fig := fmt.Sprintf("%srr%d", prefix, clients)
+		for _, s := range order {
+			r.try(fig, s, rrDur+time.Minute, func(ctx context.Context) error {
+				rate, p50, p99, err := measureRR(ctx, s, clients, rrDur)
+				if err == nil {
+					r.record(fig, s, rate, "round trips/s")
+					r.recordLatency(fig, s, p50, p99)
+				}
+				return err
+			})
+		}
 	}
 	if !conns {
 		return
@@ -134,6 +152,12 @@ func (r *runner) measureRound(rep int, systems []*system, prefix string, conns b
 func (r *runner) record(fig string, s *system, v float64, unit string) {
 	r.res.add(fig, s.name, v)
 	r.logf("  %-10s %-12s %10.1f %s", fig, s.name, v, unit)
+}
+
+// recordLatency records a p50 and a p99 in µs as figures fig_p50 and fig_p99.
+func (r *runner) recordLatency(fig string, s *system, p50, p99 float64) {
+	r.record(fig+"_p50", s, p50, "µs")
+	r.record(fig+"_p99", s, p99, "µs")
 }
 
 // try runs one measurement with a time limit; a failure is noted, not fatal.

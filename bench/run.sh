@@ -3,7 +3,8 @@
 # (p2pd beside direct TCP, raw quic-go, a quic-go tunnel and stunnel4, interleaved).
 # Flags go to the harness; `bench/run.sh -help` lists them. Common ones:
 #   -quick            short run (under 2 minutes on 2 cores)
-#   -netns            also bulk, RTT and new connections between two network namespaces (root)
+#   -netns            also bulk, RTT, many-client request/response and new connections between
+#                     two network namespaces (root)
 #   -peers N          idle peer sessions for the memory figure (default 200)
 #   -out DIR          where bench-results.md and .json go (default bench/results)
 #   -keep             keep the scratch directory with the daemons' logs
