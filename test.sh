@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs p2pd's whole test suite: vet, unit and end-to-end tests (real daemons,
-# real curl), then every native fuzz target for a few seconds.
+# Runs p2pd's whole test suite: vet, staticcheck, unit tests under -race and
+# end-to-end tests (real daemons, real curl), then every native fuzz target
+# for a few seconds.
 #   ./test.sh               everything
 #   FUZZTIME=30s ./test.sh  longer fuzzing
 set -euo pipefail
@@ -11,8 +12,16 @@ for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "test.sh: $tool is needed (apt-get install $tool)"; exit 1; }
 done
 
+export PATH="$PATH:$(go env GOPATH)/bin"
+command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 go vet ./...
-go test -count=1 -timeout 15m ./...
+staticcheck ./...
+# Unit and in-process packages run under the race detector; interop/ starts
+# real daemon binaries in network namespaces, where -race buys little and
+# costs minutes, so it runs without.
+go test -race -count=1 -timeout 15m $(go list ./... | grep -v /interop)
+go test -count=1 -timeout 15m ./interop/...
 
 # Native fuzz targets: go test runs one -fuzz target per invocation.
 log=$(mktemp)

@@ -54,7 +54,7 @@ func (n *Node) apply(peers []Peer, services []Service) error {
 			p = &peer{id: pc.ID, wake: make(chan struct{}, 1), limits: newPeerLimits()}
 		}
 		p.mu.Lock()
-		p.name, p.addrs = pc.Name, append([]string(nil), pc.Addresses...)
+		p.name, p.addrs, p.transport = pc.Name, append([]string(nil), pc.Addresses...), pc.Transport
 		p.mu.Unlock()
 		newPeers[pc.ID] = p
 		names[pc.Name] = p

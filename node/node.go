@@ -36,7 +36,10 @@ const (
 type Peer struct {
 	Name      string
 	ID        identity.PeerID
-	Addresses []string // UDP "host:port"
+	Addresses []string // "host:port": UDP for QUIC, TCP at the same port number
+	// Transport is "auto" (or ""): QUIC, and TCP when QUIC has not
+	// completed within HappyEyeballsDelay; "quic" or "tcp": that one only.
+	Transport string
 }
 
 // Service is a local target that peers may reach.

@@ -41,6 +41,8 @@ type peer struct {
 	mu            sync.Mutex // guards the fields below
 	name          string
 	addrs         []string            // configured
+	transport     string              // Peer.Transport
+	tcpReason     string              // why the last dial that won over TCP did not use QUIC
 	found         map[string][]string // discovered, by source
 	learned       string              // the address of the last session, if not configured
 	sess          *transport.Session
@@ -99,61 +101,59 @@ func contains(list []string, s string) bool {
 // session returns the peer's live session, dialing one if there is none.
 // Concurrent callers share one dial.
 func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error) {
-	for {
-		if s := p.current(); s != nil {
-			return s, nil
-		}
-		p.mu.Lock()
-		if p.removed {
-			p.mu.Unlock()
-			return nil, fmt.Errorf("%w %q (removed)", ErrUnknownPeer, p.name)
-		}
-		if ch := p.dialing; ch != nil {
-			p.mu.Unlock()
-			select {
-			case <-ch:
-				if s := p.current(); s != nil {
-					return s, nil
-				}
-				p.mu.Lock()
-				err := p.lastErr
-				p.mu.Unlock()
-				if err == nil {
-					err = errors.New("node: dial failed")
-				}
-				return nil, err
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		ch := make(chan struct{})
-		p.dialing = ch
-		p.mu.Unlock()
-		up := p.upChan()
-		s, err := n.dial(ctx, p)
-		if err == nil {
-			s = n.adopt(s)
-			if s == nil {
-				err = errors.New("node: session lost to a parallel one that ended")
-			}
-		} else if isDuplicate(err) {
-			// The peer dialed us at the same time and its session won
-			// (DESIGN.md §3.6): that one is being adopted here right now.
-			s, err = n.awaitWinner(ctx, p, up, err)
-		}
-		p.mu.Lock()
-		p.dialing = nil
-		if err != nil {
-			p.lastErr = err
-			p.lastDialFail = time.Now()
-		}
-		p.mu.Unlock()
-		close(ch)
-		if err != nil {
-			return nil, err
-		}
+	if s := p.current(); s != nil {
 		return s, nil
 	}
+	p.mu.Lock()
+	if p.removed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w %q (removed)", ErrUnknownPeer, p.name)
+	}
+	if ch := p.dialing; ch != nil {
+		p.mu.Unlock()
+		select {
+		case <-ch:
+			if s := p.current(); s != nil {
+				return s, nil
+			}
+			p.mu.Lock()
+			err := p.lastErr
+			p.mu.Unlock()
+			if err == nil {
+				err = errors.New("node: dial failed")
+			}
+			return nil, err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	ch := make(chan struct{})
+	p.dialing = ch
+	p.mu.Unlock()
+	up := p.upChan()
+	s, err := n.dial(ctx, p)
+	if err == nil {
+		s = n.adopt(s)
+		if s == nil {
+			err = errors.New("node: session lost to a parallel one that ended")
+		}
+	} else if isDuplicate(err) {
+		// The peer dialed us at the same time and its session won
+		// (DESIGN.md §3.6): that one is being adopted here right now.
+		s, err = n.awaitWinner(ctx, p, up, err)
+	}
+	p.mu.Lock()
+	p.dialing = nil
+	if err != nil {
+		p.lastErr = err
+		p.lastDialFail = time.Now()
+	}
+	p.mu.Unlock()
+	close(ch)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (p *peer) upChan() chan struct{} {
@@ -217,13 +217,19 @@ func (n *Node) maintain(p *peer) {
 			return
 		}
 		if s := p.current(); s != nil {
+			var retry <-chan time.Time
+			if n.mayUpgrade(p, s) {
+				retry = time.After(QUICRetry)
+			}
 			select {
 			case <-s.Done():
 				backoff = minBackoff
-				continue
+			case <-retry:
+				n.upgrade(p, s)
 			case <-n.ctx.Done():
 				return
 			}
+			continue
 		}
 		if _, err := n.session(n.ctx, p); err == nil {
 			backoff = minBackoff
@@ -362,6 +368,11 @@ func (n *Node) retire(p *peer, s *transport.Session) {
 func (n *Node) replaces(s, old *transport.Session) bool {
 	if s.PeerInstance() != old.PeerInstance() {
 		return true
+	}
+	if s.Carrier() != old.Carrier() {
+		// QUIC over TCP, the same choice on both sides: TCP is the
+		// fallback, and a QUIC session that comes up takes over from it.
+		return s.Carrier() == transport.CarrierQUIC
 	}
 	if s.Initiator() == old.Initiator() {
 		return true

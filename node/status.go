@@ -20,6 +20,9 @@ type PeerStatus struct {
 	Sources       []string // how the peer's addresses were found: static, mdns, dht, learned
 	Path          string   // "direct" or "relayed" while connected
 	Relay         string   // the relay's peer ID on a relayed path
+	// Carrier is what carries a direct session ("quic" or "tcp"), and
+	// CarrierReason why it is TCP.
+	Carrier, CarrierReason string
 }
 
 // SessionStatus is a snapshot of one live session.
@@ -29,6 +32,7 @@ type SessionStatus struct {
 	Initiator    bool
 	State        string
 	Established  time.Time
+	Carrier      string // "quic" or "tcp"
 	Stats        transport.Stats
 }
 
@@ -58,6 +62,7 @@ func (n *Node) Peers() []PeerStatus {
 			st.State = Connected
 			st.Endpoint = p.sess.RemoteAddr().String()
 			st.Path = "direct"
+			st.Carrier, st.CarrierReason = p.sess.Carrier(), p.carrierReason(p.sess)
 		case p.dialing != nil:
 			st.State = Connecting
 		}
@@ -91,7 +96,7 @@ func (n *Node) Sessions() []SessionStatus {
 		ps.mu.Unlock()
 		out = append(out, SessionStatus{
 			Peer: name, PeerID: ps.id.String(), Remote: s.RemoteAddr().String(), Initiator: s.Initiator(),
-			State: s.State().String(), Established: s.Established(), Stats: s.Stats(),
+			State: s.State().String(), Established: s.Established(), Carrier: s.Carrier(), Stats: s.Stats(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
@@ -133,4 +138,20 @@ func (n *Node) Ping(ctx context.Context, nameOrID string) (time.Duration, string
 	}
 	rtt, err := s.Ping(ctx)
 	return rtt, s.RemoteAddr().String(), err
+}
+
+// carrierReason says why s runs over TCP, or "" for QUIC. The caller holds
+// p.mu.
+func (p *peer) carrierReason(s *transport.Session) string {
+	switch {
+	case s.Carrier() != transport.CarrierTCP:
+		return ""
+	case p.transport == TransportTCP:
+		return `transport = "tcp"`
+	case !s.Initiator():
+		return "the peer connected over TCP"
+	case p.tcpReason != "":
+		return p.tcpReason
+	}
+	return "QUIC did not complete first"
 }

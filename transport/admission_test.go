@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -12,7 +13,15 @@ import (
 // TestRetryAboveHalfOpenThreshold: new sources must answer a Retry once
 // retryThreshold connections are half-open, and no longer once they have
 // completed or died; a proven source over its share is refused.
+//
+// It runs in a synctest bubble: a half-open connection that dies is
+// uncounted by a context.AfterFunc goroutine, and synctest.Wait waits for
+// exactly that instead of sleeping.
 func TestRetryAboveHalfOpenThreshold(t *testing.T) {
+	synctest.Test(t, testRetryAboveHalfOpenThreshold)
+}
+
+func testRetryAboveHalfOpenThreshold(t *testing.T) {
 	a := &admission{sources: newSourceLimiter(1000, 1000, pendingPerSource), maxPending: 128}
 	forged := &net.UDPAddr{IP: net.IPv4(203, 0, 113, 9), Port: 1}
 	var cancels []context.CancelFunc
@@ -35,7 +44,7 @@ func TestRetryAboveHalfOpenThreshold(t *testing.T) {
 	conns[0].Value(halfOpenKey{}).(*halfOpenConn).done()
 	conns[0].Value(halfOpenKey{}).(*halfOpenConn).done() // and again: counted once
 	cancels[1]()
-	time.Sleep(10 * time.Millisecond) // AfterFunc runs in its own goroutine
+	synctest.Wait() // the AfterFunc of the cancelled one has run
 	if a.verifySource(forged) || a.halfOpen.Load() != retryThreshold-2 {
 		t.Fatalf("half-open %d after one completed and one died; want %d and no Retry", a.halfOpen.Load(), retryThreshold-2)
 	}

@@ -42,6 +42,9 @@ type carrierConn interface {
 	RemoteAddr() net.Addr
 	LocalAddr() net.Addr
 	stats() carrierStats
+	// ending reports whether the connection is on its way out, though its
+	// context may not say so yet.
+	ending() bool
 }
 
 // carrierStats are one connection's counters.
@@ -84,9 +87,25 @@ func (c quicCarrier) AcceptStream(ctx context.Context) (rawStream, error) {
 	return st, nil
 }
 
+func (c quicCarrier) ending() bool { return c.Conn.Context().Err() != nil }
+
 func (c quicCarrier) stats() carrierStats {
 	cs := c.Conn.ConnectionStats()
 	return carrierStats{rtt: cs.SmoothedRTT, bytesSent: cs.BytesSent, bytesReceived: cs.BytesReceived,
 		packetsSent: cs.PacketsSent, packetsReceived: cs.PacketsReceived, lost: cs.PacketsLost,
 		gso: c.Conn.ConnectionState().GSO}
+}
+
+// Carrier names, as Session.Carrier reports them.
+const (
+	CarrierQUIC = "quic"
+	CarrierTCP  = "tcp"
+)
+
+// Carrier reports what carries the session: CarrierQUIC or CarrierTCP.
+func (s *Session) Carrier() string {
+	if s.lanes[0].qconn != nil {
+		return CarrierQUIC
+	}
+	return CarrierTCP
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/p2pd/p2pd/handshake"
 )
@@ -26,8 +27,6 @@ import (
 // direction.
 const (
 	recordLenSize = 2
-	// maxRecord is the largest framed record.
-	maxRecord = recordLenSize + handshake.MaxMessageSize
 	// noiseReadBuf is how much ciphertext one read from the socket may
 	// bring in; whole records are decrypted in place, and only a partial
 	// record at the end is ever moved.
@@ -61,6 +60,38 @@ type noiseConn struct {
 
 	// plaintext bytes written and read, for the session's counters
 	sent, received atomic.Uint64
+
+	closeOnce sync.Once
+	closing   atomic.Bool
+	linger    *time.Timer // closes the socket if the peer does not
+}
+
+// closeLinger bounds how long a closed noiseConn waits for the peer's side
+// of the close.
+const closeLinger = time.Second
+
+// Close half-closes the connection and leaves the socket open until the
+// peer closes its side (the reader sees EOF) or closeLinger passes. A full
+// close at once would make the peer's next write fail (EPIPE, a reset),
+// and it could lose what this side sent last, such as yamux's GoAway with
+// the close code, which the peer may not have read yet.
+func (c *noiseConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closing.Store(true)
+		// A write under way (to a peer that stopped reading, say) is
+		// ended by a full close instead: nothing waits for it.
+		if c.wmu.TryLock() {
+			err := c.halfClose()
+			c.werr = net.ErrClosed
+			c.wmu.Unlock()
+			if err == nil {
+				c.linger = time.AfterFunc(closeLinger, func() { c.Conn.Close() })
+				return
+			}
+		}
+		c.Conn.Close()
+	})
+	return nil
 }
 
 func newNoiseConn(c net.Conn, send, recv *handshake.Cipher) *noiseConn {
@@ -77,6 +108,9 @@ func (c *noiseConn) Read(p []byte) (int, error) {
 		}
 		if err := c.nextRecord(); err != nil {
 			c.rerr = err
+			if c.closing.Load() {
+				c.Conn.Close() // the peer closed too: the socket can go
+			}
 			return 0, err
 		}
 	}
@@ -191,6 +225,13 @@ func (c *noiseConn) Write(p []byte) (int, error) {
 
 // CloseWrite half-closes the underlying TCP connection when it can.
 func (c *noiseConn) CloseWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.halfClose()
+}
+
+// halfClose sends the FIN. The caller holds wmu.
+func (c *noiseConn) halfClose() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}

@@ -237,7 +237,7 @@ func (s *Session) controlLoop() {
 	for {
 		f, err := readCtlFrame(s.ctl, buf)
 		if err != nil {
-			if s.conn.Context().Err() == nil {
+			if !s.conn.ending() {
 				s.conn.CloseWithError(CodeProtocol, "")
 			}
 			<-s.conn.Context().Done()

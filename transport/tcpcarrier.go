@@ -31,8 +31,21 @@ const (
 	tcpMaxStreams = MaxLanes * StreamsPerConn
 )
 
-// yamuxStream is a yamux stream as a rawStream.
-type yamuxStream struct{ *yamux.Stream }
+// yamuxStream is a yamux stream as a rawStream. A read that fails because
+// the session ended records why on the carrier first, so that whoever
+// reads the error finds the session's cause already set.
+type yamuxStream struct {
+	*yamux.Stream
+	c *tcpCarrier
+}
+
+func (s yamuxStream) Read(p []byte) (int, error) {
+	n, err := s.Stream.Read(p)
+	if err != nil {
+		s.c.observe(err)
+	}
+	return n, err
+}
 
 func (s yamuxStream) Close() error                  { return s.Stream.CloseWrite() }
 func (s yamuxStream) CancelRead(StreamCode)         { s.Stream.CloseRead() }
@@ -65,17 +78,30 @@ func (c *tcpCarrier) watch() {
 			st.Reset()
 			continue
 		}
-		var ga *yamux.GoAwayError
-		switch {
-		case errors.As(err, &ga):
-			c.cancel(&CloseError{Code: quic.ApplicationErrorCode(ga.ErrorCode), Remote: ga.Remote})
-		case errors.Is(err, io.EOF) || errors.Is(err, yamux.ErrSessionShutdown):
-			c.cancel(&CloseError{Code: CodeNormal, Remote: true})
-		default:
-			c.cancel(err)
-		}
+		c.cancel(closeReason(err))
 		return
 	}
+}
+
+// observe ends the carrier's context when err says the peer closed the
+// session with a code.
+func (c *tcpCarrier) observe(err error) {
+	if _, ok := errors.AsType[*yamux.GoAwayError](err); ok {
+		c.cancel(closeReason(err))
+	}
+}
+
+// closeReason turns the error a yamux session ended with into a CloseError
+// where it can.
+func closeReason(err error) error {
+	var ga *yamux.GoAwayError
+	switch {
+	case errors.As(err, &ga):
+		return &CloseError{Code: quic.ApplicationErrorCode(ga.ErrorCode), Remote: ga.Remote}
+	case errors.Is(err, io.EOF) || errors.Is(err, yamux.ErrSessionShutdown):
+		return &CloseError{Code: CodeNormal, Remote: true}
+	}
+	return err
 }
 
 func (c *tcpCarrier) OpenStream() (rawStream, error) { return c.OpenStreamSync(context.Background()) }
@@ -85,7 +111,7 @@ func (c *tcpCarrier) OpenStreamSync(ctx context.Context) (rawStream, error) {
 	if err != nil {
 		return nil, c.errOr(err)
 	}
-	return yamuxStream{st}, nil
+	return yamuxStream{st, c}, nil
 }
 
 // AcceptStream waits for the peer's next stream until the session ends; it
@@ -96,7 +122,7 @@ func (c *tcpCarrier) AcceptStream(context.Context) (rawStream, error) {
 	if err != nil {
 		return nil, c.errOr(err)
 	}
-	return yamuxStream{st}, nil
+	return yamuxStream{st, c}, nil
 }
 
 func (c *tcpCarrier) errOr(err error) error {
@@ -107,6 +133,10 @@ func (c *tcpCarrier) errOr(err error) error {
 }
 
 func (c *tcpCarrier) Context() context.Context { return c.ctx }
+
+// ending: yamux marks itself closed before any stream sees the end, and
+// watch sets the context's cause a moment later.
+func (c *tcpCarrier) ending() bool { return c.ys.IsClosed() || c.ctx.Err() != nil }
 
 func (c *tcpCarrier) CloseWithError(code quic.ApplicationErrorCode, _ string) error {
 	c.cancel(&CloseError{Code: code, Remote: false})

@@ -94,8 +94,17 @@ func quicServer(t *testing.T, conf *quic.Config, handle func(*quic.Conn)) netip.
 	}
 	tlsConf := ep.ServerTLS() // p2pd's own throwaway certificate and ALPN
 	ep.Close()
-	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, conf)
+	// An own Transport, not quic.ListenAddr: closing a ListenAddr listener
+	// leaves its socket reading until every accepted connection has timed
+	// out, past the end of the test; Transport.Close ends them all and waits.
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	ln, err := tr.Listen(tlsConf, conf)
+	if err != nil {
+		udp.Close()
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -109,7 +118,7 @@ func quicServer(t *testing.T, conf *quic.Config, handle func(*quic.Conn)) netip.
 			handle(c)
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); <-done })
+	t.Cleanup(func() { ln.Close(); <-done; tr.Close(); udp.Close() })
 	return ln.Addr().(*net.UDPAddr).AddrPort()
 }
 
