@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"slices"
 	"sync"
 	"time"
@@ -306,7 +305,9 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		p.up = nil
 	}
 	remote := s.RemoteAddr().String()
-	learned := !contains(p.addrs, remote)
+	// An inbound TCP session comes from an ephemeral port, not from the
+	// peer's listening one: nothing to learn from it.
+	learned := !contains(p.addrs, remote) && (s.Carrier() == transport.CarrierQUIC || s.Initiator())
 	if learned {
 		p.learned = remote
 	}
@@ -409,5 +410,8 @@ func sessionName(s *transport.Session) string {
 	if s.Initiator() {
 		dir = "out"
 	}
-	return dir + ":" + s.RemoteAddr().(*net.UDPAddr).String()
+	if s.Carrier() != transport.CarrierQUIC {
+		dir += ":" + s.Carrier()
+	}
+	return dir + ":" + s.RemoteAddr().String()
 }

@@ -169,3 +169,11 @@ func (r *ImpairedRelay) send(b []byte, after time.Duration, toServer bool, clien
 		}
 	})
 }
+
+// SetDrop changes the share of datagrams dropped from now on: 1 for a path
+// that carries no UDP, 0 when it comes back.
+func (r *ImpairedRelay) SetDrop(p float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.imp.Drop = p
+}
