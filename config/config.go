@@ -18,6 +18,7 @@ type Config struct {
 	Peers     []Peer
 	Services  []Service
 	Forwards  []Forward
+	Proxy     Proxy
 	Log       Log
 
 	// Warnings are slips Load mended instead of refusing; the daemon logs them.
@@ -26,11 +27,15 @@ type Config struct {
 
 // Node is the [node] table: this daemon's own identity and sockets.
 type Node struct {
-	Name          string   // sent to peers in the handshake; default: the host name
-	KeyFile       string   // Ed25519 key file; absolute after Load; default Dir/identity.key
-	Listen        []string // UDP "host:port" for QUIC and libp2p; host is an IP or "localhost"
-	ControlSocket string   // Unix socket for p2pctl; absolute after Load
-	StateDir      string   // absolute after Load; default Dir
+	Name    string   // sent to peers in the handshake; default: the host name
+	KeyFile string   // Ed25519 key file; absolute after Load; default Dir/identity.key
+	Listen  []string // UDP "host:port" for QUIC and libp2p; host is an IP or "localhost"
+	// ListenTCP are the TCP carrier's "host:port" addresses. Absent (nil):
+	// the addresses of Listen, TCP at the same port numbers; empty: no TCP
+	// carrier inbound. TCPAddrs resolves the default.
+	ListenTCP     []string
+	ControlSocket string // Unix socket for p2pctl; absolute after Load
+	StateDir      string // absolute after Load; default Dir
 }
 
 // Discovery is the [discovery] table.
@@ -47,6 +52,9 @@ type Peer struct {
 	Name      string
 	ID        identity.PeerID
 	Addresses []string // static UDP endpoints, "host:port"; host may be a DNS name
+	// Transport is the carrier: "auto" (the default: QUIC, TCP when QUIC
+	// does not complete within a moment), "quic" or "tcp".
+	Transport string
 }
 
 // Protocols of a Service.
@@ -124,4 +132,13 @@ func (c *Config) PeerByName(name string) (Peer, bool) {
 		}
 	}
 	return Peer{}, false
+}
+
+// TCPAddrs returns the TCP carrier's listen addresses: ListenTCP, or when it
+// is absent the addresses of Listen (the same port numbers over TCP).
+func (n Node) TCPAddrs() []string {
+	if n.ListenTCP == nil {
+		return append([]string(nil), n.Listen...)
+	}
+	return n.ListenTCP
 }

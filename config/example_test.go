@@ -108,11 +108,12 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 
 func TestKeysMatchSchema(t *testing.T) {
 	want := []string{
-		"node.name", "node.key_file", "node.listen", "node.control_socket", "node.state_dir",
+		"node.name", "node.key_file", "node.listen", "node.listen_tcp", "node.control_socket", "node.state_dir",
 		"discovery.mdns", "discovery.dht", "discovery.bootstrap", "discovery.relays", "discovery.relay_service",
-		"peers.name", "peers.id", "peers.addresses",
+		"peers.name", "peers.id", "peers.addresses", "peers.transport",
 		"services.name", "services.target", "services.protocol", "services.allow",
 		"forwards.listen", "forwards.peer", "forwards.service", "forwards.max_connections",
+		"proxy.socks5", "proxy.http", "proxy.username", "proxy.password", "proxy.max_connections",
 		"log.level", "log.format",
 	}
 	if got := Keys(); !slices.Equal(got, want) {

@@ -107,6 +107,12 @@ dht = false     # find peers by ID across networks (needs bootstrap nodes)
 # peer = "db"
 # service = "postgres"
 
+# Local proxies that reach any peer's service by the name <service>.<peer>.p2p (off unless set).
+#
+# [proxy]
+# socks5 = "1080"    # curl --socks5-hostname 127.0.0.1:1080 http://files.db.p2p/
+# http = "8118"      # curl -x http://127.0.0.1:8118 http://files.db.p2p/
+
 [log]
 level = "info"   # debug, info, warn or error
 format = "text"  # or json

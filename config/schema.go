@@ -68,6 +68,7 @@ var schema = []section{
 		{"name", kindString, wantString, str(func(c *Config, _ int) *string { return &c.Node.Name })},
 		{"key_file", kindString, wantPath, str(func(c *Config, _ int) *string { return &c.Node.KeyFile })},
 		{"listen", kindList, `a list of "host:port" strings`, list(func(c *Config, _ int) *[]string { return &c.Node.Listen })},
+		{"listen_tcp", kindList, `a list of "host:port" strings`, list(func(c *Config, _ int) *[]string { return &c.Node.ListenTCP })},
 		{"control_socket", kindString, wantPath, str(func(c *Config, _ int) *string { return &c.Node.ControlSocket })},
 		{"state_dir", kindString, wantPath, str(func(c *Config, _ int) *string { return &c.Node.StateDir })},
 	}},
@@ -82,6 +83,7 @@ var schema = []section{
 		{"name", kindString, wantString, str(func(c *Config, i int) *string { return &c.Peers[i].Name })},
 		{"id", kindString, "a peer ID string", setPeerID},
 		{"addresses", kindList, `a list of "host:port" strings`, list(func(c *Config, i int) *[]string { return &c.Peers[i].Addresses })},
+		{"transport", kindString, `"auto", "quic" or "tcp"`, str(func(c *Config, i int) *string { return &c.Peers[i].Transport })},
 	}},
 	{name: "services", array: true, alloc: func(c *Config, n int) { c.Services = make([]Service, n) }, fields: []field{
 		{"name", kindString, wantString, str(func(c *Config, i int) *string { return &c.Services[i].Name })},
@@ -94,6 +96,13 @@ var schema = []section{
 		{"peer", kindString, "a peer name string", str(func(c *Config, i int) *string { return &c.Forwards[i].Peer })},
 		{"service", kindString, "a service name string", str(func(c *Config, i int) *string { return &c.Forwards[i].Service })},
 		{"max_connections", kindInt, "an integer", integer(func(c *Config, i int) *int { return &c.Forwards[i].MaxConnections })},
+	}},
+	{name: "proxy", fields: []field{
+		{"socks5", kindString, `a "host:port" string`, setProxyListen(func(c *Config) *string { return &c.Proxy.SOCKS5 })},
+		{"http", kindString, `a "host:port" string`, setProxyListen(func(c *Config) *string { return &c.Proxy.HTTP })},
+		{"username", kindString, wantString, str(func(c *Config, _ int) *string { return &c.Proxy.Username })},
+		{"password", kindString, wantString, str(func(c *Config, _ int) *string { return &c.Proxy.Password })},
+		{"max_connections", kindInt, "an integer", integer(func(c *Config, _ int) *int { return &c.Proxy.MaxConnections })},
 	}},
 	{name: "log", fields: []field{
 		{"level", kindString, `"debug", "info", "warn" or "error"`, str(func(c *Config, _ int) *string { return &c.Log.Level })},

@@ -25,6 +25,7 @@ func (c *Config) validate() problems {
 	c.validatePeers(&p)
 	c.validateServices(&p)
 	c.validateForwards(&p)
+	c.validateProxy(&p)
 	c.validateLog(&p)
 	return p
 }
@@ -49,13 +50,19 @@ func (c *Config) validateNode(p *problems) {
 	if len(n.Listen) == 0 {
 		p.invalid("node.listen", "", `needs at least one "host:port"; the default is ["0.0.0.0:4242", "[::]:4242"]`)
 	}
+	checkBinds(p, "node.listen", n.Listen)
+	checkBinds(p, "node.listen_tcp", n.ListenTCP)
+}
+
+// checkBinds checks a list of "host:port" listen addresses under key.
+func checkBinds(p *problems, name string, addrs []string) {
 	seen := map[string]int{}
-	for i, l := range n.Listen {
-		key := fmt.Sprintf("node.listen[%d]", i)
+	for i, l := range addrs {
+		key := fmt.Sprintf("%s[%d]", name, i)
 		if msg := checkBind(l, 0); msg != "" {
 			p.invalid(key, quote(l), "%s", msg)
 		} else if j, dup := seen[l]; dup {
-			p.invalid(key, quote(l), "same as node.listen[%d]; remove one", j)
+			p.invalid(key, quote(l), "same as %s[%d]; remove one", name, j)
 		} else {
 			seen[l] = i
 		}
@@ -111,6 +118,11 @@ func (c *Config) validatePeers(p *problems) {
 			if msg := checkEndpoint(a); msg != "" {
 				p.invalid(fmt.Sprintf("%s.addresses[%d]", key, j), quote(a), "%s", msg)
 			}
+		}
+		switch peer.Transport {
+		case "", "auto", "quic", "tcp":
+		default:
+			p.invalid(key+".transport", quote(peer.Transport), `must be "auto", "quic" or "tcp"`)
 		}
 	}
 }

@@ -40,6 +40,8 @@ func fixture() *controltest.Backend {
 			Allow: []string{"web1"}, Active: 1, Total: 7}},
 		ForwardList: []control.Forward{{Listen: "127.0.0.1:15432", Peer: "db", Service: "postgres",
 			MaxConnections: 1024, Active: 2, Total: 9, Refused: 4, AcceptErrors: 17}},
+		ProxyList: []control.Proxy{{Kind: "socks5", Listen: "127.0.0.1:1080", Auth: true, MaxConnections: 8192,
+			Active: 3, Total: 40, Refused: 1, Evicted: 6, AcceptErrors: 2, Errors: map[string]uint64{"access_denied": 2, "not_p2p": 5}}},
 		PingRTTMillis: 1.234,
 	}
 }
@@ -86,6 +88,12 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, "Forwards", forwards, b.ForwardList)
+
+	proxies, err := c.Proxies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "Proxies", proxies, b.ProxyList)
 
 	for _, name := range []string{"db", idDB} {
 		pr, err := c.Ping(ctx, name)

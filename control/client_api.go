@@ -40,6 +40,13 @@ func (c *Client) Forwards(ctx context.Context) ([]Forward, error) {
 	return r.Forwards, err
 }
 
+// Proxies returns the daemon's local proxy listeners.
+func (c *Client) Proxies(ctx context.Context) ([]Proxy, error) {
+	var r proxiesResponse
+	err := c.do(ctx, http.MethodGet, "/v1/proxies", nil, &r)
+	return r.Proxies, err
+}
+
 // Ping asks the daemon to ping peer (a name or a peer ID) once.
 func (c *Client) Ping(ctx context.Context, peer string) (PingResult, error) {
 	var r PingResult

@@ -10,6 +10,7 @@
 //	GET  /v1/sessions  -> {"sessions": [Session, ...]}
 //	GET  /v1/services  -> {"services": [Service, ...]}
 //	GET  /v1/forwards  -> {"forwards": [Forward, ...]}
+//	GET  /v1/proxies   -> {"proxies":  [Proxy, ...]}
 //	POST /v1/ping      {"peer": "name or peer ID"} -> PingResult
 //	POST /v1/reload    (empty body or {}) -> {}
 //

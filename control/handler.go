@@ -23,6 +23,7 @@ func (s *Server) routes() map[string]route {
 		"/v1/sessions": {http.MethodGet, s.getSessions},
 		"/v1/services": {http.MethodGet, s.getServices},
 		"/v1/forwards": {http.MethodGet, s.getForwards},
+		"/v1/proxies":  {http.MethodGet, s.getProxies},
 		"/v1/ping":     {http.MethodPost, s.postPing},
 		"/v1/reload":   {http.MethodPost, s.postReload},
 	}
@@ -130,6 +131,11 @@ func (s *Server) getServices(ctx context.Context, _ *http.Request) (any, error) 
 func (s *Server) getForwards(ctx context.Context, _ *http.Request) (any, error) {
 	fs, err := s.backend.Forwards(ctx)
 	return forwardsResponse{nonNil(fs)}, err
+}
+
+func (s *Server) getProxies(ctx context.Context, _ *http.Request) (any, error) {
+	ps, err := s.backend.Proxies(ctx)
+	return proxiesResponse{nonNil(ps)}, err
 }
 
 func (s *Server) postPing(ctx context.Context, r *http.Request) (any, error) {

@@ -17,6 +17,7 @@ func (nopBackend) Peers(context.Context) ([]Peer, error)            { return nil
 func (nopBackend) Sessions(context.Context) ([]Session, error)      { return nil, nil }
 func (nopBackend) Services(context.Context) ([]Service, error)      { return nil, nil }
 func (nopBackend) Forwards(context.Context) ([]Forward, error)      { return nil, nil }
+func (nopBackend) Proxies(context.Context) ([]Proxy, error)         { return nil, nil }
 func (nopBackend) Ping(context.Context, string) (PingResult, error) { return PingResult{}, nil }
 func (nopBackend) Reload(context.Context) error                     { return nil }
 

@@ -55,6 +55,10 @@ type Peer struct {
 	// Path is "direct" or "relayed" while connected; Relay names the relay.
 	Path  string `json:"path,omitempty"`
 	Relay string `json:"relay,omitempty"`
+	// Carrier is "quic" or "tcp" on a direct path; CarrierReason says why
+	// it is TCP.
+	Carrier       string `json:"carrier,omitempty"`
+	CarrierReason string `json:"carrier_reason,omitempty"`
 }
 
 // Session is one authenticated session with a peer.
@@ -62,6 +66,7 @@ type Session struct {
 	Peer          string    `json:"peer"`
 	PeerID        string    `json:"peer_id"`
 	Remote        string    `json:"remote"`
+	Carrier       string    `json:"carrier"` // "quic" or "tcp"
 	Initiator     bool      `json:"initiator"`
 	State         string    `json:"state"`
 	EstablishedAt time.Time `json:"established_at"`
@@ -106,6 +111,30 @@ type Forward struct {
 	AcceptErrors uint64 `json:"accept_errors"`
 }
 
+// Proxy is one local proxy listener: the SOCKS5 server or the HTTP proxy.
+type Proxy struct {
+	Kind           string `json:"kind"` // "socks5" or "http"
+	Listen         string `json:"listen"`
+	Auth           bool   `json:"auth"`            // clients must give the configured credentials
+	MaxConnections int    `json:"max_connections"` // the cap in force on concurrent connections
+	Active         int    `json:"active"`
+	Total          uint64 `json:"total"`
+	// Refused counts connections reset because the listener was at its cap
+	// and no connection was idle.
+	Refused uint64 `json:"refused"`
+	// Evicted counts idle connections (in their SOCKS5 handshake, or waiting
+	// for an HTTP request head) closed to make room at the cap.
+	Evicted uint64 `json:"evicted"`
+	// AcceptErrors counts failed accepts, such as EMFILE; the listener keeps retrying.
+	AcceptErrors uint64 `json:"accept_errors"`
+	// Errors counts failed connections (SOCKS5) and requests (HTTP) by kind:
+	// "unknown_peer", "unknown_service", "access_denied", "target_refused",
+	// "target_unreachable", "peer_unreachable", "timeout", "overloaded",
+	// "bad_request", "not_p2p", "auth", "handshake", "other". Kinds that
+	// never happened are absent.
+	Errors map[string]uint64 `json:"errors"`
+}
+
 // PingResult is the answer to one ping over a peer's session.
 type PingResult struct {
 	Peer      string  `json:"peer"`
@@ -122,6 +151,7 @@ type Backend interface {
 	Sessions(ctx context.Context) ([]Session, error)
 	Services(ctx context.Context) ([]Service, error)
 	Forwards(ctx context.Context) ([]Forward, error)
+	Proxies(ctx context.Context) ([]Proxy, error)
 	// Ping pings a peer named by its configured name or peer ID. An unknown
 	// peer yields an error wrapping ErrNotFound.
 	Ping(ctx context.Context, peer string) (PingResult, error)
@@ -143,6 +173,9 @@ type (
 	}
 	forwardsResponse struct {
 		Forwards []Forward `json:"forwards"`
+	}
+	proxiesResponse struct {
+		Proxies []Proxy `json:"proxies"`
 	}
 	errorResponse struct {
 		Error string `json:"error"`

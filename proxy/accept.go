@@ -88,24 +88,37 @@ func (f *Forwarder) serve(l *listener) {
 // is due and sets the next backoff.
 func (f *Forwarder) acceptFailed(l *listener, st *acceptState, err error) {
 	l.acceptErrors.Add(1)
+	if !st.fail() {
+		return
+	}
+	fw := l.fwd.Load()
+	f.log.Warn("forward: accept failing; retrying until it works",
+		"listen", fw.Listen, "peer", fw.Peer, "service", fw.Service, "err", err,
+		"rlimit_nofile", nofileText(), "accept_errors", l.acceptErrors.Load(), "fix", acceptFix(err))
+}
+
+// fail records a failed accept and sets the next backoff; it reports
+// whether the episode's one warning is due now.
+func (st *acceptState) fail() bool {
 	st.failed++
 	st.delay = min(max(2*st.delay, acceptBackoffMin), acceptBackoffMax)
 	if st.failed > 1 {
-		return
+		return false
 	}
 	now := time.Now()
 	if !st.lastWarn.IsZero() && now.Sub(st.lastWarn) < warnEvery {
-		return
+		return false
 	}
 	st.lastWarn, st.warned = now, true
-	fw := l.fwd.Load()
-	limit := "unknown"
+	return true
+}
+
+// nofileText is the process's RLIMIT_NOFILE for a log line.
+func nofileText() string {
 	if n, ok := nofileLimit(); ok {
-		limit = strconv.FormatUint(n, 10)
+		return strconv.FormatUint(n, 10)
 	}
-	f.log.Warn("forward: accept failing; retrying until it works",
-		"listen", fw.Listen, "peer", fw.Peer, "service", fw.Service, "err", err,
-		"rlimit_nofile", limit, "accept_errors", l.acceptErrors.Load(), "fix", acceptFix(err))
+	return "unknown"
 }
 
 // acceptFix names what an operator can do about a failed accept.

@@ -34,8 +34,11 @@ type Config struct {
 	// ListenTCP are the TCP carrier's "host:port" addresses (none: no TCP
 	// carrier inbound; dialing over TCP works without).
 	ListenTCP []string
-	Name      string // sent to peers in the handshake payload
-	Instance  uint64 // random per daemon start, sent in the handshake payload
+	// TCPOptional makes a ListenTCP address that cannot be bound a warning
+	// instead of an error (for addresses derived from Listen by default).
+	TCPOptional bool
+	Name        string // sent to peers in the handshake payload
+	Instance    uint64 // random per daemon start, sent in the handshake payload
 	// Trust maps an initiator's Noise static key to a trusted peer. It is
 	// called once per inbound handshake, after message 1.
 	Trust  func(noiseStatic [32]byte) (identity.PeerID, bool)
@@ -144,6 +147,11 @@ func Listen(cfg Config) (*Endpoint, error) {
 	}
 	for _, addr := range cfg.ListenTCP {
 		ln, err := listenTCP(addr)
+		if err != nil && cfg.TCPOptional {
+			e.log.Warn("TCP carrier not listening; peers whose UDP is blocked cannot reach this node", "err", err,
+				"fix", "free the port, or set [node] listen_tcp")
+			continue
+		}
 		if err != nil {
 			e.Close()
 			return nil, err

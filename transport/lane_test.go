@@ -40,6 +40,61 @@ func echoServer(ctx context.Context, s *Session) *sync.WaitGroup {
 	return &wg
 }
 
+// echoAll sends a different message of reps repetitions on each stream at
+// once, half-closes, and checks each echo by SHA-256.
+func echoAll(t *testing.T, streams []*Stream, reps int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(streams))
+	for i, st := range streams {
+		wg.Go(func() {
+			msg := bytes.Repeat([]byte(fmt.Sprintf("stream %d;", i)), reps)
+			go func() { st.Write(msg); st.CloseWrite() }()
+			got, err := io.ReadAll(st)
+			if err != nil || sha256.Sum256(got) != sha256.Sum256(msg) {
+				errs <- fmt.Errorf("stream %d: %d of %d bytes, err %v", i, len(got), len(msg), err)
+			}
+			st.Close()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// openEchoStreams opens n streams to "echo" on s, all held open at once.
+func openEchoStreams(t *testing.T, ctx context.Context, s *Session, n int) []*Stream {
+	t.Helper()
+	streams := make([]*Stream, n)
+	for i := range streams {
+		st, err := s.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		streams[i] = st
+	}
+	return streams
+}
+
+// dialPair dials b from a and returns both ends of the session, closed at
+// cleanup.
+func dialPair(t *testing.T, ctx context.Context, a, b *Endpoint, bKey identity.PrivateKey) (sa, sb *Session) {
+	t.Helper()
+	sa, err := a.Dial(ctx, bKey.PeerID(), addr(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sa.Close(CodeNormal) })
+	sb, err = b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close(CodeNormal) })
+	return sa, sb
+}
+
 // TestLanesCarryManyStreams: more concurrent streams than one connection
 // allows open on extra lanes, from either side, and every byte arrives; a
 // graceful end then waits for streams on every lane.
@@ -52,40 +107,12 @@ func TestLanesCarryManyStreams(t *testing.T) {
 		open, srv *Session
 	}{{"initiator opens", sa, sb}, {"responder opens", sb, sa}} {
 		t.Run(dir.name, func(t *testing.T) {
-			srv := echoServer(ctx, dir.srv)
-			n := 3*StreamsPerConn + 10
-			streams := make([]*Stream, n)
-			for i := range streams {
-				st, err := dir.open.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
-				if err != nil {
-					t.Fatalf("stream %d: %v", i, err)
-				}
-				streams[i] = st // all held open at once
-			}
+			echoServer(ctx, dir.srv)
+			streams := openEchoStreams(t, ctx, dir.open, 3*StreamsPerConn+10)
 			if c := dir.open.Stats().Conns; c < 4 {
-				t.Fatalf("%d streams open on %d connections; want at least 4 lanes", n, c)
+				t.Fatalf("%d streams open on %d connections; want at least 4 lanes", len(streams), c)
 			}
-			var wg sync.WaitGroup
-			errs := make(chan error, n)
-			for i, st := range streams {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					msg := bytes.Repeat([]byte(fmt.Sprintf("stream %d;", i)), 1000)
-					go func() { st.Write(msg); st.CloseWrite() }()
-					got, err := io.ReadAll(st)
-					if err != nil || sha256.Sum256(got) != sha256.Sum256(msg) {
-						errs <- fmt.Errorf("stream %d: %d of %d bytes, err %v", i, len(got), len(msg), err)
-					}
-					st.Close()
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-			_ = srv
+			echoAll(t, streams, 1000)
 		})
 	}
 	if sa.Stats().Conns != sb.Stats().Conns {
@@ -137,16 +164,7 @@ func TestLaneRefusedWithoutSession(t *testing.T) {
 	a := newEndpoint(t, ka, trustOnly(t, kb))
 	b := newEndpoint(t, kb, trustOnly(t, ka, kc))
 	c := newEndpoint(t, kc, trustOnly(t, kb))
-	sa, err := a.Dial(ctx, kb.PeerID(), addr(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sa.Close(CodeNormal)
-	sb, err := b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close(CodeNormal)
+	sa, sb := dialPair(t, ctx, a, b, kb)
 
 	// c is trusted by b but presents a's lane key.
 	if _, _, _, err := c.dialConn(ctx, kb.PeerID(), b.Addrs()[0], sa.laneKey[:]); err == nil || !isRefused(err) {
@@ -230,16 +248,7 @@ func TestIdleLanesRetired(t *testing.T) {
 		return ep
 	}
 	a, b := listen(ka, trustOnly(t, kb)), listen(kb, trustOnly(t, ka))
-	sa, err := a.Dial(ctx, kb.PeerID(), addr(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sa.Close(CodeNormal)
-	sb, err := b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close(CodeNormal)
+	sa, sb := dialPair(t, ctx, a, b, kb)
 	echoServer(ctx, sb)
 
 	open := func(n int) []*Stream {

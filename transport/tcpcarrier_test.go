@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,35 +56,7 @@ func TestTCPSession(t *testing.T) {
 	}{{"initiator opens", sa, sb}, {"responder opens", sb, sa}} {
 		t.Run(dir.name, func(t *testing.T) {
 			echoServer(ctx, dir.srv)
-			n := StreamsPerConn + 50
-			var wg sync.WaitGroup
-			errs := make(chan error, n)
-			streams := make([]*Stream, n)
-			for i := range streams {
-				st, err := dir.open.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
-				if err != nil {
-					t.Fatalf("stream %d: %v", i, err)
-				}
-				streams[i] = st
-			}
-			for i, st := range streams {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					msg := bytes.Repeat([]byte(fmt.Sprintf("tcp stream %d;", i)), 2000)
-					go func() { st.Write(msg); st.CloseWrite() }()
-					got, err := io.ReadAll(st)
-					if err != nil || sha256.Sum256(got) != sha256.Sum256(msg) {
-						errs <- fmt.Errorf("stream %d: %d of %d bytes, %v", i, len(got), len(msg), err)
-					}
-					st.Close()
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
+			echoAll(t, openEchoStreams(t, ctx, dir.open, StreamsPerConn+50), 2000)
 		})
 	}
 	big := make([]byte, 16<<20)

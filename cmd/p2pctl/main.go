@@ -1,7 +1,7 @@
 // Command p2pctl inspects and steers a running p2pd through its control
 // socket.
 //
-//	p2pctl [--socket PATH] [--json] status | peers | sessions | services | forwards | ping PEER [-c N] | reload | id
+//	p2pctl [--socket PATH] [--json] status | peers | sessions | services | forwards | proxies | ping PEER [-c N] | reload | id
 //
 // It prints aligned tables for people and, with --json, the same data as JSON
 // for programs. Exit codes: 0 ok, 1 runtime failure (no daemon, daemon
@@ -125,7 +125,7 @@ func newRoot(a *app) *cobra.Command {
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON instead of tables")
 	root.AddCommand(
 		statusCmd(a), peersCmd(a), sessionsCmd(a), servicesCmd(a),
-		forwardsCmd(a), pingCmd(a), reloadCmd(a), idCmd(a),
+		forwardsCmd(a), proxiesCmd(a), pingCmd(a), reloadCmd(a), idCmd(a),
 	)
 	return root
 }

@@ -38,7 +38,7 @@ func fixture() *controltest.Backend {
 				Endpoint: "203.0.113.7:4242", LastHandshake: &hs, Sources: []string{"static"}, Path: "direct"},
 			{Name: "web1", ID: idWeb, State: control.PeerDisconnected, LastError: "handshake timed out"},
 		},
-		SessionList: []control.Session{{Peer: "db", PeerID: idDB, Remote: "203.0.113.7:4242", State: "established",
+		SessionList: []control.Session{{Peer: "db", PeerID: idDB, Remote: "203.0.113.7:4242", Carrier: "quic", State: "established",
 			AgeSeconds: 195, RTTMillis: 1.25, Streams: 3, Conns: 2, BytesSent: 3 << 20, BytesReceived: 1536,
 			PacketsSent: 2000, PacketsReceived: 1900, PacketsLost: 3, GSO: true}},
 		ServiceList: []control.Service{{Name: "postgres", Target: "127.0.0.1:5432", Protocol: "tcp",
@@ -92,8 +92,8 @@ func TestTables(t *testing.T) {
 		`^web1`+ws+idWeb+ws+`disconnected`+ws+`-`+ws+`-`+ws+`-`+ws+`-`+ws+`-$`,
 		`^web1: handshake timed out$`)
 	rowsMatch(t, mustRun(t, "--socket", sock, "sessions"),
-		`^PEER`+ws+`REMOTE`+ws+`AGE`+ws+`RTT`+ws+`STREAMS`+ws+`CONNS`+ws+`SENT`+ws+`RECEIVED`+ws+`LOST`+ws+`GSO$`,
-		`^db`+ws+`203\.0\.113\.7:4242`+ws+`3m15s`+ws+`1\.25ms`+ws+`3`+ws+`2`+ws+`3\.0 MiB`+ws+`1\.5 KiB`+ws+`3 \(0\.1%\)`+ws+`on$`)
+		`^PEER`+ws+`CARRIER`+ws+`REMOTE`+ws+`AGE`+ws+`RTT`+ws+`STREAMS`+ws+`CONNS`+ws+`SENT`+ws+`RECEIVED`+ws+`LOST`+ws+`GSO$`,
+		`^db`+ws+`quic`+ws+`203\.0\.113\.7:4242`+ws+`3m15s`+ws+`1\.25ms`+ws+`3`+ws+`2`+ws+`3\.0 MiB`+ws+`1\.5 KiB`+ws+`3 \(0\.1%\)`+ws+`on$`)
 	rowsMatch(t, mustRun(t, "--socket", sock, "services"),
 		`^NAME`+ws+`PROTOCOL`+ws+`TARGET`+ws+`ALLOW`+ws+`ACTIVE`+ws+`TOTAL$`,
 		`^postgres`+ws+`tcp`+ws+`127\.0\.0\.1:5432`+ws+`web1,db`+ws+`1`+ws+`7$`)

@@ -33,6 +33,9 @@ func peersCmd(a *app) *cobra.Command {
 				if p.Relay != "" {
 					path += " via " + p.Relay
 				}
+				if p.Carrier == "tcp" {
+					path += " (tcp)"
+				}
 				t.row(p.Name, p.ID, p.State, path, p.Endpoint, ago(p.LastHandshake, now), strings.Join(p.Sources, ","), strings.Join(p.Addresses, ","))
 			}
 			if err := t.flush(); err != nil {
@@ -42,6 +45,9 @@ func peersCmd(a *app) *cobra.Command {
 			for _, p := range peers {
 				if p.State != control.PeerConnected && p.LastError != "" {
 					fmt.Fprintf(a.out, "%s: %s\n", p.Name, p.LastError)
+				}
+				if p.CarrierReason != "" {
+					fmt.Fprintf(a.out, "%s: over TCP: %s\n", p.Name, p.CarrierReason)
 				}
 			}
 			return nil

@@ -24,9 +24,9 @@ func sessionsCmd(a *app) *cobra.Command {
 			if a.json {
 				return printJSON(a.out, map[string][]control.Session{"sessions": nonNil(sessions)})
 			}
-			t := newTable(a.out, "PEER", "REMOTE", "AGE", "RTT", "STREAMS", "CONNS", "SENT", "RECEIVED", "LOST", "GSO")
+			t := newTable(a.out, "PEER", "CARRIER", "REMOTE", "AGE", "RTT", "STREAMS", "CONNS", "SENT", "RECEIVED", "LOST", "GSO")
 			for _, s := range sessions {
-				t.row(s.Peer, s.Remote, humanDuration(seconds(s.AgeSeconds)), humanMillis(s.RTTMillis),
+				t.row(s.Peer, s.Carrier, s.Remote, humanDuration(seconds(s.AgeSeconds)), humanMillis(s.RTTMillis),
 					strconv.Itoa(s.Streams), strconv.Itoa(s.Conns), humanBytes(s.BytesSent), humanBytes(s.BytesReceived),
 					lossText(s.PacketsLost, s.PacketsSent), onOff(s.GSO))
 			}

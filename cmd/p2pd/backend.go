@@ -37,7 +37,8 @@ func (b backend) Status(context.Context) (control.Status, error) {
 func (b backend) Peers(context.Context) ([]control.Peer, error) {
 	var out []control.Peer
 	for _, p := range b.d.node.Peers() {
-		cp := control.Peer{Name: p.Name, ID: p.ID, State: p.State.String(), Addresses: p.Addresses, Endpoint: p.Endpoint, LastError: p.LastError, Sources: p.Sources, Path: p.Path, Relay: p.Relay}
+		cp := control.Peer{Name: p.Name, ID: p.ID, State: p.State.String(), Addresses: p.Addresses, Endpoint: p.Endpoint, LastError: p.LastError, Sources: p.Sources, Path: p.Path, Relay: p.Relay,
+			Carrier: p.Carrier, CarrierReason: p.CarrierReason}
 		if !p.LastHandshake.IsZero() {
 			t := p.LastHandshake
 			cp.LastHandshake = &t
@@ -51,7 +52,7 @@ func (b backend) Sessions(context.Context) ([]control.Session, error) {
 	var out []control.Session
 	for _, s := range b.d.node.Sessions() {
 		out = append(out, control.Session{
-			Peer: s.Peer, PeerID: s.PeerID, Remote: s.Remote, Initiator: s.Initiator, State: s.State,
+			Peer: s.Peer, PeerID: s.PeerID, Remote: s.Remote, Carrier: s.Carrier, Initiator: s.Initiator, State: s.State,
 			EstablishedAt: s.Established, AgeSeconds: time.Since(s.Established).Seconds(),
 			RTTMillis: float64(s.Stats.RTT.Microseconds()) / 1000, Streams: s.Stats.Streams, Conns: s.Stats.Conns,
 			BytesSent: s.Stats.BytesSent, BytesReceived: s.Stats.BytesReceived,

@@ -18,6 +18,7 @@ import (
 	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/node"
 	"github.com/p2pd/p2pd/proxy"
+	"github.com/p2pd/p2pd/transport"
 )
 
 // version is the daemon's version, shown by p2pctl status.
@@ -29,6 +30,7 @@ type daemon struct {
 	log  *slog.Logger
 	node *node.Node
 	fwd  *proxy.Forwarder
+	prx  *proxy.Server        // the SOCKS5 and HTTP proxies
 	disc *discovery.Discovery // nil without discovery
 
 	mu  sync.Mutex // serialises reloads and guards cfg
@@ -71,6 +73,7 @@ func runDaemon(ctx context.Context, path string) error {
 		defer stopDisc()
 	}
 	d.fwd = proxy.NewForwarder(n, log)
+	d.prx = proxy.NewServer(n, classifyOverlayError, log)
 	ln, err := control.Listen(cfg.Node.ControlSocket)
 	if err != nil {
 		n.Close()
@@ -80,6 +83,13 @@ func runDaemon(ctx context.Context, path string) error {
 		ln.Close()
 		n.Close()
 		d.fwd.Close(context.Background())
+		return err
+	}
+	if err := d.prx.Apply(proxyConfig(cfg)); err != nil {
+		ln.Close()
+		n.Close()
+		d.fwd.Close(context.Background())
+		d.prx.Close(context.Background())
 		return err
 	}
 	for _, s := range cfg.Services {
@@ -100,6 +110,7 @@ func runDaemon(ctx context.Context, path string) error {
 	err = n.Run(ctx)
 	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	d.fwd.Close(drain)
+	d.prx.Close(drain)
 	cancel()
 	stop()
 	wg.Wait()
@@ -137,13 +148,14 @@ func newLogger(c config.Log) *slog.Logger {
 
 func nodeConfig(cfg *config.Config, key identity.PrivateKey, log *slog.Logger) node.Config {
 	peers, services := trust(cfg)
-	return node.Config{Key: key, Name: cfg.Node.Name, Listen: cfg.Node.Listen, Peers: peers, Services: services, Logger: log}
+	return node.Config{Key: key, Name: cfg.Node.Name, Listen: cfg.Node.Listen, Peers: peers, Services: services, Logger: log,
+		Transport: transport.Config{ListenTCP: cfg.Node.TCPAddrs(), TCPOptional: cfg.Node.ListenTCP == nil}}
 }
 
 func trust(cfg *config.Config) ([]node.Peer, []node.Service) {
 	var peers []node.Peer
 	for _, p := range cfg.Peers {
-		peers = append(peers, node.Peer{Name: p.Name, ID: p.ID, Addresses: p.Addresses})
+		peers = append(peers, node.Peer{Name: p.Name, ID: p.ID, Addresses: p.Addresses, Transport: p.Transport})
 	}
 	var services []node.Service
 	for _, s := range cfg.Services {
@@ -192,9 +204,14 @@ func (d *daemon) reload() error {
 	if err := d.fwd.Apply(forwards(cfg)); err != nil {
 		return err
 	}
+	if err := d.prx.Apply(proxyConfig(cfg)); err != nil {
+		d.fwd.Apply(forwards(d.cfg))
+		return err
+	}
 	peers, services := trust(cfg)
 	if err := d.node.Apply(peers, services); err != nil {
 		d.fwd.Apply(forwards(d.cfg))
+		d.prx.Apply(proxyConfig(d.cfg))
 		return err
 	}
 	if d.disc != nil {

@@ -52,7 +52,8 @@ func newInitCmd(configPath *string) *cobra.Command {
 }
 
 func newIDCmd(configPath *string) *cobra.Command {
-	return &cobra.Command{
+	var base36 bool
+	cmd := &cobra.Command{
 		Use:   "id",
 		Short: "print this node's peer ID",
 		Args:  cobra.NoArgs,
@@ -68,10 +69,16 @@ func newIDCmd(configPath *string) *cobra.Command {
 				}
 				return err
 			}
+			if base36 {
+				fmt.Fprintln(cmd.OutOrStdout(), key.PeerID().Base36())
+				return nil
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), key.PeerID())
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&base36, "base36", false, "print the ID as a base36 CIDv1 (k51…), the form for <service>.<peer>.p2p names")
+	return cmd
 }
 
 // loadConfig loads and validates; every failure is a configuration error.

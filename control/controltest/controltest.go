@@ -24,6 +24,7 @@ type Backend struct {
 	SessionList []control.Session
 	ServiceList []control.Service
 	ForwardList []control.Forward
+	ProxyList   []control.Proxy
 	// PingRTTMillis is the RTT reported for every successful ping.
 	PingRTTMillis float64
 	// ReloadErr, if set, is returned by Reload.
@@ -55,6 +56,11 @@ func (b *Backend) Services(context.Context) ([]control.Service, error) {
 // Forwards returns the fixed data.
 func (b *Backend) Forwards(context.Context) ([]control.Forward, error) {
 	return b.ForwardList, nil
+}
+
+// Proxies returns the fixed data.
+func (b *Backend) Proxies(context.Context) ([]control.Proxy, error) {
+	return b.ProxyList, nil
 }
 
 // Ping finds peer by name or ID in PeerList. An unknown peer yields an error

@@ -1,0 +1,227 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"time"
+)
+
+// writeGrace is how long the end of a response waits for the request's
+// writer to finish before the stream is given up instead of kept: a target
+// may answer before it has read the whole body.
+const writeGrace = 100 * time.Millisecond
+
+// streamTransport is the HTTP proxy's http.RoundTripper: it carries a plain
+// request over an overlay stream. Each client connection (httpConn) has at
+// most one stream, kept between requests while the target stays the same;
+// a request to another target closes it and opens a new one. Streams are
+// opened early (Overlay.DialService): the request head travels with the
+// stream header, and a refusal comes back as the response's read error.
+type streamTransport struct{ s *Server }
+
+// overlayConn is a stream that carries HTTP/1.1 exchanges to one target.
+type overlayConn struct {
+	t  target
+	st Conn
+	cr countingReader
+	br *bufio.Reader // reads cr
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r Conn
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (t streamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	cs, _ := ctx.Value(connKey{}).(*httpConn)
+	tg, ok := ctx.Value(targetKey{}).(target)
+	if cs == nil || !ok {
+		return nil, errors.New("proxy: request without a client connection or target")
+	}
+	for first := true; ; first = false {
+		oc, reused, err := t.take(ctx, cs, tg)
+		if err != nil {
+			return nil, err
+		}
+		resp, answered, err := t.exchange(req, cs, oc)
+		// A kept stream may have been closed by the target while idle.
+		// Like net/http's Transport, send a request without a body again
+		// on a new stream if the old one gave no answer at all.
+		if err != nil && reused && first && !answered && req.Body == nil {
+			continue
+		}
+		return resp, err
+	}
+}
+
+// take returns cs's stream if it goes to tg, or closes it and opens one.
+func (t streamTransport) take(ctx context.Context, cs *httpConn, tg target) (*overlayConn, bool, error) {
+	cs.mu.Lock()
+	oc := cs.idle
+	cs.idle = nil
+	cs.mu.Unlock()
+	if oc != nil {
+		if oc.t == tg {
+			return oc, true, nil
+		}
+		oc.st.Close()
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.s.cfg.Load().dialTimeout())
+	defer cancel()
+	st, err := t.s.ov.DialService(ctx, tg.peer, tg.service)
+	if err != nil {
+		return nil, false, err
+	}
+	oc = &overlayConn{t: tg, st: st, cr: countingReader{r: st}}
+	oc.br = bufio.NewReader(&oc.cr)
+	return oc, false, nil
+}
+
+// put keeps oc for cs's next request, unless cs has closed.
+func (cs *httpConn) put(oc *overlayConn) {
+	cs.mu.Lock()
+	if cs.closed || cs.idle != nil {
+		cs.mu.Unlock()
+		oc.st.Close()
+		return
+	}
+	cs.idle = oc
+	cs.mu.Unlock()
+}
+
+// shut closes cs's kept stream; put closes any later one.
+func (cs *httpConn) shut() {
+	cs.mu.Lock()
+	oc := cs.idle
+	cs.idle, cs.closed = nil, true
+	cs.mu.Unlock()
+	if oc != nil {
+		oc.st.Close()
+	}
+}
+
+// exchange writes req on oc and reads the response head. answered reports
+// whether any byte of a response came back. The request is written by a
+// goroutine of its own, so that a target that answers before it has read
+// the whole request body (or while it reads it) does not deadlock.
+func (t streamTransport) exchange(req *http.Request, cs *httpConn, oc *overlayConn) (*http.Response, bool, error) {
+	wrote := make(chan error, 1)
+	t.s.wg.Add(1) // the handler holds the WaitGroup: no race with Wait
+	go func() {
+		defer t.s.wg.Done()
+		wrote <- req.Write(oc.st)
+	}()
+	before := oc.cr.n
+	resp, err := readResponse(oc.br, req)
+	if err != nil {
+		oc.st.Abort()
+		return nil, oc.cr.n > before, err
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body = upgradedBody{oc}
+		return resp, true, nil
+	}
+	resp.Body = &streamBody{body: resp.Body, oc: oc, cs: cs, wrote: wrote,
+		keep: !resp.Close && !req.Close, bodyless: req.Body == nil}
+	return resp, true, nil
+}
+
+// readResponse reads the final response, passing 1xx interim ones other
+// than 100 Continue (net/http's server sends its own) to the client.
+func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	for {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil && code != http.StatusContinue {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// streamBody is a response body on an overlay stream. At its end the
+// stream is kept for the next request if both sides allow it; closed
+// early, it resets the stream.
+type streamBody struct {
+	body     io.ReadCloser
+	oc       *overlayConn
+	cs       *httpConn
+	wrote    chan error // the request writer's result
+	keep     bool       // neither side asked to close
+	bodyless bool       // the request had no body
+	done     bool
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.finish()
+	}
+	return n, err
+}
+
+// finish decides the stream's fate at the end of the response.
+func (b *streamBody) finish() {
+	var werr error
+	if b.bodyless {
+		werr = <-b.wrote // a head only: written already, or failing
+	} else {
+		t := time.NewTimer(writeGrace)
+		select {
+		case werr = <-b.wrote:
+			t.Stop()
+		case <-t.C:
+			// The target answered before it had the whole body; the
+			// stream cannot carry another request.
+			b.oc.st.Abort()
+			return
+		}
+	}
+	switch {
+	case werr != nil:
+		b.oc.st.Abort()
+	case !b.keep:
+		b.oc.st.Close()
+	default:
+		b.cs.put(b.oc)
+	}
+}
+
+func (b *streamBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	b.oc.st.Abort() // before Close, which would read the rest
+	b.body.Close()
+	return nil
+}
+
+// upgradedBody is the stream after a 101 Switching Protocols: ReverseProxy
+// copies both ways through it.
+type upgradedBody struct{ oc *overlayConn }
+
+func (u upgradedBody) Read(p []byte) (int, error)  { return u.oc.br.Read(p) }
+func (u upgradedBody) Write(p []byte) (int, error) { return u.oc.st.Write(p) }
+func (u upgradedBody) Close() error                { return u.oc.st.Close() }
