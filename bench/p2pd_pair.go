@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,9 @@ func (r *runner) makePairKeys(t *topo, tag string) (pairKeys, error) {
 type pairConfig struct {
 	bAddr string // where A dials B; B's own listen address unless a relay sits between
 	wait  bool   // wait until the forward carries an echo
+	// transport is A's [[peers]] transport for B ("" for the default);
+	// "tcp" makes the system sysP2PDTCP.
+	transport string
 }
 
 // startPair writes both configs, starts B then A, and returns the pair as a
@@ -52,7 +56,13 @@ func (r *runner) startPair(t *topo, be *backend, k pairKeys, pc pairConfig) (*sy
 	if pc.bAddr == "" {
 		pc.bAddr = k.b.listen // known only now: B may have moved to another port
 	}
-	if err := k.a.writeConfig(level, peerTOML("b", k.b.id, pc.bAddr)+
+	peer := peerTOML("b", k.b.id, pc.bAddr)
+	name := sysP2PD
+	if pc.transport != "" {
+		peer = strings.TrimSuffix(peer, "\n") + fmt.Sprintf("transport = %q\n\n", pc.transport)
+		name = sysP2PDTCP
+	}
+	if err := k.a.writeConfig(level, peer+
 		forwardTOML(fwd[0], "b", "echo")+forwardTOML(fwd[1], "b", "bulk")); err != nil {
 		k.b.proc.stop()
 		return nil, err
@@ -61,7 +71,7 @@ func (r *runner) startPair(t *topo, be *backend, k pairKeys, pc pairConfig) (*sy
 		k.b.proc.stop()
 		return nil, err
 	}
-	s := &system{name: sysP2PD, dial: tcpDialer(t, fwd), connRate: true, client: k.a.proc, server: k.b.proc}
+	s := &system{name: name, dial: tcpDialer(t, fwd), connRate: true, client: k.a.proc, server: k.b.proc}
 	s.stop = func() { stopProcs([]*proc{k.a.proc, k.b.proc}) }
 	if pc.wait {
 		if err := waitEcho(r.ctx, s, 20*time.Second); err != nil {

@@ -34,6 +34,12 @@ func (r *runner) startSystem(name string, t *topo, be *backend, keys pairKeys) (
 	switch name {
 	case sysP2PD:
 		return r.startPair(t, be, keys, pairConfig{wait: true})
+	case sysP2PDTCP:
+		tcpKeys, err := r.makePairKeys(t, "tcp-")
+		if err != nil {
+			return nil, err
+		}
+		return r.startPair(t, be, tcpKeys, pairConfig{wait: true, transport: "tcp"})
 	case sysTCP:
 		return newTCPSystem(t, be), nil
 	case sysQuicRaw:

@@ -15,13 +15,14 @@ import (
 // System names, in the order the table lists them.
 const (
 	sysP2PD    = "p2pd"
+	sysP2PDTCP = "p2pd-tcp" // p2pd with its peer's transport = "tcp": the TCP carrier
 	sysTCP     = "tcp"
 	sysQuicRaw = "quic-raw"
 	sysQtun    = "quic-tunnel"
 	sysStunnel = "stunnel"
 )
 
-var systemOrder = []string{sysP2PD, sysTCP, sysQuicRaw, sysQtun, sysStunnel}
+var systemOrder = []string{sysP2PD, sysP2PDTCP, sysTCP, sysQuicRaw, sysQtun, sysStunnel}
 
 // system is one way from the harness to the backends.
 type system struct {
