@@ -150,20 +150,42 @@ func (c *tcpCarrier) stats() carrierStats {
 	return carrierStats{rtt: c.ys.RTT(), bytesSent: c.nc.sent.Load(), bytesReceived: c.nc.received.Load()}
 }
 
-// windowBudget is a session's yamux memory manager: its streams' receive
-// windows grow out of tcpWindowBudget in all.
+// windowBudget is what a TCP session's yamux streams may grow their
+// receive windows by, beyond the initial window each starts with (which
+// tcpMaxStreams bounds), in all: tcpWindowBudget.
 type windowBudget struct{ used atomic.Int64 }
 
-func (b *windowBudget) ReserveMemory(size int, _ uint8) error {
-	if b.used.Add(int64(size)) > tcpWindowBudget {
-		b.used.Add(-int64(size))
+// windowSpan is one stream's share of a windowBudget; yamux makes one per
+// stream (its MemoryManager) and calls Done when the stream ends.
+type windowSpan struct {
+	b    *windowBudget
+	held atomic.Int64
+}
+
+// yamux reserves a stream's initial window at priority 255, and its
+// growth at lower ones.
+const yamuxInitialWindowPrio = 255
+
+func (s *windowSpan) ReserveMemory(size int, prio uint8) error {
+	if prio == yamuxInitialWindowPrio {
+		return nil
+	}
+	if s.b.used.Add(int64(size)) > tcpWindowBudget {
+		s.b.used.Add(-int64(size))
 		return errors.New("transport: session window budget spent")
 	}
+	s.held.Add(int64(size))
 	return nil
 }
 
-func (b *windowBudget) ReleaseMemory(size int) { b.used.Add(-int64(size)) }
-func (b *windowBudget) Done()                  {}
+func (s *windowSpan) ReleaseMemory(size int) {
+	s.held.Add(-int64(size))
+	s.b.used.Add(-int64(size))
+}
+
+func (s *windowSpan) Done() { s.b.used.Add(-s.held.Swap(0)) }
+
+func (b *windowBudget) span() (yamux.MemoryManager, error) { return &windowSpan{b: b}, nil }
 
 func (e *Endpoint) yamuxConfig() *yamux.Config {
 	cfg := yamux.DefaultConfig()
@@ -178,8 +200,6 @@ func (e *Endpoint) yamuxConfig() *yamux.Config {
 	return cfg
 }
 
-func newWindowBudget() (yamux.MemoryManager, error) { return &windowBudget{}, nil }
-
 // startTCPSession makes the session of a completed TCP handshake: yamux on
 // the records and the control stream, which the initiator opens.
 func (e *Endpoint) startTCPSession(ctx context.Context, info *tcpInfo, initiator bool) (*Session, error) {
@@ -187,7 +207,7 @@ func (e *Endpoint) startTCPSession(ctx context.Context, info *tcpInfo, initiator
 	if initiator {
 		mux = yamux.Client
 	}
-	ys, err := mux(info.conn, e.yamuxConfig(), newWindowBudget)
+	ys, err := mux(info.conn, e.yamuxConfig(), (&windowBudget{}).span)
 	if err != nil {
 		info.conn.Close()
 		return nil, fmt.Errorf("transport: yamux: %w", err)

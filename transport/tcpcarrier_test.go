@@ -125,3 +125,33 @@ func TestTCPSessionRefused(t *testing.T) {
 	}
 	acceptNone(t, b, 200*time.Millisecond)
 }
+
+// TestTCPWindowBudget: a TCP session's streams grow their windows out of
+// one budget; their initial windows do not count against it, and a stream
+// that ends gives its growth back.
+func TestTCPWindowBudget(t *testing.T) {
+	b := &windowBudget{}
+	s1, _ := b.span()
+	s2, _ := b.span()
+	for range 1000 {
+		if err := s1.ReserveMemory(256<<10, yamuxInitialWindowPrio); err != nil {
+			t.Fatalf("an initial window was refused: %v", err)
+		}
+	}
+	if err := s1.ReserveMemory(tcpWindowBudget-1<<20, 128); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.ReserveMemory(2<<20, 128); err == nil {
+		t.Fatal("a second stream grew past the session's budget")
+	}
+	if err := s2.ReserveMemory(1<<20, 128); err != nil {
+		t.Fatalf("growth within the budget refused: %v", err)
+	}
+	s1.Done()
+	if err := s2.ReserveMemory(32<<20, 128); err != nil {
+		t.Fatalf("the budget was not given back when a stream ended: %v", err)
+	}
+	if got := b.used.Load(); got != 33<<20 {
+		t.Fatalf("budget in use %d, want %d", got, 33<<20)
+	}
+}
