@@ -231,10 +231,17 @@ func listenTCP(addr string) (net.Listener, error) {
 	if rest, ok := strings.CutPrefix(addr, "localhost:"); ok {
 		addr = "127.0.0.1:" + rest
 	}
-	if _, err := netip.ParseAddrPort(addr); err != nil {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
 		return nil, fmt.Errorf("transport: tcp listen address %q: want ip:port", addr)
 	}
-	ln, err := net.Listen("tcp", addr)
+	// One socket per family, as for UDP: "[::]" alone would be dual-stack
+	// and collide with "0.0.0.0" on the same port.
+	network := "tcp4"
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		network = "tcp6"
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen on tcp %s: %w", addr, err)
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -153,5 +155,25 @@ func TestTCPWindowBudget(t *testing.T) {
 	}
 	if got := b.used.Load(); got != 33<<20 {
 		t.Fatalf("budget in use %d, want %d", got, 33<<20)
+	}
+}
+
+// TestTCPListenBothFamilies: "0.0.0.0:P" and "[::]:P" are one socket per
+// family, as for UDP, not a dual-stack socket that collides with the first.
+func TestTCPListenBothFamilies(t *testing.T) {
+	probe, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 here: %v", err)
+	}
+	port := probe.Addr().(*net.TCPAddr).Port
+	probe.Close()
+	ep, err := Listen(Config{Key: newKey(t), Listen: []string{"127.0.0.1:0"}, Trust: trustOnly(t),
+		ListenTCP: []string{fmt.Sprintf("0.0.0.0:%d", port), fmt.Sprintf("[::]:%d", port)}})
+	if err != nil {
+		t.Fatalf("TCP on both families at port %d: %v", port, err)
+	}
+	defer ep.Close()
+	if n := len(ep.TCPAddrs()); n != 2 {
+		t.Fatalf("%d TCP listeners, want 2", n)
 	}
 }
