@@ -20,6 +20,25 @@ var internalAllowed = map[string][]string{
 	"control":   {},
 	"config":    {"identity"},
 	"node":      {"identity", "handshake", "transport", "proxy"},
+	// The module root, package p2pd: the embedding API (Server) and the
+	// wiring cmd/p2pd shares with it.
+	"": {"identity", "config", "transport", "proxy", "node", "discovery"},
+}
+
+// TestRootImportedOnlyByCmd keeps the embedding API at the top: only the
+// commands (and tests) build on package p2pd.
+func TestRootImportedOnlyByCmd(t *testing.T) {
+	for _, p := range listPackages(t) {
+		r := rel(p.ImportPath)
+		if strings.HasPrefix(r, "cmd/") {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if imp == module {
+				t.Errorf("%s imports the root package p2pd; only cmd/ may", r)
+			}
+		}
+	}
 }
 
 // heavy maps each heavy dependency to the only packages that may import it.

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -45,7 +46,7 @@ type Peer struct {
 // Service is a local target that peers may reach.
 type Service struct {
 	Name     string
-	Target   string // "host:port" or "unix:/path"
+	Target   string // "host:port", "unix:/path" or "inproc:NAME" (see Config.DialInProc)
 	Protocol string // "tcp" (the default)
 	Allow    []string
 }
@@ -64,6 +65,11 @@ type Config struct {
 	// MaxStreamsPerPeer bounds one peer's live inbound streams (default
 	// DefaultMaxStreamsPerPeer); see limits.go.
 	MaxStreamsPerPeer int
+	// DialInProc connects to the in-process listener NAME of a service
+	// whose target is "inproc:NAME" (package p2pd's Server.Listen). The
+	// conn must support CloseWrite (a half-close). Nil: such targets are
+	// refused.
+	DialInProc func(ctx context.Context, name string) (net.Conn, error)
 	// Transport tunes the QUIC endpoint; Key, Name, Listen, Trust and
 	// Logger are filled in by the node.
 	Transport transport.Config

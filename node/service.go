@@ -113,7 +113,7 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TargetTimeout)
-	target, err := dialTarget(ctx, cfg.Target)
+	target, err := n.dialTarget(ctx, cfg.Target)
 	cancel()
 	if err != nil {
 		st.Respond(targetStatus(err))
@@ -190,7 +190,16 @@ func (n *Node) echo(st Inbound) {
 	st.Close()
 }
 
-func dialTarget(ctx context.Context, target string) (net.Conn, error) {
+// ErrNoInProc reports an "inproc:" target on a node without DialInProc.
+var ErrNoInProc = errors.New("node: no in-process services on this node")
+
+func (n *Node) dialTarget(ctx context.Context, target string) (net.Conn, error) {
+	if name, ok := strings.CutPrefix(target, "inproc:"); ok {
+		if n.cfg.DialInProc == nil {
+			return nil, ErrNoInProc
+		}
+		return n.cfg.DialInProc(ctx, name)
+	}
 	var d net.Dialer
 	if path, ok := strings.CutPrefix(target, "unix:"); ok {
 		return d.DialContext(ctx, "unix", path)

@@ -12,13 +12,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/p2pd/p2pd"
 	"github.com/p2pd/p2pd/config"
 	"github.com/p2pd/p2pd/control"
 	"github.com/p2pd/p2pd/discovery"
 	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/node"
 	"github.com/p2pd/p2pd/proxy"
-	"github.com/p2pd/p2pd/transport"
 )
 
 // version is the daemon's version, shown by p2pctl status.
@@ -56,15 +56,14 @@ func runDaemon(ctx context.Context, path string) error {
 	if created {
 		log.Info("created a new key", "file", cfg.Node.KeyFile)
 	}
-	ncfg := nodeConfig(cfg, key, log)
-	ncfg.Transport.Shared = discoveryOn(cfg.Discovery)
+	ncfg := p2pd.NodeConfig(cfg, key, log)
 	n, err := node.New(ncfg)
 	if err != nil {
 		return err
 	}
 	d := &daemon{path: cfg.Path, log: log, node: n, cfg: cfg}
 	if ncfg.Transport.Shared {
-		disc, stopDisc, err := startDiscovery(ctx, cfg, key, n, log)
+		disc, stopDisc, err := p2pd.StartDiscovery(ctx, cfg, key, n, log)
 		if err != nil {
 			n.Close()
 			return err
@@ -146,24 +145,6 @@ func newLogger(c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-func nodeConfig(cfg *config.Config, key identity.PrivateKey, log *slog.Logger) node.Config {
-	peers, services := trust(cfg)
-	return node.Config{Key: key, Name: cfg.Node.Name, Listen: cfg.Node.Listen, Peers: peers, Services: services, Logger: log,
-		Transport: transport.Config{ListenTCP: cfg.Node.TCPAddrs(), TCPOptional: cfg.Node.ListenTCP == nil}}
-}
-
-func trust(cfg *config.Config) ([]node.Peer, []node.Service) {
-	var peers []node.Peer
-	for _, p := range cfg.Peers {
-		peers = append(peers, node.Peer{Name: p.Name, ID: p.ID, Addresses: p.Addresses, Transport: p.Transport})
-	}
-	var services []node.Service
-	for _, s := range cfg.Services {
-		services = append(services, node.Service{Name: s.Name, Target: s.Target, Protocol: s.Protocol, Allow: s.Allow})
-	}
-	return peers, services
-}
-
 func forwards(cfg *config.Config) []proxy.Forward {
 	var out []proxy.Forward
 	for _, f := range cfg.Forwards {
@@ -208,7 +189,7 @@ func (d *daemon) reload() error {
 		d.fwd.Apply(forwards(d.cfg))
 		return err
 	}
-	peers, services := trust(cfg)
+	peers, services := p2pd.Trust(cfg)
 	if err := d.node.Apply(peers, services); err != nil {
 		d.fwd.Apply(forwards(d.cfg))
 		d.prx.Apply(proxyConfig(d.cfg))

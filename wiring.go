@@ -1,4 +1,4 @@
-package main
+package p2pd
 
 import (
 	"context"
@@ -11,17 +11,42 @@ import (
 	"github.com/p2pd/p2pd/discovery"
 	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/node"
+	"github.com/p2pd/p2pd/transport"
 )
 
-// discoveryOn reports whether the config asks for the libp2p host. Without
+// NodeConfig is the node's configuration from cfg: identity, listen
+// addresses, trust list and services. Transport.Shared is set when cfg asks
+// for discovery (DiscoveryOn).
+func NodeConfig(cfg *config.Config, key identity.PrivateKey, log *slog.Logger) node.Config {
+	peers, services := Trust(cfg)
+	return node.Config{Key: key, Name: cfg.Node.Name, Listen: cfg.Node.Listen, Peers: peers, Services: services, Logger: log,
+		Transport: transport.Config{ListenTCP: cfg.Node.TCPAddrs(), TCPOptional: cfg.Node.ListenTCP == nil,
+			Shared: DiscoveryOn(cfg.Discovery)}}
+}
+
+// Trust is cfg's [[peers]] and [[services]] as the node takes them (for
+// node.Config and node.Node.Apply).
+func Trust(cfg *config.Config) ([]node.Peer, []node.Service) {
+	var peers []node.Peer
+	for _, p := range cfg.Peers {
+		peers = append(peers, node.Peer{Name: p.Name, ID: p.ID, Addresses: p.Addresses, Transport: p.Transport})
+	}
+	var services []node.Service
+	for _, s := range cfg.Services {
+		services = append(services, node.Service{Name: s.Name, Target: s.Target, Protocol: s.Protocol, Allow: s.Allow})
+	}
+	return peers, services
+}
+
+// DiscoveryOn reports whether the config asks for the libp2p host. Without
 // it the overlay owns its UDP sockets alone.
-func discoveryOn(d config.Discovery) bool {
+func DiscoveryOn(d config.Discovery) bool {
 	return d.MDNS || d.DHT || len(d.Bootstrap) > 0 || len(d.Relays) > 0 || d.RelayService
 }
 
-// startDiscovery starts the libp2p host on the node's sockets and feeds its
+// StartDiscovery starts the libp2p host on the node's sockets and feeds its
 // records to the node until ctx ends. The returned stop closes it and waits.
-func startDiscovery(ctx context.Context, cfg *config.Config, key identity.PrivateKey, n *node.Node, log *slog.Logger) (*discovery.Discovery, func(), error) {
+func StartDiscovery(ctx context.Context, cfg *config.Config, key identity.PrivateKey, n *node.Node, log *slog.Logger) (*discovery.Discovery, func(), error) {
 	if err := os.MkdirAll(cfg.Node.StateDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("state directory: %w", err)
 	}

@@ -1,0 +1,188 @@
+// Package p2pd embeds a p2pd node in a Go program, in the manner of
+// Tailscale's tsnet: a Server joins the overlay with its own key and trust
+// list, dials services on trusted peers (Dial) and serves in-process
+// services to them (Listen), without a daemon or a control socket.
+//
+// The package also holds the wiring cmd/p2pd shares with Server: the node's
+// configuration from a config file (NodeConfig, Trust) and the discovery
+// host (StartDiscovery). Forwards, the SOCKS5/HTTP proxies and the control
+// socket stay in cmd/p2pd.
+//
+// Lifecycle: Start (or the first Dial or Listen) brings the node up; Close
+// drains the sessions, closes the listeners and waits for every goroutine
+// the Server started. A Server cannot be restarted.
+package p2pd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/p2pd/p2pd/config"
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/node"
+)
+
+// ErrServerClosed is returned by Start, Dial and Listen after Close.
+var ErrServerClosed = errors.New("p2pd: server closed")
+
+// Server is an embedded p2pd node. Set its fields before Start; they are
+// not read again afterwards.
+type Server struct {
+	// Config is the node's configuration, as `p2pd run` reads it from a
+	// file (its forwards, [proxy] and control socket are not used). Nil
+	// means config.Default(): what `p2pd run` does without a config file.
+	// The key at Config.Node.KeyFile is created when there is none.
+	Config *config.Config
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+
+	mu        sync.Mutex // guards every field below
+	started   bool
+	closed    bool
+	cfg       *config.Config
+	node      *node.Node
+	listeners map[string]*listener // in-process services by name
+	stopDisc  func()               // nil without discovery
+	cancel    context.CancelFunc   // ends the node's Run
+	done      chan struct{}        // closed when Run has returned
+}
+
+// Start brings the node up: it loads or creates the key, binds the listen
+// addresses and starts discovery when the config asks for it. It is
+// idempotent; Dial and Listen call it.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.startLocked()
+}
+
+func (s *Server) startLocked() error {
+	switch {
+	case s.closed:
+		return ErrServerClosed
+	case s.started:
+		return nil
+	}
+	cfg := s.Config
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	key, _, err := identity.LoadOrCreateKeyFile(cfg.Node.KeyFile)
+	if err != nil {
+		return fmt.Errorf("p2pd: key: %w", err)
+	}
+	ncfg := NodeConfig(cfg, key, log)
+	ncfg.DialInProc = s.dialInProc
+	n, err := node.New(ncfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if ncfg.Transport.Shared {
+		_, stop, err := StartDiscovery(ctx, cfg, key, n, log)
+		if err != nil {
+			cancel()
+			n.Close()
+			return err
+		}
+		s.stopDisc = stop
+	}
+	s.cfg, s.node, s.cancel, s.done = cfg, n, cancel, make(chan struct{})
+	s.listeners = make(map[string]*listener)
+	s.started = true
+	go func() {
+		defer close(s.done)
+		n.Run(ctx)
+	}()
+	return nil
+}
+
+// ID returns the node's peer ID, or "" before Start.
+func (s *Server) ID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node == nil {
+		return ""
+	}
+	return s.node.ID().String()
+}
+
+// Addrs returns the bound UDP addresses ("host:port"), which peers put in
+// their [[peers]] addresses; nil before Start.
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node == nil {
+		return nil
+	}
+	return s.node.ListenAddrs()
+}
+
+// Dial connects to service on peer (a [[peers]] name or a peer ID),
+// dialing the peer first if there is no session. It returns once the
+// service has answered: a refusal (unknown service, access denied, target
+// down) is the error.
+func (s *Server) Dial(ctx context.Context, peer, service string) (net.Conn, error) {
+	n, err := s.running()
+	if err != nil {
+		return nil, err
+	}
+	c, err := n.DialServiceAnswered(ctx, peer, service)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamConn(c, addr(n.ID().String()+"/"+service), addr(peer+"/"+service)), nil
+}
+
+// Close drains the node's sessions (up to node.DefaultDrainTimeout), closes
+// every listener and waits for the node to stop. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	started := s.started
+	for _, l := range s.listeners {
+		l.shut()
+	}
+	s.listeners = nil
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	s.cancel()
+	<-s.done
+	if s.stopDisc != nil {
+		s.stopDisc()
+	}
+	return nil
+}
+
+// running starts the Server if needed and returns its node.
+func (s *Server) running() (*node.Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.startLocked(); err != nil {
+		return nil, err
+	}
+	return s.node, nil
+}
+
+// addr is a net.Addr on the overlay: "peer/service".
+type addr string
+
+func (a addr) Network() string { return "p2pd" }
+func (a addr) String() string  { return string(a) }

@@ -1,0 +1,83 @@
+package p2pd_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/p2pd/p2pd"
+	"github.com/p2pd/p2pd/config"
+	"github.com/p2pd/p2pd/identity"
+)
+
+// exampleConfig is a loopback node in dir with a fresh key and no
+// discovery; it returns the config and the node's peer ID.
+func exampleConfig(dir, name string) (*config.Config, identity.PeerID) {
+	cfg := config.Default()
+	cfg.Dir, cfg.Node.StateDir = dir, dir
+	cfg.Node.Name = name
+	cfg.Node.KeyFile = filepath.Join(dir, "identity.key")
+	cfg.Node.ControlSocket = filepath.Join(dir, "control.sock") // unused by Server
+	cfg.Node.Listen = []string{"127.0.0.1:0"}
+	cfg.Node.ListenTCP = []string{} // no TCP carrier inbound
+	cfg.Discovery = config.Discovery{}
+	key, _, err := identity.LoadOrCreateKeyFile(cfg.Node.KeyFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return cfg, key.PeerID()
+}
+
+// Two programs on one host: "server" serves an echo service from its own
+// code, "client" dials it over the overlay.
+func ExampleServer() {
+	dir, err := os.MkdirTemp("", "p2pd-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	serverCfg, serverID := exampleConfig(filepath.Join(dir, "server"), "server")
+	clientCfg, clientID := exampleConfig(filepath.Join(dir, "client"), "client")
+
+	// The server trusts the client and serves "echo" to it.
+	serverCfg.Peers = []config.Peer{{Name: "client", ID: clientID}}
+	server := &p2pd.Server{Config: serverCfg}
+	defer server.Close()
+	ln, err := server.Listen("echo", "client")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+
+	// The client trusts the server at its address, and dials.
+	clientCfg.Peers = []config.Peer{{Name: "server", ID: serverID, Addresses: server.Addrs()}}
+	client := &p2pd.Server{Config: clientCfg}
+	defer client.Close()
+	c, err := client.Dial(context.Background(), "server", "echo")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "hello over p2pd")
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(reply))
+	// Output: hello over p2pd
+}
