@@ -47,49 +47,9 @@ func (n *Node) ResolvePeer(label string) (string, error) {
 // anything: an early stream's OK would then wait for payload that never
 // comes (the accepting side holds it back, see transport.Stream.Respond).
 func (n *Node) DialServiceAnswered(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
-	req := transport.Request{Kind: transport.KindTCP, Service: svc}
-	p, err := n.lookup(peerName)
-	if err != nil {
-		return nil, err
-	}
-	if s := p.current(); s != nil {
-		st, err := s.OpenStream(ctx, req, n.cfg.HeaderTimeout)
-		if err == nil {
-			return st, nil
-		}
-		if isAnswer(err) {
-			return nil, err
-		}
-		n.checkAliveAsync(s)
-	}
-	if n.preferRelay(p) {
-		rs, err := n.openRelayed(ctx, p, req)
-		if err == nil {
-			return rs, nil
-		}
-		if isAnswer(err) {
-			return nil, err
-		}
-	}
-	s, err := n.session(ctx, p)
-	if err == nil {
-		var st *transport.Stream
-		if st, err = s.OpenStream(ctx, req, n.cfg.HeaderTimeout); err == nil {
-			return st, nil
-		}
-		if isAnswer(err) {
-			return nil, err
-		}
-	}
-	err = fmt.Errorf("node: peer %q: %w", peerName, err)
-	if n.relayer() == nil || ctx.Err() != nil {
-		return nil, err
-	}
-	rs, rerr := n.openRelayed(ctx, p, req)
-	if rerr != nil {
-		return nil, fmt.Errorf("%w; relayed: %w", err, rerr)
-	}
-	return rs, nil
+	return n.dialService(ctx, peerName, svc, func(ctx context.Context, s *transport.Session, req transport.Request) (*transport.Stream, error) {
+		return s.OpenStream(ctx, req, n.cfg.HeaderTimeout)
+	})
 }
 
 // isAnswer reports whether err is the service's answer, which no other path

@@ -222,29 +222,48 @@ func targetStatus(err error) transport.Status {
 // A young session may yet lose a simultaneous dial; the loser is
 // retired gracefully on both sides (adopt), so its streams finish.
 func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
+	return n.dialService(ctx, peerName, svc, n.openEarly)
+}
+
+// dialService opens a stream to svc on the peer with open: on the live
+// session, else on a relayed path the node prefers now, else on a session
+// it waits for (or dials), else relayed. The service's answer, a refusal,
+// ends the search: no other path would change it.
+func (n *Node) dialService(ctx context.Context, peerName, svc string, open func(context.Context, *transport.Session, transport.Request) (*transport.Stream, error)) (proxy.Conn, error) {
 	req := transport.Request{Kind: transport.KindTCP, Service: svc}
 	p, err := n.lookup(peerName)
 	if err != nil {
 		return nil, err
 	}
 	if s := p.current(); s != nil {
-		if st, err := n.openEarly(ctx, s, req); err == nil {
+		st, err := open(ctx, s, req)
+		if err == nil {
 			return st, nil
 		}
+		if isAnswer(err) {
+			return nil, err
+		}
+		n.checkAliveAsync(s)
 	}
 	if n.preferRelay(p) {
-		if rs, err := n.openRelayed(ctx, p, req); err == nil {
+		rs, err := n.openRelayed(ctx, p, req)
+		if err == nil {
 			return rs, nil
+		}
+		if isAnswer(err) {
+			return nil, err
 		}
 	}
 	// No live session: wait for the one being dialed (or dial), and open
-	// the stream early on it too, so that the first connection of a new
-	// session costs no extra round trip for its answer.
+	// the stream on it.
 	s, err := n.session(ctx, p)
 	if err == nil {
 		var st *transport.Stream
-		if st, err = n.openEarly(ctx, s, req); err == nil {
+		if st, err = open(ctx, s, req); err == nil {
 			return st, nil
+		}
+		if isAnswer(err) {
+			return nil, err
 		}
 	}
 	err = fmt.Errorf("node: peer %q: %w", peerName, err)

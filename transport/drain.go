@@ -52,8 +52,9 @@ func (s *Session) sendGoingAway() error {
 		s.drainMu.Unlock()
 		return nil
 	}
+	// Counted under drainMu, as opens are (countOpened): every stream
+	// counted here is announced, and none is opened after.
 	s.drain.awaySent = true
-	s.drainMu.Unlock()
 	lanes := s.lanesNow()
 	body := binary.BigEndian.AppendUint64(nil, uint64(lanes[0].opened.Load()))
 	for _, l := range lanes[1:] {
@@ -62,7 +63,28 @@ func (s *Session) sendGoingAway() error {
 			body = binary.BigEndian.AppendUint64(body, uint64(n))
 		}
 	}
+	s.drainMu.Unlock()
 	return s.writeCtl(ctlFrame{typ: ctlGoingAway, body: body})
+}
+
+// errGoingAway refuses a stream opened on a session that has said
+// going-away: the peer would refuse it, having been told of every stream
+// this side meant it to have.
+var errGoingAway = &CloseError{Code: CodeGoingAway}
+
+// countOpened counts a stream this side just opened on lane l, unless the
+// session has said going-away: then the stream is reset and errGoingAway
+// returned. The caller opens streams on another session.
+func (s *Session) countOpened(qs rawStream, l *lane) error {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	if s.drain.awaySent {
+		qs.CancelWrite(StreamAborted)
+		qs.CancelRead(StreamAborted)
+		return errGoingAway
+	}
+	raiseTo(&l.opened, int64(qs.StreamID())+1)
+	return nil
 }
 
 // parseGoingAway decodes a going-away body into counts by lane id.

@@ -79,16 +79,7 @@ func sessionPair(t *testing.T, ctx context.Context) (sa, sb *Session, ka, kb ide
 	ka, kb = newKey(t), newKey(t)
 	a := newEndpoint(t, ka, trustOnly(t, kb))
 	b := newEndpoint(t, kb, trustOnly(t, ka))
-	sa, err := a.Dial(ctx, kb.PeerID(), addr(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sa.Close(CodeNormal) })
-	sb, err = b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close(CodeNormal) })
+	sa, sb = dialPair(t, ctx, a, b, kb)
 	return sa, sb, ka, kb
 }
 

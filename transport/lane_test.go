@@ -78,11 +78,18 @@ func openEchoStreams(t *testing.T, ctx context.Context, s *Session, n int) []*St
 	return streams
 }
 
-// dialPair dials b from a and returns both ends of the session, closed at
-// cleanup.
+// dialPair dials b from a over QUIC and returns both ends of the session,
+// closed at cleanup.
 func dialPair(t *testing.T, ctx context.Context, a, b *Endpoint, bKey identity.PrivateKey) (sa, sb *Session) {
 	t.Helper()
-	sa, err := a.Dial(ctx, bKey.PeerID(), addr(b))
+	return pairUp(t, ctx, b, func() (*Session, error) { return a.Dial(ctx, bKey.PeerID(), addr(b)) })
+}
+
+// pairUp runs dial, which reaches b, and returns the session it made and
+// the one b accepted, both closed at cleanup.
+func pairUp(t *testing.T, ctx context.Context, b *Endpoint, dial func() (*Session, error)) (sa, sb *Session) {
+	t.Helper()
+	sa, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}

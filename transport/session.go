@@ -353,8 +353,10 @@ func (s *Session) openStream(ctx context.Context, req Request, headerTimeout tim
 	if err != nil {
 		return nil, err
 	}
+	if err := s.countOpened(qs, l); err != nil {
+		return nil, err
+	}
 	st := s.wrap(qs, l)
-	raiseTo(&l.opened, int64(qs.StreamID())+1)
 	if _, err := qs.Write(hdr); err != nil {
 		st.Abort()
 		return nil, s.errOr(err)
@@ -454,6 +456,8 @@ func (s *Session) OpenRawStream(ctx context.Context) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	raiseTo(&l.opened, int64(qs.StreamID())+1)
+	if err := s.countOpened(qs, l); err != nil {
+		return nil, err
+	}
 	return s.wrap(qs, l), nil
 }

@@ -29,16 +29,7 @@ func tcpSessionPair(t *testing.T, ctx context.Context) (sa, sb *Session) {
 		return ep
 	}
 	a, b := listen(ka, trustOnly(t, kb)), listen(kb, trustOnly(t, ka))
-	sa, err := a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sa.Close(CodeNormal) })
-	sb, err = b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close(CodeNormal) })
+	sa, sb = pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
 	if sa.Peer() != kb.PeerID() || sb.Peer() != ka.PeerID() || sb.PeerName() != "tcp-test" || sa.PeerInstance() != 9 {
 		t.Fatalf("identities: a sees %s, b sees %s %q", sa.Peer(), sb.Peer(), sb.PeerName())
 	}
