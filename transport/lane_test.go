@@ -194,14 +194,7 @@ func TestLaneEndsAlone(t *testing.T) {
 	defer cancel()
 	sa, sb, _, _ := sessionPair(t, ctx)
 	echoServer(ctx, sb)
-	var held []*Stream
-	for range StreamsPerConn + 1 {
-		st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, st)
-	}
+	held := openEchoStreams(t, ctx, sa, StreamsPerConn+1)
 	if n := sa.Stats().Conns; n != 2 {
 		t.Fatalf("%d connections, want 2", n)
 	}
@@ -318,15 +311,7 @@ func TestAcceptStreamEndsWithSession(t *testing.T) {
 			sa, sb, _, _ := sessionPair(t, ctx)
 			if lanes {
 				srv := echoServer(ctx, sb)
-				var held []*Stream
-				for range StreamsPerConn + 1 {
-					st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
-					if err != nil {
-						t.Fatal(err)
-					}
-					held = append(held, st)
-				}
-				for _, st := range held {
+				for _, st := range openEchoStreams(t, ctx, sa, StreamsPerConn+1) {
 					st.Close()
 				}
 				sb.Close(CodeNormal)
