@@ -20,6 +20,7 @@ import (
 func NodeConfig(cfg *config.Config, key identity.PrivateKey, log *slog.Logger) node.Config {
 	peers, services := Trust(cfg)
 	return node.Config{Key: key, Name: cfg.Node.Name, Listen: cfg.Node.Listen, Peers: peers, Services: services, Logger: log,
+		SessionIdle: cfg.Node.SessionIdle,
 		Transport: transport.Config{ListenTCP: cfg.Node.TCPAddrs(), TCPOptional: cfg.Node.ListenTCP == nil,
 			Shared: DiscoveryOn(cfg.Discovery)}}
 }
@@ -29,11 +30,12 @@ func NodeConfig(cfg *config.Config, key identity.PrivateKey, log *slog.Logger) n
 func Trust(cfg *config.Config) ([]node.Peer, []node.Service) {
 	var peers []node.Peer
 	for _, p := range cfg.Peers {
-		peers = append(peers, node.Peer{Name: p.Name, ID: p.ID, Addresses: p.Addresses, Transport: p.Transport})
+		peers = append(peers, node.Peer{Name: p.Name, ID: p.ID, Addresses: p.Addresses, Transport: p.Transport, AlwaysOn: p.AlwaysOn})
 	}
 	var services []node.Service
 	for _, s := range cfg.Services {
-		services = append(services, node.Service{Name: s.Name, Target: s.Target, Protocol: s.Protocol, Allow: s.Allow})
+		services = append(services, node.Service{Name: s.Name, Target: s.Target, Protocol: s.Protocol, Allow: s.Allow, IdleTimeout: s.IdleTimeout,
+			ProxyProtocol: s.ProxyProtocol})
 	}
 	return peers, services
 }

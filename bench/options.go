@@ -32,6 +32,17 @@ type options struct {
 	systems   string // comma-separated subset, or empty for all
 	skip      string // comma-separated phases to skip: mem, peers, setup
 	logLevel  string // p2pd [log] level
+	// holepunch runs the hole-punching measurement instead of the figures.
+	holepunch     bool
+	holepunchReps int
+	holepunchWait time.Duration // per trial, after the first relayed report
+	holepunchOnly string        // comma-separated NAT pairs, or empty for all
+	// scale: nodes of the scale measurement (`bench scale`, bench/run.sh -scale N).
+	scale         int
+	scaleIdle     time.Duration // nobody talks this long before the idle figures
+	scaleContacts int           // cold first contacts, before and after the bootstrap node dies
+	scaleBatch    int           // nodes started at once
+	scaleMax      time.Duration // cap on the whole measurement
 }
 
 const usageText = `bench: p2pd beside direct TCP, raw quic-go, a quic-go tunnel and stunnel4, interleaved.
@@ -45,7 +56,9 @@ parallel), tunnel CPU per GiB, cold session setup (loopback and with an
 emulated RTT), responder CPU per session setup, RSS per open proxied
 connection, RSS per idle peer session;
 with -netns also bulk, RTT, concurrent request/response and new-connection
-rates between two network namespaces over a veth pair.
+rates between two network namespaces over a veth pair. -holepunch measures
+instead how often and how fast a relayed path becomes direct through pairs
+of NATs (endpoint-independent, port-restricted, symmetric) in namespaces.
 
 Flags:
 `
@@ -75,9 +88,18 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.netns, "netns", false, "also measure bulk, RTT, concurrent request/response and new-connection rates between two network namespaces joined by a veth pair (root)")
 	fs.IntVar(&o.netnsReps, "netns-reps", 0, "repetitions in the netns topology (default 3, quick 1)")
 	fs.StringVar(&o.nsPrefix, "netns-prefix", fmt.Sprintf("pb%d", os.Getpid()), "name prefix of the namespaces and veth devices")
-	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated: p2pd,tcp,quic-raw,quic-tunnel,stunnel")
+	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated: p2pd,p2pd-socks5,p2pd-tcp,tcp,quic-raw,quic-tunnel,stunnel")
 	fs.StringVar(&o.skip, "skip", "", "phases to skip, comma-separated: setup,mem,peers")
 	fs.StringVar(&o.logLevel, "p2pd-log-level", "warn", "the daemons' [log] level")
+	fs.BoolVar(&o.holepunch, "holepunch", false, "measure only hole punching (root): the share of NAT pairs (EI-EI, EI-PR, EI-SYM, PR-PR, PR-SYM, SYM-SYM) whose relayed path becomes direct, and how long it takes; writes holepunch-results.md and .json")
+	fs.IntVar(&o.holepunchReps, "holepunch-reps", 0, "trials per NAT pair with -holepunch (default 3, quick 1)")
+	fs.DurationVar(&o.holepunchWait, "holepunch-wait", 30*time.Second, "how long a trial waits for the direct path after the first relayed report")
+	fs.StringVar(&o.holepunchOnly, "holepunch-pairs", "", "only these NAT pairs with -holepunch, comma-separated (EI-EI,EI-PR,EI-SYM,PR-PR,PR-SYM,SYM-SYM)")
+	fs.IntVar(&o.scale, "scale", 0, "measure only scale (root): N nodes in namespaces, DHT only, trusting each other by ID; idle sessions, RSS, CPU, goroutines and traffic per node, cold first contacts before and after the bootstrap node dies; writes scale-N-results.md and .json")
+	fs.DurationVar(&o.scaleIdle, "scale-idle", 2*time.Minute, "with -scale, how long nobody talks before the idle figures")
+	fs.IntVar(&o.scaleContacts, "scale-contacts", 60, "with -scale, cold first contacts before and again after the bootstrap node dies")
+	fs.IntVar(&o.scaleBatch, "scale-batch", 10, "with -scale, nodes started at once")
+	fs.DurationVar(&o.scaleMax, "scale-max", 30*time.Minute, "with -scale, cap on the whole measurement")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -108,6 +130,7 @@ func (o *options) fillDefaults() {
 	pick(&o.memStun, 2000, 1000)
 	pick(&o.peers, 1000, 100)
 	pick(&o.netnsReps, 3, 1)
+	pick(&o.holepunchReps, 3, 1)
 	for _, v := range []*float64{&o.connSecs, &o.rrSecs} {
 		if *v <= 0 {
 			*v = 1

@@ -62,7 +62,12 @@ func (r *runner) startPair(t *topo, be *backend, k pairKeys, pc pairConfig) (*sy
 		peer = strings.TrimSuffix(peer, "\n") + fmt.Sprintf("transport = %q\n\n", pc.transport)
 		name = sysP2PDTCP
 	}
-	if err := k.a.writeConfig(level, peer+
+	socks, err := hostPort("127.0.0.1", "tcp")
+	if err != nil {
+		return nil, err
+	}
+	proxyTOML := fmt.Sprintf("[proxy]\nsocks5 = %q\nmax_connections = 1048576\n\n", socks)
+	if err := k.a.writeConfig(level, proxyTOML+peer+
 		forwardTOML(fwd[0], "b", "echo")+forwardTOML(fwd[1], "b", "bulk")); err != nil {
 		k.b.proc.stop()
 		return nil, err
@@ -73,6 +78,10 @@ func (r *runner) startPair(t *topo, be *backend, k pairKeys, pc pairConfig) (*sy
 	}
 	s := &system{name: name, dial: tcpDialer(t, fwd), connRate: true, client: k.a.proc, server: k.b.proc}
 	s.stop = func() { stopProcs([]*proc{k.a.proc, k.b.proc}) }
+	if name == sysP2PD {
+		s.socks = &system{name: sysSOCKS, dial: socksDialer(t, socks, [2]string{"echo.b.p2p", "bulk.b.p2p"}),
+			connRate: true, connOnly: true, client: k.a.proc, server: k.b.proc, stop: func() {}}
+	}
 	if pc.wait {
 		if err := waitEcho(r.ctx, s, 20*time.Second); err != nil {
 			s.stop()
@@ -122,4 +131,38 @@ func echoByte(c io.ReadWriter) error {
 		return fmt.Errorf("bench: echo returned %q, want %q", b[0], 'x')
 	}
 	return nil
+}
+
+// socksDialer connects through the SOCKS5 proxy at addr to names[target],
+// as curl --socks5-hostname does: the greeting, then the CONNECT request,
+// each waiting for its answer.
+func socksDialer(t *topo, addr string, names [2]string) func(context.Context, int) (io.ReadWriteCloser, error) {
+	return func(ctx context.Context, target int) (io.ReadWriteCloser, error) {
+		c, err := t.dialTCP(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		defer stop()
+		name := names[target]
+		var buf [10]byte
+		if _, err = c.Write([]byte{5, 1, 0}); err == nil {
+			if _, err = io.ReadFull(c, buf[:2]); err == nil && buf[1] != 0 {
+				err = fmt.Errorf("bench: socks5 method %#x", buf[1])
+			}
+		}
+		if err == nil {
+			req := append([]byte{5, 1, 0, 3, byte(len(name))}, name...)
+			if _, err = c.Write(append(req, 0, 80)); err == nil {
+				if _, err = io.ReadFull(c, buf[:]); err == nil && buf[1] != 0 {
+					err = fmt.Errorf("bench: socks5 reply %#x for %s", buf[1], name)
+				}
+			}
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
 }

@@ -66,14 +66,23 @@ func (r *runner) recordSetup(name string, s setupSample, delay time.Duration) {
 
 // memPhase starts each tunnel afresh and holds the open connections.
 func (r *runner) memPhase(t *topo, be *backend, keys pairKeys) {
-	for _, name := range []string{sysP2PD, sysQtun, sysStunnel} {
+	for _, name := range []string{sysP2PD, sysSOCKS, sysQtun, sysStunnel} {
 		if !r.o.wantSystem(name) || r.ctx.Err() != nil {
 			continue
 		}
-		s, err := r.startSystem(name, t, be, keys)
+		start := name
+		if name == sysSOCKS {
+			start = sysP2PD // a fresh pair, held through its SOCKS5 proxy
+		}
+		s, err := r.startSystem(start, t, be, keys)
 		if err != nil {
 			r.res.note("memory, %s: not measured: %v", name, err)
 			continue
+		}
+		if name == sysSOCKS {
+			stop := s.stop
+			s = s.socks
+			s.stop = stop
 		}
 		n := r.o.memConns
 		if name == sysStunnel && r.o.memStun < n {

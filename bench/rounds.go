@@ -15,7 +15,7 @@ var rrClients = []int{8, 32}
 func (r *runner) startSystems(t *topo, be *backend, keys pairKeys) []*system {
 	var out []*system
 	for _, name := range systemOrder {
-		if !r.o.wantSystem(name) {
+		if !r.o.wantSystem(name) || name == sysSOCKS { // sysSOCKS comes with sysP2PD
 			continue
 		}
 		s, err := r.startSystem(name, t, be, keys)
@@ -26,6 +26,9 @@ func (r *runner) startSystems(t *topo, be *backend, keys pairKeys) []*system {
 		}
 		r.logf("%s (%s): up", name, t.name)
 		out = append(out, s)
+		if s.socks != nil && r.o.wantSystem(sysSOCKS) {
+			out = append(out, s.socks)
+		}
 	}
 	return out
 }
@@ -54,7 +57,7 @@ func (r *runner) startSystem(name string, t *topo, be *backend, keys pairKeys) (
 // warmup moves some bytes and opens some connections through each system
 // before anything is measured.
 func (r *runner) warmup(systems []*system) {
-	for _, s := range systems {
+	for _, s := range full(systems) {
 		ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 		if _, err := measureBulk(ctx, s, 16<<20, 1); err != nil {
 			r.res.note("%s: warm-up bulk failed: %v", s.name, err)
@@ -64,6 +67,17 @@ func (r *runner) warmup(systems []*system) {
 		}
 		cancel()
 	}
+}
+
+// full leaves out the systems that take the new-connection figures only.
+func full(systems []*system) []*system {
+	var out []*system
+	for _, s := range systems {
+		if !s.connOnly {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // rotate gives the systems in an order that moves by one each repetition.
@@ -78,7 +92,8 @@ func rotate(systems []*system, rep int) []*system {
 // measureRound takes every figure once for every system, figure by figure,
 // the systems in rotated order.
 func (r *runner) measureRound(rep int, systems []*system, prefix string, conns bool) {
-	order := rotate(systems, rep)
+	all := rotate(systems, rep)
+	order := full(all)
 	total := int64(r.o.bulkMiB) << 20
 	for _, s := range order {
 		r.try(prefix+"bulk1", s, 2*time.Minute, func(ctx context.Context) error {
@@ -136,7 +151,7 @@ func (r *runner) measureRound(rep int, systems []*system, prefix string, conns b
 		if par > 1 {
 			fig = prefix + "conn_par8"
 		}
-		for _, s := range order {
+		for _, s := range all {
 			if !s.connRate {
 				continue
 			}

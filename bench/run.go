@@ -75,6 +75,9 @@ func runBench(args []string) error {
 		r.res.note("RLIMIT_NOFILE is %d; the memory figure needs about %d in the harness and in each daemon (raise ulimit -n)", nofile, need)
 	}
 	r.logf("scratch directory %s", r.work)
+	if o.holepunch {
+		return r.holePunchOnly()
+	}
 
 	if err := r.loopback(); err != nil {
 		r.res.note("loopback run stopped: %v", err)

@@ -5,6 +5,10 @@
 #   -quick            short run (under 2 minutes on 2 cores)
 #   -netns            also bulk, RTT, many-client request/response and new connections between
 #                     two network namespaces (root)
+#   -holepunch        instead, hole punching through pairs of NATs in namespaces (root): the
+#                     share of relayed paths that become direct, and how long it takes
+#   -scale N          instead, N daemons in namespaces, DHT only (root): idle sessions, RSS, CPU,
+#                     goroutines and traffic per node, cold first contacts (bench/README.md, Scale)
 #   -peers N          idle peer sessions for the memory figure (default 200)
 #   -out DIR          where bench-results.md and .json go (default bench/results)
 #   -keep             keep the scratch directory with the daemons' logs
@@ -18,6 +22,9 @@ cleanup() {
   if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
     ip netns del "${NSPREFIX}a" 2>/dev/null || true
     ip netns del "${NSPREFIX}b" 2>/dev/null || true
+    for ns in $(ip netns list | awk '{print $1}' | grep "^${NSPREFIX}[hs]" || true); do
+      ip netns del "$ns" 2>/dev/null || true
+    done
   fi
 }
 trap cleanup EXIT
@@ -47,4 +54,6 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 OUT=bench/results
 for a in "$@"; do case "$a" in -out|--out|-out=*|--out=*) OUT="" ;; esac; done
-BENCH_COMMAND="bench/run.sh $*" "$BIN/bench" run -bin "$BIN" -netns-prefix "$NSPREFIX" ${OUT:+-out "$OUT"} "$@"
+CMD=run
+for a in "$@"; do case "$a" in -scale|--scale|-scale=*|--scale=*) CMD=scale ;; esac; done
+BENCH_COMMAND="bench/run.sh $*" "$BIN/bench" "$CMD" -bin "$BIN" -netns-prefix "$NSPREFIX" ${OUT:+-out "$OUT"} "$@"

@@ -16,13 +16,16 @@ import (
 const (
 	sysP2PD    = "p2pd"
 	sysP2PDTCP = "p2pd-tcp" // p2pd with its peer's transport = "tcp": the TCP carrier
+	// sysSOCKS is the p2pd pair's SOCKS5 proxy: new connections only, to put
+	// a connection through SOCKS5 beside one through a forward.
+	sysSOCKS   = "p2pd-socks5"
 	sysTCP     = "tcp"
 	sysQuicRaw = "quic-raw"
 	sysQtun    = "quic-tunnel"
 	sysStunnel = "stunnel"
 )
 
-var systemOrder = []string{sysP2PD, sysP2PDTCP, sysTCP, sysQuicRaw, sysQtun, sysStunnel}
+var systemOrder = []string{sysP2PD, sysSOCKS, sysP2PDTCP, sysTCP, sysQuicRaw, sysQtun, sysStunnel}
 
 // system is one way from the harness to the backends.
 type system struct {
@@ -38,6 +41,10 @@ type system struct {
 	// udpAddr is the raw quic-go server's address (quic-raw only).
 	udpAddr string
 	stop    func()
+	// connOnly systems take the new-connection figures only.
+	connOnly bool
+	// socks is the pair's SOCKS5 system (sysP2PD only).
+	socks *system
 }
 
 func (s *system) procs() []*proc {

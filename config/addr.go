@@ -1,8 +1,13 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -64,7 +69,14 @@ func checkEndpoint(s string) string {
 
 // normalizeForward accepts "port", ":port" and "host:port" and returns "host:port", with
 // 127.0.0.1 when no host is written: local listeners are loopback unless the config says so.
+// "unix:/path" comes back with the path cleaned.
 func normalizeForward(s string) (string, string) {
+	if path, ok := strings.CutPrefix(s, unixPrefix); ok {
+		if msg := checkSocketPath(path); msg != "" {
+			return "", msg
+		}
+		return unixPrefix + filepath.Clean(path), ""
+	}
 	if s != "" && strings.TrimLeft(s, "0123456789") == "" {
 		s = ":" + s
 	}
@@ -73,6 +85,34 @@ func normalizeForward(s string) (string, string) {
 	}
 	host, port, _ := net.SplitHostPort(withLoopback(s))
 	return net.JoinHostPort(host, port), ""
+}
+
+// checkSocketPath checks the path of a "unix:" address: absolute, short enough for sun_path.
+func checkSocketPath(path string) string {
+	switch {
+	case !filepath.IsAbs(path):
+		return `the socket path must be absolute: "unix:/path/to/socket"`
+	case strings.ContainsRune(path, 0):
+		return "the socket path contains a NUL byte"
+	case len(path) > maxSocketPath:
+		return fmt.Sprintf("the socket path is %d bytes, a Unix socket path can have at most %d; choose a shorter one",
+			len(path), maxSocketPath)
+	}
+	return ""
+}
+
+// checkSocketDir checks that the directory a socket is to be created in exists.
+func checkSocketDir(dir string) string {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "the directory " + dir + " does not exist; create it (e.g. RuntimeDirectory= in the systemd unit) or choose another path"
+	case err != nil:
+		return "the directory " + dir + ": " + err.Error()
+	case !fi.IsDir():
+		return dir + " is not a directory; choose another path"
+	}
+	return ""
 }
 
 func withLoopback(s string) string {

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/p2pd/p2pd/identity"
 )
@@ -19,7 +20,12 @@ type Config struct {
 	Services  []Service
 	Forwards  []Forward
 	Proxy     Proxy
+	Metrics   Metrics
 	Log       Log
+
+	// Managed is what the trust file (TrustPath, see managed.go) added to
+	// and removed from Peers and Services when Load merged it.
+	Managed Managed
 
 	// Warnings are slips Load mended instead of refusing; the daemon logs them.
 	Warnings []string
@@ -36,7 +42,17 @@ type Node struct {
 	ListenTCP     []string
 	ControlSocket string // Unix socket for p2pctl; absolute after Load
 	StateDir      string // absolute after Load; default Dir
+	// SessionIdle closes a session to a peer that is not always_on after that long with no
+	// stream; 0 (absent) means DefaultSessionIdle.
+	SessionIdle time.Duration
 }
+
+// Bounds of [node] session_idle.
+const (
+	DefaultSessionIdle = 5 * time.Minute
+	MinSessionIdle     = time.Second
+	MaxSessionIdle     = 7 * 24 * time.Hour
+)
 
 // Discovery is the [discovery] table.
 type Discovery struct {
@@ -55,6 +71,10 @@ type Peer struct {
 	// Transport is the carrier: "auto" (the default: QUIC, TCP when QUIC
 	// does not complete within a moment), "quic" or "tcp".
 	Transport string
+	// AlwaysOn keeps a session to the peer at all times, redialing when it drops. Without it
+	// (the default) a session opens when something uses the peer and closes after
+	// Node.SessionIdle without streams.
+	AlwaysOn bool
 }
 
 // Protocols of a Service.
@@ -69,16 +89,41 @@ type Service struct {
 	Target   string   // "host:port", or "unix:/abs/path" for tcp
 	Protocol string   // ProtocolTCP (also when "") or ProtocolUDP
 	Allow    []string // peer names, or "*" for every peer; empty means nobody
+	// ProxyProtocol is "" (off) or ProxyProtocolV2: a PROXY protocol v2
+	// header, with the peer's ID and name in TLVs, opens every connection
+	// to the target.
+	ProxyProtocol string
+	// IdleTimeout ends a udp flow after that long without a datagram; 0
+	// (absent) means DefaultFlowIdle.
+	IdleTimeout time.Duration
 }
 
-// Forward is one [[forwards]] entry: a local TCP port that leads to a peer's service.
+// DefaultFlowIdle is a udp flow's idle timeout when none is set.
+const DefaultFlowIdle = 60 * time.Second
+
+// MaxFlowIdle bounds idle_timeout.
+const MaxFlowIdle = 24 * time.Hour
+
+// ProxyProtocolV2 is the one value of Service.ProxyProtocol that turns it on.
+const ProxyProtocolV2 = "v2"
+
+// Forward is one [[forwards]] entry: a local TCP port or Unix socket that leads to a peer's
+// service.
 type Forward struct {
-	Listen  string // "host:port"; Load turns "15432" and ":15432" into "127.0.0.1:15432"
+	// Listen is "host:port" or "unix:/abs/path"; Load turns "15432" and ":15432" into
+	// "127.0.0.1:15432" and cleans a socket path.
+	Listen  string
 	Peer    string // a [[peers]] name
 	Service string // a service name on that peer
 	// MaxConnections caps the forward's concurrent connections: 1 to MaxForwardConnections, or
-	// 0 (absent) for the default, DefaultForwardConnections.
+	// 0 (absent) for the default, DefaultForwardConnections. A udp forward caps its flows.
 	MaxConnections int
+	// Protocol is ProtocolTCP (also when "") or ProtocolUDP: a local UDP port whose clients
+	// each get a flow to the peer's udp service.
+	Protocol string
+	// IdleTimeout ends a udp forward's flow after that long without a datagram; 0 (absent)
+	// means DefaultFlowIdle.
+	IdleTimeout time.Duration
 }
 
 // Bounds of [[forwards]] max_connections.
@@ -86,6 +131,13 @@ const (
 	DefaultForwardConnections = 8192
 	MaxForwardConnections     = 1 << 20
 )
+
+// Metrics is the [metrics] table: the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the "host:port" serving /metrics over HTTP; "" (the default) is off. Load
+	// turns "9464" into "127.0.0.1:9464".
+	Listen string
+}
 
 // Log is the [log] table.
 type Log struct {

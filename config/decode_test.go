@@ -14,8 +14,8 @@ func TestUnknownKeys(t *testing.T) {
 	}{
 		{"top level", "nodes = 1\n",
 			[]string{`config: FILE: unknown key "nodes" (did you mean "node"?)`}},
-		{"not implemented yet", "[proxy]\nsocks5 = \"127.0.0.1:1080\"\n[metrics]\nlisten = \"\"\n",
-			[]string{`config: FILE: unknown key "metrics"`}},
+		{"not implemented yet", "[proxy]\nsocks5 = \"127.0.0.1:1080\"\n[tracing]\nendpoint = \"\"\n",
+			[]string{`config: FILE: unknown key "tracing"`}},
 		{"in a table", "[node]\nnmae = \"a\"\n",
 			[]string{`config: FILE: unknown key "node.nmae" (did you mean "name"?)`}},
 		{"nested table", "[node.extra]\nx = 1\n",

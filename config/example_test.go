@@ -108,12 +108,13 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 
 func TestKeysMatchSchema(t *testing.T) {
 	want := []string{
-		"node.name", "node.key_file", "node.listen", "node.listen_tcp", "node.control_socket", "node.state_dir",
+		"node.name", "node.key_file", "node.listen", "node.listen_tcp", "node.control_socket", "node.state_dir", "node.session_idle",
 		"discovery.mdns", "discovery.dht", "discovery.bootstrap", "discovery.relays", "discovery.relay_service",
-		"peers.name", "peers.id", "peers.addresses", "peers.transport",
-		"services.name", "services.target", "services.protocol", "services.allow",
-		"forwards.listen", "forwards.peer", "forwards.service", "forwards.max_connections",
+		"peers.name", "peers.id", "peers.addresses", "peers.transport", "peers.always_on",
+		"services.name", "services.target", "services.protocol", "services.allow", "services.proxy_protocol", "services.idle_timeout",
+		"forwards.listen", "forwards.peer", "forwards.service", "forwards.max_connections", "forwards.protocol", "forwards.idle_timeout",
 		"proxy.socks5", "proxy.http", "proxy.username", "proxy.password", "proxy.max_connections",
+		"metrics.listen",
 		"log.level", "log.format",
 	}
 	if got := Keys(); !slices.Equal(got, want) {

@@ -29,7 +29,7 @@ func WriteInitial(path, name string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	_, err = fmt.Fprintf(f, initialTemplate, tomlString(name), tomlString(DefaultControlSocket()))
+	_, err = fmt.Fprintf(f, initialTemplate, tomlString(name))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -74,8 +74,8 @@ name = %s
 key_file = "identity.key"
 # UDP addresses for the overlay and libp2p.
 listen = ["0.0.0.0:4242", "[::]:4242"]
-# The control socket for p2pctl. Default:
-# control_socket = %s
+# The control socket for p2pctl, beside this file: p2pctl --config FILE finds it.
+control_socket = "p2pd.sock"
 
 [discovery]
 mdns = true     # find peers on the local network
@@ -99,11 +99,12 @@ dht = false     # find peers by ID across networks (needs bootstrap nodes)
 # target = "127.0.0.1:5432"          # or "unix:/run/postgresql/.s.PGSQL.5432"
 # protocol = "tcp"                   # or "udp"
 # allow = ["db"]                     # peer names, or "*" for every peer; empty = nobody
+# proxy_protocol = "v2"              # PROXY v2 header with the peer's ID to the target; "" = off
 
 # Local ports that lead to a service on a peer (bound to 127.0.0.1 unless a host is given).
 #
 # [[forwards]]
-# listen = "15432"
+# listen = "15432"                   # or "unix:/run/app/db.sock" (a Unix socket, mode 0660)
 # peer = "db"
 # service = "postgres"
 
@@ -112,6 +113,11 @@ dht = false     # find peers by ID across networks (needs bootstrap nodes)
 # [proxy]
 # socks5 = "1080"    # curl --socks5-hostname 127.0.0.1:1080 http://files.db.p2p/
 # http = "8118"      # curl -x http://127.0.0.1:8118 http://files.db.p2p/
+
+# Prometheus metrics, served at http://<listen>/metrics (off unless set).
+#
+# [metrics]
+# listen = "127.0.0.1:9464"
 
 [log]
 level = "info"   # debug, info, warn or error

@@ -82,9 +82,11 @@ func load(path string, data []byte) (*Config, error) {
 	bindEnv(v)
 	d.decode()
 	c.fillDefaults()
+	d.p = append(d.p, c.mergeTrustFile()...) // the trust file (managed.go)
 	if err := d.result(c.validate()); err != nil {
 		return nil, err
 	}
+	c.Warnings = append(c.Warnings, c.loadWarnings(os.Environ())...) // warnings.go
 	return c, nil
 }
 
@@ -120,6 +122,11 @@ func (c *Config) fillDefaults() {
 	for i := range c.Services {
 		if c.Services[i].Protocol == "" {
 			c.Services[i].Protocol = ProtocolTCP
+		}
+	}
+	for i := range c.Forwards {
+		if c.Forwards[i].Protocol == "" {
+			c.Forwards[i].Protocol = ProtocolTCP
 		}
 	}
 }

@@ -59,6 +59,20 @@ func integer(dst func(c *Config, i int) *int) func(*Config, int, any) error {
 	return func(c *Config, i int, v any) error { *dst(c, i) = v.(int); return nil }
 }
 
+const wantDuration = `a duration such as "60s" or "5m"`
+
+// duration parses a Go duration string ("90s", "5m").
+func duration(dst func(c *Config, i int) *time.Duration) func(*Config, int, any) error {
+	return func(c *Config, i int, v any) error {
+		d, err := time.ParseDuration(v.(string))
+		if err != nil {
+			return fmt.Errorf("not a duration; write it like \"60s\" or \"5m\"")
+		}
+		*dst(c, i) = d
+		return nil
+	}
+}
+
 func list(dst func(c *Config, i int) *[]string) func(*Config, int, any) error {
 	return func(c *Config, i int, v any) error { *dst(c, i) = v.([]string); return nil }
 }
@@ -71,6 +85,7 @@ var schema = []section{
 		{"listen_tcp", kindList, `a list of "host:port" strings`, list(func(c *Config, _ int) *[]string { return &c.Node.ListenTCP })},
 		{"control_socket", kindString, wantPath, str(func(c *Config, _ int) *string { return &c.Node.ControlSocket })},
 		{"state_dir", kindString, wantPath, str(func(c *Config, _ int) *string { return &c.Node.StateDir })},
+		{"session_idle", kindString, wantDuration, duration(func(c *Config, _ int) *time.Duration { return &c.Node.SessionIdle })},
 	}},
 	{name: "discovery", fields: []field{
 		{"mdns", kindBool, wantBool, boolean(func(c *Config) *bool { return &c.Discovery.MDNS })},
@@ -84,18 +99,23 @@ var schema = []section{
 		{"id", kindString, "a peer ID string", setPeerID},
 		{"addresses", kindList, `a list of "host:port" strings`, list(func(c *Config, i int) *[]string { return &c.Peers[i].Addresses })},
 		{"transport", kindString, `"auto", "quic" or "tcp"`, str(func(c *Config, i int) *string { return &c.Peers[i].Transport })},
+		{"always_on", kindBool, wantBool, func(c *Config, i int, v any) error { c.Peers[i].AlwaysOn = v.(bool); return nil }},
 	}},
 	{name: "services", array: true, alloc: func(c *Config, n int) { c.Services = make([]Service, n) }, fields: []field{
 		{"name", kindString, wantString, str(func(c *Config, i int) *string { return &c.Services[i].Name })},
 		{"target", kindString, `a "host:port" or "unix:/path" string`, str(func(c *Config, i int) *string { return &c.Services[i].Target })},
 		{"protocol", kindString, `"tcp" or "udp"`, str(func(c *Config, i int) *string { return &c.Services[i].Protocol })},
 		{"allow", kindList, `a list of peer names or "*"`, list(func(c *Config, i int) *[]string { return &c.Services[i].Allow })},
+		{"proxy_protocol", kindString, `"" or "v2"`, str(func(c *Config, i int) *string { return &c.Services[i].ProxyProtocol })},
+		{"idle_timeout", kindString, wantDuration, duration(func(c *Config, i int) *time.Duration { return &c.Services[i].IdleTimeout })},
 	}},
 	{name: "forwards", array: true, alloc: func(c *Config, n int) { c.Forwards = make([]Forward, n) }, fields: []field{
-		{"listen", kindString, `a "host:port" string`, setForwardListen},
+		{"listen", kindString, `a "host:port" or "unix:/path" string`, setForwardListen},
 		{"peer", kindString, "a peer name string", str(func(c *Config, i int) *string { return &c.Forwards[i].Peer })},
 		{"service", kindString, "a service name string", str(func(c *Config, i int) *string { return &c.Forwards[i].Service })},
 		{"max_connections", kindInt, "an integer", integer(func(c *Config, i int) *int { return &c.Forwards[i].MaxConnections })},
+		{"protocol", kindString, `"tcp" or "udp"`, str(func(c *Config, i int) *string { return &c.Forwards[i].Protocol })},
+		{"idle_timeout", kindString, wantDuration, duration(func(c *Config, i int) *time.Duration { return &c.Forwards[i].IdleTimeout })},
 	}},
 	{name: "proxy", fields: []field{
 		{"socks5", kindString, `a "host:port" string`, setProxyListen(func(c *Config) *string { return &c.Proxy.SOCKS5 })},
@@ -103,6 +123,9 @@ var schema = []section{
 		{"username", kindString, wantString, str(func(c *Config, _ int) *string { return &c.Proxy.Username })},
 		{"password", kindString, wantString, str(func(c *Config, _ int) *string { return &c.Proxy.Password })},
 		{"max_connections", kindInt, "an integer", integer(func(c *Config, _ int) *int { return &c.Proxy.MaxConnections })},
+	}},
+	{name: "metrics", fields: []field{
+		{"listen", kindString, `a "host:port" string`, setProxyListen(func(c *Config) *string { return &c.Metrics.Listen })},
 	}},
 	{name: "log", fields: []field{
 		{"level", kindString, `"debug", "info", "warn" or "error"`, str(func(c *Config, _ int) *string { return &c.Log.Level })},

@@ -26,6 +26,7 @@ func (c *Config) validate() problems {
 	c.validateServices(&p)
 	c.validateForwards(&p)
 	c.validateProxy(&p)
+	c.validateMetrics(&p)
 	c.validateLog(&p)
 	return p
 }
@@ -39,6 +40,9 @@ func (c *Config) validateNode(p *problems) {
 	}
 	if n.KeyFile == "" {
 		p.invalid("node.key_file", "", `must not be empty; remove the key to use "identity.key" next to the config file`)
+	}
+	if d := n.SessionIdle; d != 0 && (d < MinSessionIdle || d > MaxSessionIdle) {
+		p.invalid("node.session_idle", d.String(), "must be between %s and %s; absent means %s", MinSessionIdle, MaxSessionIdle, DefaultSessionIdle)
 	}
 	switch {
 	case n.ControlSocket == "":
@@ -167,4 +171,27 @@ func checkNodeName(name string) string {
 
 func hasControl(s string) bool {
 	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// validateMetrics checks [metrics] listen: a TCP "host:port" that no forward or proxy uses.
+func (c *Config) validateMetrics(p *problems) {
+	l := c.Metrics.Listen
+	if l == "" {
+		return
+	}
+	norm, msg := normalizeForward(l)
+	switch {
+	case strings.HasPrefix(l, unixPrefix):
+		p.invalid("metrics.listen", quote(l), `must be a TCP "host:port" such as "127.0.0.1:9464"; Prometheus scrapes over HTTP`)
+	case msg != "":
+		p.invalid("metrics.listen", quote(l), "%s", msg)
+	case norm == c.Proxy.SOCKS5 || norm == c.Proxy.HTTP:
+		p.invalid("metrics.listen", quote(l), "same address as a [proxy] listener (%s); use another port", norm)
+	default:
+		for i, f := range c.Forwards {
+			if f.Listen == norm && f.Protocol != ProtocolUDP {
+				p.invalid("metrics.listen", quote(l), "same address as forwards[%d] (%s); use another port", i, norm)
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const unixPrefix = "unix:"
@@ -25,6 +26,13 @@ func (c *Config) validateServices(p *problems) {
 			p.invalid(key+".protocol", quote(proto), `must be "tcp" or "udp"`)
 		}
 		c.validateTarget(p, key+".target", s.Target, proto == ProtocolUDP)
+		switch {
+		case s.ProxyProtocol != "" && s.ProxyProtocol != ProxyProtocolV2:
+			p.invalid(key+".proxy_protocol", quote(s.ProxyProtocol), `must be "v2" (a PROXY protocol v2 header with the peer's ID opens each connection to the target) or "" (off)`)
+		case s.ProxyProtocol != "" && proto == ProtocolUDP:
+			p.invalid(key+".proxy_protocol", quote(s.ProxyProtocol), `the PROXY protocol is for tcp services; remove it from this udp service`)
+		}
+		checkIdle(p, key, s.IdleTimeout, proto == ProtocolUDP)
 		for j, a := range s.Allow {
 			if a == "*" {
 				continue
@@ -43,12 +51,8 @@ func (c *Config) validateTarget(p *problems, key, t string, udp bool) {
 	case strings.HasPrefix(t, unixPrefix) && udp:
 		p.invalid(key, quote(t), `a udp service needs a "host:port" target`)
 	case strings.HasPrefix(t, unixPrefix):
-		path := strings.TrimPrefix(t, unixPrefix)
-		switch {
-		case !filepath.IsAbs(path):
-			p.invalid(key, quote(t), `the socket path must be absolute: "unix:/path/to/socket"`)
-		case len(path) > maxSocketPath:
-			p.invalid(key, quote(t), "the socket path is %d bytes, a Unix socket path can have at most %d", len(path), maxSocketPath)
+		if msg := checkSocketPath(strings.TrimPrefix(t, unixPrefix)); msg != "" {
+			p.invalid(key, quote(t), "%s", msg)
 		}
 	default:
 		if msg := checkEndpoint(t); msg != "" {
@@ -61,15 +65,28 @@ func (c *Config) validateForwards(p *problems) {
 	listens := map[string]int{}
 	for i, f := range c.Forwards {
 		key := fmt.Sprintf("forwards[%d]", i)
-		if f.Listen == "" {
-			p.invalid(key+".listen", "", `required; e.g. "15432" for 127.0.0.1:15432`)
-		} else if norm, msg := normalizeForward(f.Listen); msg != "" {
-			p.invalid(key+".listen", quote(f.Listen), "%s", msg)
-		} else if j, dup := listens[norm]; dup {
-			p.invalid(key+".listen", quote(f.Listen), "same address as forwards[%d] (%s); use another port", j, norm)
+		if norm, msg := checkForwardListen(f.Listen); msg != "" {
+			value := ""
+			if f.Listen != "" {
+				value = quote(f.Listen)
+			}
+			p.invalid(key+".listen", value, "%s", msg)
+		} else if j, dup := listens[f.Protocol+" "+norm]; dup {
+			other := "port"
+			if strings.HasPrefix(norm, unixPrefix) {
+				other = "path"
+			}
+			p.invalid(key+".listen", quote(f.Listen), "same address as forwards[%d] (%s); use another %s", j, norm, other)
 		} else {
-			listens[norm] = i
+			listens[f.Protocol+" "+norm] = i
 		}
+		switch {
+		case f.Protocol != "" && f.Protocol != ProtocolTCP && f.Protocol != ProtocolUDP:
+			p.invalid(key+".protocol", quote(f.Protocol), `must be "tcp" or "udp"`)
+		case f.Protocol == ProtocolUDP && strings.HasPrefix(f.Listen, unixPrefix):
+			p.invalid(key+".listen", quote(f.Listen), `a udp forward listens on a "host:port", not a Unix socket`)
+		}
+		checkIdle(p, key, f.IdleTimeout, f.Protocol == ProtocolUDP)
 		if f.Peer == "" {
 			p.invalid(key+".peer", "", "required; name a [[peers]] entry")
 		} else if _, ok := c.PeerByName(f.Peer); !ok {
@@ -85,6 +102,35 @@ func (c *Config) validateForwards(p *problems) {
 				MaxForwardConnections, DefaultForwardConnections)
 		}
 	}
+}
+
+// checkIdle checks the idle_timeout of entry key, which only udp entries have.
+func checkIdle(p *problems, key string, d time.Duration, udp bool) {
+	switch {
+	case d == 0:
+	case !udp:
+		p.invalid(key+".idle_timeout", d.String(), `only udp flows idle out; remove it, or set protocol = "udp"`)
+	case d < time.Second || d > MaxFlowIdle:
+		p.invalid(key+".idle_timeout", d.String(), "must be between 1s and %s", MaxFlowIdle)
+	}
+}
+
+// checkForwardListen returns a forward's normalised listen address, or what is wrong with it.
+// A Unix socket's directory must exist: p2pd creates the socket, not the directories.
+func checkForwardListen(s string) (string, string) {
+	if s == "" {
+		return "", `required; e.g. "15432" for 127.0.0.1:15432`
+	}
+	norm, msg := normalizeForward(s)
+	if msg != "" {
+		return "", msg
+	}
+	if path, ok := strings.CutPrefix(norm, unixPrefix); ok {
+		if msg := checkSocketDir(filepath.Dir(path)); msg != "" {
+			return "", msg
+		}
+	}
+	return norm, ""
 }
 
 func (c *Config) validateLog(p *problems) {

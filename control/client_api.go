@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // Status returns the daemon's status.
@@ -49,8 +50,14 @@ func (c *Client) Proxies(ctx context.Context) ([]Proxy, error) {
 
 // Ping asks the daemon to ping peer (a name or a peer ID) once.
 func (c *Client) Ping(ctx context.Context, peer string) (PingResult, error) {
+	return c.PingWithin(ctx, peer, 0)
+}
+
+// PingWithin pings peer, asking the daemon to give it up to timeout (0:
+// DefaultPingTimeout; at most MaxPingTimeout), a first dial included.
+func (c *Client) PingWithin(ctx context.Context, peer string, timeout time.Duration) (PingResult, error) {
 	var r PingResult
-	err := c.do(ctx, http.MethodPost, "/v1/ping", pingRequest{Peer: peer}, &r)
+	err := c.do(ctx, http.MethodPost, "/v1/ping", pingRequest{Peer: peer, TimeoutMillis: timeout.Milliseconds()}, &r)
 	return r, err
 }
 

@@ -11,13 +11,20 @@
 //	GET  /v1/services  -> {"services": [Service, ...]}
 //	GET  /v1/forwards  -> {"forwards": [Forward, ...]}
 //	GET  /v1/proxies   -> {"proxies":  [Proxy, ...]}
+//	GET  /v1/flows     -> {"flows":    [Flow, ...]}
 //	POST /v1/ping      {"peer": "name or peer ID"} -> PingResult
 //	POST /v1/reload    (empty body or {}) -> {}
+//	GET  /v1/whois?addr=IP:PORT -> {"connections": [Connection, ...]}; 404 when none
+//	GET  /v1/invite    -> Invite                          (trust.go, when the
+//	GET  /v1/pending   -> {"pending":  [Pending, ...]}     Backend is also a
+//	POST /v1/trust/add TrustAddRequest -> TrustChange      TrustBackend; 400
+//	POST /v1/trust/remove {"name": "db"} -> TrustChange    for a RejectedError)
 //
 // Go runtime profiles (net/http/pprof) are served under DebugPrefix.
 //
 // Errors are {"error": "message"} with status 400 (malformed request), 404
-// (unknown peer: the Backend's error wraps ErrNotFound), 405 (wrong method),
+// (unknown peer, or no connection from a whois address: the error wraps
+// ErrNotFound), 405 (wrong method),
 // 504 (deadline exceeded) or 500 (anything else). Request bodies are limited
 // to MaxRequestBytes and must not carry unknown JSON fields.
 //

@@ -18,14 +18,20 @@ type route struct {
 
 func (s *Server) routes() map[string]route {
 	return map[string]route{
-		"/v1/status":   {http.MethodGet, s.getStatus},
-		"/v1/peers":    {http.MethodGet, s.getPeers},
-		"/v1/sessions": {http.MethodGet, s.getSessions},
-		"/v1/services": {http.MethodGet, s.getServices},
-		"/v1/forwards": {http.MethodGet, s.getForwards},
-		"/v1/proxies":  {http.MethodGet, s.getProxies},
-		"/v1/ping":     {http.MethodPost, s.postPing},
-		"/v1/reload":   {http.MethodPost, s.postReload},
+		"/v1/status":       {http.MethodGet, s.getStatus},
+		"/v1/peers":        {http.MethodGet, s.getPeers},
+		"/v1/sessions":     {http.MethodGet, s.getSessions},
+		"/v1/services":     {http.MethodGet, s.getServices},
+		"/v1/forwards":     {http.MethodGet, s.getForwards},
+		"/v1/proxies":      {http.MethodGet, s.getProxies},
+		"/v1/ping":         {http.MethodPost, s.postPing},
+		"/v1/reload":       {http.MethodPost, s.postReload},
+		"/v1/invite":       {http.MethodGet, s.getInvite},        // trust.go
+		"/v1/pending":      {http.MethodGet, s.getPending},       // trust.go
+		"/v1/trust/add":    {http.MethodPost, s.postTrustAdd},    // trust.go
+		"/v1/trust/remove": {http.MethodPost, s.postTrustRemove}, // trust.go
+		"/v1/whois":        {http.MethodGet, s.getWhois},         // whois.go
+		"/v1/flows":        {http.MethodGet, s.getFlows},         // flows.go
 	}
 }
 
@@ -75,7 +81,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, routes map[str
 func statusOf(err error) int {
 	var re *requestError
 	switch {
-	case errors.As(err, &re):
+	case errors.As(err, &re), errors.As(err, new(*RejectedError)):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
@@ -143,6 +149,8 @@ func (s *Server) postPing(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, req.timeout())
+	defer cancel()
 	return s.backend.Ping(ctx, req.Peer)
 }
 

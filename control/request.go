@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -28,6 +29,23 @@ func badRequest(format string, args ...any) error {
 // pingRequest is the body of POST /v1/ping.
 type pingRequest struct {
 	Peer string `json:"peer"`
+	// TimeoutMillis bounds the ping, the dial it may need included: 0
+	// means DefaultPingTimeout, at most MaxPingTimeout.
+	TimeoutMillis int64 `json:"timeout_ms,omitempty"`
+}
+
+// Bounds of a ping's timeout.
+const (
+	DefaultPingTimeout = 10 * time.Second
+	MaxPingTimeout     = 50 * time.Second // inside the handler's own bound
+)
+
+// timeout is the request's timeout with the default applied.
+func (r pingRequest) timeout() time.Duration {
+	if r.TimeoutMillis == 0 {
+		return DefaultPingTimeout
+	}
+	return time.Duration(r.TimeoutMillis) * time.Millisecond
 }
 
 // decodePingRequest reads one JSON object {"peer": "..."} from r. Unknown
@@ -44,6 +62,8 @@ func decodePingRequest(r io.Reader) (pingRequest, error) {
 		return pingRequest{}, badRequest(`"peer" is %d bytes, more than %d`, len(req.Peer), maxPeerLen)
 	case !utf8.ValidString(req.Peer) || strings.ContainsFunc(req.Peer, isControl):
 		return pingRequest{}, badRequest(`"peer" contains invalid or control characters`)
+	case req.TimeoutMillis < 0 || req.TimeoutMillis > MaxPingTimeout.Milliseconds():
+		return pingRequest{}, badRequest(`"timeout_ms" is %d; give 1 to %d, or leave it out for %v`, req.TimeoutMillis, MaxPingTimeout.Milliseconds(), DefaultPingTimeout)
 	}
 	return req, nil
 }

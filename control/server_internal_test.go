@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -20,6 +21,10 @@ func (nopBackend) Forwards(context.Context) ([]Forward, error)      { return nil
 func (nopBackend) Proxies(context.Context) ([]Proxy, error)         { return nil, nil }
 func (nopBackend) Ping(context.Context, string) (PingResult, error) { return PingResult{}, nil }
 func (nopBackend) Reload(context.Context) error                     { return nil }
+func (nopBackend) Flows(context.Context) ([]Flow, error)            { return nil, nil }
+func (nopBackend) Whois(context.Context, netip.AddrPort) ([]Connection, error) {
+	return nil, nil
+}
 
 // serveInternal serves s on a fresh socket until the test ends.
 func serveInternal(t *testing.T, s *Server) string {

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 )
 
@@ -30,6 +31,9 @@ type Status struct {
 	// Addresses are the libp2p multiaddrs others can use to reach this node
 	// (bootstrap, relays), observed ones included; empty without discovery.
 	Addresses []string `json:"addresses,omitempty"`
+	// Config is the absolute path of the config file the daemon loaded;
+	// empty when it runs on defaults without one.
+	Config string `json:"config,omitempty"`
 }
 
 // Peer states reported in Peer.State.
@@ -37,6 +41,9 @@ const (
 	PeerConnected    = "connected"
 	PeerConnecting   = "connecting"
 	PeerDisconnected = "disconnected"
+	// PeerIdle is an on-demand peer (not always_on) with no session and no
+	// failure on record: the next connection to it dials.
+	PeerIdle = "idle"
 )
 
 // Peer is one trusted peer from the configuration and what the daemon knows
@@ -44,7 +51,7 @@ const (
 type Peer struct {
 	Name      string   `json:"name"`
 	ID        string   `json:"id"`
-	State     string   `json:"state"` // PeerConnected, PeerConnecting or PeerDisconnected
+	State     string   `json:"state"` // PeerConnected, PeerConnecting, PeerDisconnected or PeerIdle
 	Addresses []string `json:"addresses"`
 	// Endpoint is the remote address of the live session, if any.
 	Endpoint      string     `json:"endpoint,omitempty"`
@@ -59,6 +66,9 @@ type Peer struct {
 	// it is TCP.
 	Carrier       string `json:"carrier,omitempty"`
 	CarrierReason string `json:"carrier_reason,omitempty"`
+	// Origin is where the peer is listed: "config" (the config file) or
+	// "trust" (the trust file, changed by p2pctl trust add and rm).
+	Origin string `json:"origin,omitempty"`
 }
 
 // Session is one authenticated session with a peer.
@@ -99,6 +109,7 @@ type Service struct {
 // Forward is one local port forward to a peer's service.
 type Forward struct {
 	Listen         string `json:"listen"`
+	Protocol       string `json:"protocol"` // "tcp" or "udp"
 	Peer           string `json:"peer"`
 	Service        string `json:"service"`
 	MaxConnections int    `json:"max_connections"` // the cap in force on concurrent connections
@@ -109,6 +120,12 @@ type Forward struct {
 	// AcceptErrors counts failed accepts, such as EMFILE when the daemon is
 	// out of file descriptors; the forward keeps retrying.
 	AcceptErrors uint64 `json:"accept_errors"`
+	// Errors counts connections that got no stream to the service, by
+	// kind, as Proxy.Errors does: "peer_unreachable", "timeout",
+	// "unknown_service", "access_denied", "target_refused",
+	// "target_unreachable", "overloaded", … Kinds that never happened are
+	// absent.
+	Errors map[string]uint64 `json:"errors,omitempty"`
 }
 
 // Proxy is one local proxy listener: the SOCKS5 server or the HTTP proxy.
@@ -140,6 +157,11 @@ type PingResult struct {
 	Peer      string  `json:"peer"`
 	RTTMillis float64 `json:"rtt_ms"`
 	Remote    string  `json:"remote"`
+	// Path is how the ping went, as Peer.Path: "direct" or "relayed";
+	// Relay names the relay, Carrier is "quic" or "tcp" on a direct path.
+	Path    string `json:"path,omitempty"`
+	Relay   string `json:"relay,omitempty"`
+	Carrier string `json:"carrier,omitempty"`
 }
 
 // Backend is what the Server needs from the daemon. The daemon implements it;
@@ -158,6 +180,11 @@ type Backend interface {
 	// Reload re-reads the configuration; on failure nothing changes and the
 	// error says why.
 	Reload(ctx context.Context) error
+	// Whois returns the live connections to service targets whose local
+	// address is addr (whois.go); none is an empty list.
+	Whois(ctx context.Context, addr netip.AddrPort) ([]Connection, error)
+	// Flows lists the live UDP flows (flows.go).
+	Flows(ctx context.Context) ([]Flow, error)
 }
 
 // List envelopes: each list travels as an object keyed by the resource name.

@@ -151,6 +151,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// DHTEnabled reports whether the node takes part in the DHT; the host's
+// peer store then learns most of what it knows through it.
+func (d *Discovery) DHTEnabled() bool { return d.dht != nil }
+
 // FindPeer returns the overlay addresses ("ip:port") of id: those of a live
 // libp2p connection and the peerstore's at once; otherwise a DHT lookup
 // (when the DHT is on), whose result is also emitted as a Record; otherwise

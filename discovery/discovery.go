@@ -38,6 +38,7 @@ type Discovery struct {
 	relays []peer.AddrInfo
 	dht    *dht.IpfsDHT // nil when the DHT is off
 	mdns   mdns.Service // nil when mDNS is off or failed to start
+	punch  *puncher     // hole punching; nil until the host runs
 	em     *emitter
 	store  *learnedStore
 
@@ -106,7 +107,8 @@ func (d *Discovery) start() error {
 		return err
 	}
 	d.sh = sh
-	hc, err := hostConfig(&d.cfg, sh, d.gater, d.relays, newBoundAddrs(sh).factory)
+	obs := newObservations()
+	hc, err := hostConfig(&d.cfg, sh, d.gater, d.relays, announceObserved(newBoundAddrs(sh).factory, obs))
 	if err != nil {
 		return err
 	}
@@ -126,9 +128,14 @@ func (d *Discovery) start() error {
 		return err
 	}
 	h.Network().Notify(&network.NotifyBundle{ConnectedF: d.connected})
-	d.wg.Add(1 + connectWorkers)
+	if d.punch, err = newPuncher(h, obs, d.log); err != nil {
+		return err
+	}
+	d.wg.Add(3 + connectWorkers)
 	d.emitting = true
 	go d.run(d.em.run)
+	go d.run(d.punch.observeLoop)
+	go d.run(d.punch.punchLoop)
 	for range connectWorkers {
 		go d.connectWorker()
 	}
@@ -217,6 +224,9 @@ func (d *Discovery) Close() error {
 			errs = append(errs, d.mdns.Close())
 		}
 		d.finders.Wait()
+		if d.punch != nil {
+			errs = append(errs, d.punch.close()) // ends a punch in progress
+		}
 		d.wg.Wait()
 		if d.dht != nil {
 			errs = append(errs, d.dht.Close())

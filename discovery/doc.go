@@ -42,8 +42,11 @@
 //
 // A connection gater admits only trusted peers (Config.Trusted, asked on
 // every connection), the bootstrap nodes and the relays. The host runs
-// AutoNAT v2, hole punching (DCUtR), a circuit relay v2 client, static
-// relays from the config and, when asked, a relay service for trusted peers.
+// AutoNAT v2, a circuit relay v2 client, static relays from the config and,
+// when asked, a relay service for trusted peers. Discovery runs hole
+// punching (DCUtR) beside it (punch.go): with the addresses its direct
+// peers observed, retried while a path stays relayed, and with a reason
+// when it fails (DirectReason).
 //
 // When no direct path exists, OpenStream and HandleStreams carry overlay
 // streams over libp2p (OverlayProtocol), typically through a circuit relay,

@@ -104,7 +104,7 @@ func connRateLimiter() *rate.Limiter {
 
 // hostConfig is the libp2p configuration of the node's host: QUIC only, on
 // the shared sockets, with the node's own key, private (gater), with
-// AutoNAT v2, hole punching, a circuit relay v2 client and, when
+// AutoNAT v2, a circuit relay v2 client and, when
 // configured, static relays and a relay service for trusted peers.
 //
 // It is built field by field instead of through package libp2p's options:
@@ -127,7 +127,10 @@ func hostConfig(cfg *Config, sh *sharing, g *gater, relays []peer.AddrInfo, af f
 	hc.CustomUDPBlackHoleSuccessCounter = true
 	hc.CustomIPv6BlackHoleSuccessCounter = true
 	hc.Relay = true
-	hc.EnableHolePunching = true
+	// Hole punching runs beside the host, started by Discovery (punch.go):
+	// the host's own would miss relayed connections that come in before
+	// it knows a public address, and never retries.
+	hc.EnableHolePunching = false
 	hc.EnableAutoNATv2 = true
 	if len(relays) > 0 {
 		// libp2p waits an hour after a failed reservation; a relay that

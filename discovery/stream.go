@@ -88,6 +88,10 @@ func (d *Discovery) OpenStream(ctx context.Context, id identity.PeerID) (*Stream
 	return &Stream{s: s, peer: id}, nil
 }
 
+// HasRelays reports whether relays are configured ([discovery] relays), so
+// that errors speak of relays only when there are some.
+func (d *Discovery) HasRelays() bool { return len(d.relays) > 0 }
+
 // addCircuitAddrs tells the peerstore that p may be reached through every
 // configured relay. libp2p announces circuit addresses only for relays with
 // public addresses; the configured ones are known anyway.

@@ -62,6 +62,12 @@ func parsePeerID(s string) (PeerID, error) {
 	}
 	var mh []byte
 	if s[0] == 'k' || s[0] == 'K' {
+		if i := strings.IndexFunc(strings.ToLower(s[1:]), notIn(base36Alphabet)); i >= 0 {
+			return PeerID{}, fmt.Errorf("character %q at position %d is not base36 (a CIDv1 peer id is \"k\" followed by 0-9 and a-z)", s[1+i], 2+i)
+		}
+		if len(s) != base36IDLen {
+			return PeerID{}, lengthError(len(s), base36IDLen, "base36", "k51")
+		}
 		b, err := decodeBaseX(base36Alphabet, strings.ToLower(s[1:]))
 		if err != nil {
 			return PeerID{}, errors.New("not base36 (a CIDv1 peer id is \"k\" followed by 0-9 and a-z)")
@@ -71,6 +77,12 @@ func parsePeerID(s string) (PeerID, error) {
 		}
 		mh = b[len(cidPrefix):]
 	} else {
+		if i := strings.IndexFunc(s, notIn(base58Alphabet)); i >= 0 {
+			return PeerID{}, fmt.Errorf("character %q at position %d is not base58 (which has no 0, O, I or l; a peer id is \"12D3KooW…\" or \"k51…\")", s[i], 1+i)
+		}
+		if len(s) != base58IDLen && strings.HasPrefix(s, "12D3KooW") {
+			return PeerID{}, lengthError(len(s), base58IDLen, "base58", "12D3KooW")
+		}
 		b, err := decodeBaseX(base58Alphabet, s)
 		if err != nil {
 			return PeerID{}, errors.New("neither base58btc (\"12D3KooW…\") nor base36 (\"k51…\")")
@@ -85,6 +97,31 @@ func parsePeerID(s string) (PeerID, error) {
 		return PeerID{}, &sentinelError{msg: "its key is not a usable Ed25519 public key (invalid or small-order point)", sentinel: ErrWeakKey}
 	}
 	return id, nil
+}
+
+// Text lengths of an Ed25519 peer ID.
+const (
+	base58IDLen = 52 // "12D3KooW" and 44 more
+	base36IDLen = 62 // "k51" and 59 more
+)
+
+// notIn returns a test for runes outside alphabet.
+func notIn(alphabet string) func(rune) bool {
+	return func(r rune) bool { return !strings.ContainsRune(alphabet, r) }
+}
+
+// lengthError says how far a peer id's length is off, which is what a
+// paste that lost or doubled characters looks like.
+func lengthError(got, want int, base, prefix string) error {
+	off, what := want-got, "short"
+	if got > want {
+		off, what = got-want, "long"
+	}
+	chars := "characters"
+	if off == 1 {
+		chars = "character"
+	}
+	return fmt.Errorf("%d %s too %s: a %s peer id (%s…) has %d characters, this has %d", off, chars, what, base, prefix, want, got)
 }
 
 // multihash returns the 38-byte binary peer ID.

@@ -283,7 +283,7 @@ func TestNetnsNoRoute(t *testing.T) {
 	l.sh("ip", "-n", ns, "link", "set", "lo", "up")
 	peerKey := newNode(t, "far") // only for a valid peer ID; never started
 	c := nsNode(t, "cli", ns, "")
-	c.writeConfig(fmt.Sprintf("[[peers]]\nname = \"far\"\nid = %q\naddresses = [\"10.9.9.9:4242\"]\n", peerKey.id) + forwardTo("far"))
+	c.writeConfig(fmt.Sprintf("[[peers]]\nname = \"far\"\nid = %q\naddresses = [\"10.9.9.9:4242\"]\nalways_on = true\n", peerKey.id) + forwardTo("far"))
 	c.start()
 	var lastErr string
 	waitFor(t, "a dial error for far", 30*time.Second, func() bool {

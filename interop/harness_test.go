@@ -137,6 +137,12 @@ func (n *testNode) peerTOML() string {
 	return fmt.Sprintf("[[peers]]\nname = %q\nid = %q\naddresses = [\"127.0.0.1:%d\"]\n\n", n.name, n.id, n.port)
 }
 
+// alwaysOnTOML is n's [[peers]] entry with always_on = true: the node that
+// lists it keeps dialing n without being asked.
+func (n *testNode) alwaysOnTOML() string {
+	return strings.TrimSuffix(n.peerTOML(), "\n") + "always_on = true\n\n"
+}
+
 // start runs `p2pd run` and waits for the control socket to answer.
 func (n *testNode) start() {
 	n.t.Helper()

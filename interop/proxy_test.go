@@ -166,7 +166,6 @@ func TestProxyEndToEnd(t *testing.T) {
 			{"IPv6 destination", socks5Req(1, 4, net.IPv6loopback), 0x02},
 			{"other name", socks5Name("example.com"), 0x02},
 			{"no service label", socks5Name("b.p2p"), 0x01},
-			{"UDP ASSOCIATE", socks5Req(3, 1, []byte{0, 0, 0, 0}), 0x07},
 			{"BIND", socks5Req(2, 3, []byte("files.b.p2p")), 0x07},
 			{"address type 9", []byte{5, 1, 0, 9, 0, 0}, 0x08},
 		} {

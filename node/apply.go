@@ -38,7 +38,7 @@ func (n *Node) apply(peers []Peer, services []Service) error {
 	}
 	svcs := make(map[string]*service, len(services))
 	for _, s := range services {
-		svcs[s.Name] = newService(s)
+		svcs[serviceKey(s.Name)] = newService(s)
 	}
 
 	n.mu.Lock()
@@ -54,7 +54,7 @@ func (n *Node) apply(peers []Peer, services []Service) error {
 			p = &peer{id: pc.ID, wake: make(chan struct{}, 1), limits: newPeerLimits()}
 		}
 		p.mu.Lock()
-		p.name, p.addrs, p.transport = pc.Name, append([]string(nil), pc.Addresses...), pc.Transport
+		p.name, p.addrs, p.transport, p.alwaysOn = pc.Name, append([]string(nil), pc.Addresses...), pc.Transport, pc.AlwaysOn
 		p.mu.Unlock()
 		newPeers[pc.ID] = p
 		names[pc.Name] = p

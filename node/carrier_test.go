@@ -24,6 +24,17 @@ func freeUDPPort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
+// freeTCPPort is a TCP port on loopback that nothing listens on now.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 func sessionCarrier(n *testNode, peer string) string {
 	for _, s := range n.Sessions() {
 		if s.Peer == peer {
@@ -38,7 +49,7 @@ func sessionCarrier(n *testNode, peer string) string {
 func TestCarrierTCPOnly(t *testing.T) {
 	echo := newEchoBackend(t)
 	kA := newKey(t)
-	tcpPort := freeUDPPort(t) // any free number will do for TCP too
+	tcpPort := freeTCPPort(t)
 	b := startNode(t, node.Config{Name: "B", Peers: []node.Peer{{Name: "A", ID: kA.PeerID()}},
 		Services:  []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"A"}}},
 		Transport: transport.Config{ListenTCP: []string{"127.0.0.1:" + strconv.Itoa(tcpPort)}}})

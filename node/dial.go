@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,25 +16,32 @@ import (
 // maxDialAddrs bounds the addresses one dial tries.
 const maxDialAddrs = 16
 
+// lookupTimeout bounds a dial's lookup of the peer in discovery (a DHT
+// lookup may take long); what it finds later comes as records.
+const lookupTimeout = transport.DefaultHandshakeTimeout
+
 // dial tries every known address of p at once (at most maxDialAddrs) and, with discovery, looks
 // the peer up at the same time and dials what the lookup adds (a peer that
 // moved is found while its old addresses time out). The first completed
-// handshake wins; the others are cancelled or closed.
+// handshake wins; the others are cancelled or closed. A dial that fails
+// returns a *PeerError that names every address tried and why it failed,
+// and records it as why p is down.
 func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		s   *transport.Session
-		err error
+		addr string
+		s    *transport.Session
+		err  error
 	}
 	results := make(chan result)
 	var wg sync.WaitGroup
 	var mu sync.Mutex // guards tried
-	tried := map[string]bool{}
+	var tried []string
 	start := func(addr string) {
 		mu.Lock()
 		defer mu.Unlock()
-		if tried[addr] || ctx.Err() != nil {
+		if slices.Contains(tried, addr) || ctx.Err() != nil {
 			return
 		}
 		if len(tried) >= maxDialAddrs {
@@ -42,22 +51,27 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 			n.log.Debug("dial: address not tried, the dial has enough", "peer", p.nameNow(), "remote", addr, "limit", maxDialAddrs)
 			return
 		}
-		tried[addr] = true
+		tried = append(tried, addr)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s, err := n.dialAddr(ctx, p, addr)
-			results <- result{s, err}
+			results <- result{addr, s, err}
 		}()
 	}
 	for _, a := range p.dialAddrs() {
 		start(a)
 	}
+	var lookupErr error // written before wg.Done, read after the results end
 	if n.discovery() != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, a := range n.findPeer(ctx, p) {
+			lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+			defer cancel()
+			addrs, err := n.findPeer(lctx, p)
+			lookupErr = err
+			for _, a := range addrs {
 				start(a)
 			}
 		}()
@@ -65,11 +79,11 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 	go func() { wg.Wait(); close(results) }()
 
 	var won *transport.Session
-	var errs []error
+	errs := map[string]error{}
 	for r := range results {
 		switch {
 		case r.err != nil:
-			errs = append(errs, r.err)
+			errs[r.addr] = r.err
 		case won == nil:
 			won = r.s
 			cancel()
@@ -80,10 +94,16 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 	if won != nil {
 		return won, nil
 	}
-	if len(tried) == 0 {
-		return nil, fmt.Errorf("node: peer %q has no known address (add addresses to its [[peers]] entry, or enable discovery)", p.name)
+	for _, err := range errs {
+		if isDuplicate(err) {
+			return nil, err // the peer's own dial won: see session
+		}
 	}
-	return nil, errors.Join(errs...)
+	if ctx.Err() != nil {
+		return nil, ctx.Err() // the node is stopping, or the caller gave up
+	}
+	n.log.Debug("dial failed", "peer", p.nameNow(), "err", errors.Join(slices.Collect(maps.Values(errs))...))
+	return nil, n.dialFailure(p, tried, errs, lookupErr)
 }
 
 // Carrier choice per peer (Peer.Transport).
@@ -112,27 +132,28 @@ func (n *Node) dialAddr(ctx context.Context, p *peer, addr string) (*transport.S
 	type result struct {
 		s   *transport.Session
 		err error
+		tcp bool
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan result, 2)
-	dial := func(f func(context.Context, identity.PeerID, string) (*transport.Session, error)) {
+	dial := func(f func(context.Context, identity.PeerID, string) (*transport.Session, error), tcp bool) {
 		s, err := f(ctx, p.id, addr)
-		results <- result{s, err}
+		results <- result{s, err, tcp}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { dial(n.ep.Dial) })
+	wg.Go(func() { dial(n.ep.Dial, false) })
 	started, pending := false, 1
 	startTCP := func() {
 		if !started {
 			started, pending = true, pending+1
-			wg.Go(func() { dial(n.ep.DialTCP) })
+			wg.Go(func() { dial(n.ep.DialTCP, true) })
 		}
 	}
 	timer := time.NewTimer(HappyEyeballsDelay)
 	defer timer.Stop()
 	var won *transport.Session
-	var errs []error
+	var errs carrierErrors
 	reason := fmt.Sprintf("QUIC did not complete within %v", HappyEyeballsDelay)
 	for pending > 0 {
 		select {
@@ -142,8 +163,10 @@ func (n *Node) dialAddr(ctx context.Context, p *peer, addr string) (*transport.S
 		case r := <-results:
 			pending--
 			switch {
+			case r.err != nil && r.tcp:
+				errs.tcp = r.err
 			case r.err != nil:
-				errs = append(errs, r.err)
+				errs.quic = r.err
 				if won == nil && !started {
 					reason = "QUIC failed: " + r.err.Error()
 					startTCP() // QUIC failed early: do not wait for the timer
@@ -158,7 +181,10 @@ func (n *Node) dialAddr(ctx context.Context, p *peer, addr string) (*transport.S
 	}
 	wg.Wait()
 	if won == nil {
-		return nil, errors.Join(errs...)
+		if errs.tcp == nil {
+			return nil, errs.quic
+		}
+		return nil, &errs
 	}
 	if won.Carrier() == transport.CarrierTCP {
 		p.mu.Lock()
@@ -167,6 +193,16 @@ func (n *Node) dialAddr(ctx context.Context, p *peer, addr string) (*transport.S
 	}
 	return won, nil
 }
+
+// carrierErrors are the errors of an "auto" dial to one address that
+// failed over both carriers.
+type carrierErrors struct{ quic, tcp error }
+
+func (e *carrierErrors) Error() string {
+	return "QUIC: " + e.quic.Error() + "; TCP: " + e.tcp.Error()
+}
+
+func (e *carrierErrors) Unwrap() []error { return []error{e.quic, e.tcp} }
 
 // QUICRetry is how often a session that fell back to TCP tries QUIC again.
 const QUICRetry = 10 * time.Second

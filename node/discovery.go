@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/p2pd/p2pd/identity"
@@ -11,6 +12,13 @@ import (
 const (
 	SourceStatic  = "static"  // the peer's [[peers]] entry
 	SourceLearned = "learned" // the remote address of a past session
+	// SourceMDNS and SourceDHT are discovery's sources of those names.
+	SourceMDNS = "mdns"
+	SourceDHT  = "dht"
+	// SourcePeerstore marks addresses that libp2p's peer store held when
+	// the node, not in the DHT, looked the peer up (from identify, a relay,
+	// a past connection).
+	SourcePeerstore = "peerstore"
 )
 
 // Discovery is what the node asks of peer discovery; package discovery
@@ -54,6 +62,10 @@ func (n *Node) AddAddresses(id identity.PeerID, source string, addrs []string) {
 		p.found = make(map[string][]string)
 	}
 	p.found[source] = mergeAddrs(p.found[source], addrs)
+	if source == SourceMDNS || source == SourceStatic {
+		// mDNS found it: the peer store was only its echo.
+		p.found[SourcePeerstore] = slices.DeleteFunc(p.found[SourcePeerstore], func(a string) bool { return contains(addrs, a) })
+	}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -97,19 +109,34 @@ func (p *peer) sources() []string {
 	return out
 }
 
-// lookup asks discovery for a peer with no known address.
-func (n *Node) findPeer(ctx context.Context, p *peer) []string {
+// findPeer asks discovery where p is. What the lookup returns beyond the
+// configured and mDNS addresses came from libp2p's peer store or a DHT
+// lookup: it is recorded as SourceDHT when the node is in the DHT (which
+// fills the peer store), as SourcePeerstore otherwise.
+func (n *Node) findPeer(ctx context.Context, p *peer) ([]string, error) {
 	d := n.discovery()
 	if d == nil {
-		return nil
+		return nil, nil
 	}
 	addrs, err := d.FindPeer(ctx, p.id)
 	if err != nil {
-		n.log.Debug("peer lookup failed", "peer", p.name, "err", err)
-		return nil
+		n.log.Debug("peer lookup failed", "peer", p.nameNow(), "err", err)
+		return nil, err
 	}
-	n.AddAddresses(p.id, "dht", addrs)
-	return addrs
+	source := SourcePeerstore
+	if dht, ok := d.(interface{ DHTEnabled() bool }); ok && dht.DHTEnabled() {
+		source = SourceDHT
+	}
+	p.mu.Lock()
+	var fresh []string
+	for _, a := range addrs {
+		if !contains(p.addrs, a) && !contains(p.found[SourceMDNS], a) {
+			fresh = append(fresh, a)
+		}
+	}
+	p.mu.Unlock()
+	n.AddAddresses(p.id, source, fresh)
+	return addrs, nil
 }
 
 // Trusted reports whether id is in the trust list. Safe for concurrent use.

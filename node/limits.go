@@ -23,6 +23,10 @@ const (
 	MaxHeaderWait = 128
 	// DefaultMaxStreamsPerPeer bounds one peer's live inbound streams.
 	DefaultMaxStreamsPerPeer = transport.MaxLanes * transport.StreamsPerConn
+	// MaxFlowsPerPeer bounds one peer's live udp flows to this node's
+	// services: each holds a UDP socket (a descriptor) and three
+	// goroutines. Past it new flows are answered overloaded.
+	MaxFlowsPerPeer = 1024
 	// maxRetiring bounds a peer's superseded sessions still finishing their
 	// streams; past it the oldest is closed at once.
 	maxRetiring = 4
@@ -34,6 +38,7 @@ const (
 type peerLimits struct {
 	headerWait chan struct{} // a token per stream waiting for its header
 	inbound    atomic.Int64  // live inbound streams past their header
+	flows      atomic.Int64  // live inbound udp flows (flow.go)
 	lastLog    atomic.Int64  // unix nanoseconds of the last limit log line
 }
 

@@ -106,6 +106,12 @@ func (tn *testNode) peer(name string, withAddr bool) node.Peer {
 	return p
 }
 
+// alwaysOn is p with AlwaysOn set: the maintainer keeps a session to it.
+func alwaysOn(p node.Peer) node.Peer {
+	p.AlwaysOn = true
+	return p
+}
+
 // echoBackend is the shared loopback echo server of the tests.
 type echoBackend = testnet.Echo
 

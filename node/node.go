@@ -41,14 +41,24 @@ type Peer struct {
 	// Transport is "auto" (or ""): QUIC, and TCP when QUIC has not
 	// completed within HappyEyeballsDelay; "quic" or "tcp": that one only.
 	Transport string
+	// AlwaysOn keeps a session to the peer at all times (the maintainer
+	// redials it). Without it a session opens when something uses the peer
+	// and closes after Config.SessionIdle without streams (idle.go).
+	AlwaysOn bool
 }
 
 // Service is a local target that peers may reach.
 type Service struct {
 	Name     string
 	Target   string // "host:port", "unix:/path" or "inproc:NAME" (see Config.DialInProc)
-	Protocol string // "tcp" (the default)
+	Protocol string // "tcp" (the default) or "udp"
 	Allow    []string
+	// IdleTimeout ends a udp flow after that long without a datagram;
+	// 0 means DefaultFlowIdle.
+	IdleTimeout time.Duration
+	// ProxyProtocol is "" (off) or ProxyProtocolV2: each connection to the
+	// target opens with a PROXY protocol v2 header (proxyproto.go).
+	ProxyProtocol string
 }
 
 // Config configures a Node.
@@ -61,6 +71,9 @@ type Config struct {
 	Logger   *slog.Logger
 
 	HeaderTimeout time.Duration // for a stream's request and response headers
+	// SessionIdle closes a session to a peer that is not AlwaysOn after
+	// that long without streams; 0 means DefaultSessionIdle.
+	SessionIdle   time.Duration
 	TargetTimeout time.Duration // for connecting to a service's target
 	// MaxStreamsPerPeer bounds one peer's live inbound streams (default
 	// DefaultMaxStreamsPerPeer); see limits.go.
@@ -93,6 +106,11 @@ type Node struct {
 	running  bool      // Run has started the maintainers
 	draining bool      // shutdown has begun: no new sessions
 
+	pending  pendingTable // keys refused recently (pending.go); has its own lock
+	conns    targetConns  // live target connections for Whois (whois.go); has its own lock
+	flows    flowSet      // live inbound udp flows (flow.go); has its own lock
+	counters counters     // stream and byte counters for metrics (metrics.go); has its own lock
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node starts
@@ -121,7 +139,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	tc := cfg.Transport
 	tc.Key, tc.Name, tc.Listen, tc.Instance, tc.Logger = cfg.Key, cfg.Name, cfg.Listen, n.instance, cfg.Logger
-	tc.Trust = n.trustNoise
+	tc.Trust, tc.Refused = n.trustNoise, n.refused
 	ep, err := transport.Listen(tc)
 	if err != nil {
 		return nil, err
@@ -161,8 +179,9 @@ func (n *Node) Run(ctx context.Context) error {
 		n.startMaintainer(p)
 	}
 	n.mu.Unlock()
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.acceptLoop()
+	go n.reapIdle()
 	select {
 	case <-ctx.Done():
 	case <-n.ctx.Done():
@@ -237,10 +256,13 @@ func (n *Node) lookup(nameOrID string) (*peer, error) {
 	if p, ok := n.byName[nameOrID]; ok {
 		return p, nil
 	}
-	if id, err := identity.ParsePeerID(nameOrID); err == nil {
+	id, err := identity.ParsePeerID(nameOrID)
+	if err == nil {
 		if p, ok := n.peers[id]; ok {
 			return p, nil
 		}
+	} else if looksLikePeerID(nameOrID) {
+		return nil, fmt.Errorf("%w: %w", ErrUnknownPeer, err) // a malformed ID, not a name
 	}
 	return nil, fmt.Errorf("%w %q (not in [[peers]])", ErrUnknownPeer, nameOrID)
 }

@@ -21,10 +21,15 @@ const (
 	Disconnected PeerState = iota
 	Connecting
 	Connected
+	// Idle is an on-demand peer (not always_on) with no session, none
+	// being dialed and no failure on record: the next use dials it.
+	Idle
 )
 
 func (s PeerState) String() string {
 	switch s {
+	case Idle:
+		return "idle"
 	case Connecting:
 		return "connecting"
 	case Connected:
@@ -41,6 +46,7 @@ type peer struct {
 	name          string
 	addrs         []string            // configured
 	transport     string              // Peer.Transport
+	alwaysOn      bool                // Peer.AlwaysOn: the maintainer keeps a session
 	tcpReason     string              // why the last dial that won over TCP did not use QUIC
 	found         map[string][]string // discovered, by source
 	learned       string              // the address of the last session, if not configured
@@ -49,7 +55,10 @@ type peer struct {
 	dialing       chan struct{}        // non-nil while a dial runs; closed when it ends
 	up            chan struct{}        // closed (and replaced) whenever a session is adopted
 	lastErr       error
-	lastDialFail  time.Time // when the last direct dial failed
+	lastDialFail  time.Time  // when the last direct dial failed
+	down          *PeerError // why the peer is down (unreachable.go); nil once a session is adopted
+	downAt        time.Time  // when down was found out
+	probing       bool       // a probe of the session runs (probe.go)
 	lastHandshake time.Time
 	removed       bool
 	wake          chan struct{} // pokes the maintainer out of its backoff
@@ -98,20 +107,23 @@ func contains(list []string, s string) bool {
 }
 
 // session returns the peer's live session, dialing one if there is none.
-// Concurrent callers share one dial.
+// Concurrent callers share one dial. The dial runs on the node's context,
+// so a caller that gives up does not end it for the others, and its result
+// (a session, or why the peer is down) serves the next caller.
 func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error) {
-	if s := p.current(); s != nil {
-		return s, nil
-	}
-	p.mu.Lock()
-	if p.removed {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("%w %q (removed)", ErrUnknownPeer, p.name)
-	}
-	if ch := p.dialing; ch != nil {
-		p.mu.Unlock()
+	for {
+		if s := p.current(); s != nil {
+			return s, nil
+		}
+		up := p.upChan()
+		done, err := n.startDial(p)
+		if err != nil {
+			return nil, err
+		}
 		select {
-		case <-ch:
+		case <-up:
+			// A session was adopted (ours, or the peer's): take it.
+		case <-done:
 			if s := p.current(); s != nil {
 				return s, nil
 			}
@@ -126,33 +138,52 @@ func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error)
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// startDial starts a dial to p unless one runs, and returns the channel
+// that the running dial closes when it ends.
+func (n *Node) startDial(p *peer) (<-chan struct{}, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.removed {
+		return nil, fmt.Errorf("%w %q (removed)", ErrUnknownPeer, p.name)
+	}
+	if p.dialing != nil {
+		return p.dialing, nil
+	}
+	if n.ctx.Err() != nil {
+		return nil, errors.New("node: shutting down")
+	}
 	ch := make(chan struct{})
 	p.dialing = ch
-	p.mu.Unlock()
+	n.wg.Add(1)
+	go n.runDial(p, ch)
+	return ch, nil
+}
+
+// runDial dials p, adopts the session and records the outcome; it closes
+// ch when done.
+func (n *Node) runDial(p *peer, ch chan struct{}) {
+	defer n.wg.Done()
 	up := p.upChan()
-	s, err := n.dial(ctx, p)
+	s, err := n.dial(n.ctx, p)
 	if err == nil {
-		s = n.adopt(s)
-		if s == nil {
+		if n.adopt(s) == nil {
 			err = errors.New("node: session lost to a parallel one that ended")
 		}
 	} else if isDuplicate(err) {
 		// The peer dialed us at the same time and its session won
 		// (DESIGN.md §3.6): that one is being adopted here right now.
-		s, err = n.awaitWinner(ctx, p, up, err)
+		_, err = n.awaitWinner(n.ctx, p, up, err)
 	}
 	p.mu.Lock()
 	p.dialing = nil
-	if err != nil {
+	if err != nil && n.ctx.Err() == nil {
 		p.lastErr = err
 		p.lastDialFail = time.Now()
 	}
 	p.mu.Unlock()
 	close(ch)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 func (p *peer) upChan() chan struct{} {
@@ -195,7 +226,8 @@ func (n *Node) startMaintainer(p *peer) {
 		return
 	}
 	p.mu.Lock()
-	if p.maintained {
+	live := p.sess != nil && p.sess.State() == transport.StateEstablished
+	if p.maintained || !p.alwaysOn && !live {
 		p.mu.Unlock()
 		return
 	}
@@ -210,9 +242,15 @@ func (n *Node) maintain(p *peer) {
 	backoff := minBackoff
 	for {
 		p.mu.Lock()
-		removed := p.removed
+		live := p.sess != nil && p.sess.State() == transport.StateEstablished
+		// An on-demand peer is looked after only while it has a session
+		// (for the move back to QUIC); nothing redials it.
+		stop := p.removed || !p.alwaysOn && !live
+		if stop {
+			p.maintained = false // the next adopt, or a reload to always_on, starts it again
+		}
 		p.mu.Unlock()
-		if removed || n.ctx.Err() != nil {
+		if stop || n.ctx.Err() != nil {
 			return
 		}
 		if s := p.current(); s != nil {
@@ -298,7 +336,7 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		return false
 	})
 	p.sess = s
-	p.lastErr = nil
+	p.lastErr, p.down = nil, nil
 	p.lastHandshake = time.Now()
 	if p.up != nil {
 		close(p.up)
@@ -325,6 +363,11 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 	n.log.Info("session established", "peer", name, "remote", s.RemoteAddr().String(), "session", sessionName(s))
 	n.wg.Add(1)
 	go n.serveStreams(p, s, true)
+	n.mu.Lock()
+	if n.running && n.ctx.Err() == nil {
+		n.startMaintainer(p) // an on-demand peer's, for the life of its session
+	}
+	n.mu.Unlock()
 	return s
 }
 
@@ -391,15 +434,29 @@ func (n *Node) ended(p *peer, s *transport.Session, logEnd bool) {
 		return
 	}
 	err := s.Err()
+	idle := s.EndedIdle()
 	p.mu.Lock()
 	if p.sess == s {
 		p.sess = nil
 		p.lastErr = err
+		if idle {
+			p.lastErr = nil // nothing went wrong: the next use dials again
+		}
+		if !idle && !p.removed && n.ctx.Err() == nil && (p.down == nil || p.downAt.Before(s.Established())) {
+			p.sessionLoss(err, n.idleTimeout()) // unless a probe said why already
+		}
+		if p.down != nil {
+			p.lastErr = p.down // the sentence, for p2pctl peers
+		}
 	}
 	name := p.name
 	p.mu.Unlock()
 	var ce *transport.CloseError
 	if !logEnd || errors.As(err, &ce) && ce.Code == transport.CodeDuplicate {
+		return
+	}
+	if idle {
+		n.log.Info("session closed: idle", "peer", name, "session", sessionName(s))
 		return
 	}
 	n.log.Info("session ended", "peer", name, "session", sessionName(s), "err", err)

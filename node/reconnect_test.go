@@ -34,7 +34,7 @@ func reconnectPair(t *testing.T) (a, b *testNode) {
 	b = newNode(t, node.Config{Name: "B", Peers: []node.Peer{{Name: "A", ID: kA.PeerID()}},
 		Services: []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"A"}}}})
 	b.run()
-	a = startNode(t, node.Config{Name: "A", Key: kA, Peers: []node.Peer{b.peer("B", true)},
+	a = startNode(t, node.Config{Name: "A", Key: kA, Peers: []node.Peer{alwaysOn(b.peer("B", true))},
 		Transport: transport.Config{KeepAlive: time.Second}})
 	if err := dialEcho(testCtx(t), a, "B", "echo", randomBytes(4096)); err != nil {
 		t.Fatalf("A→B before the restart: %v", err)

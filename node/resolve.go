@@ -47,7 +47,8 @@ func (n *Node) ResolvePeer(label string) (string, error) {
 // anything: an early stream's OK would then wait for payload that never
 // comes (the accepting side holds it back, see transport.Stream.Respond).
 func (n *Node) DialServiceAnswered(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
-	return n.dialService(ctx, peerName, svc, func(ctx context.Context, s *transport.Session, req transport.Request) (*transport.Stream, error) {
+	return n.dialService(ctx, peerName, svc, transport.KindTCP, func(ctx context.Context, s *transport.Session, req transport.Request) (*transport.Stream, error) {
+		n.watchAnswer(s) // a crashed peer's session fails the wait at once (unreachable.go)
 		return s.OpenStream(ctx, req, n.cfg.HeaderTimeout)
 	})
 }
@@ -57,4 +58,11 @@ func (n *Node) DialServiceAnswered(ctx context.Context, peerName, svc string) (p
 func isAnswer(err error) bool {
 	var se *transport.StatusError
 	return errors.As(err, &se)
+}
+
+// looksLikePeerID reports whether s, which is no peer's name, was meant as
+// a peer ID: it starts as one does. Its parse error then says what is
+// wrong with it, instead of a lookup as a name that cannot succeed.
+func looksLikePeerID(s string) bool {
+	return strings.HasPrefix(s, "12D3KooW") || len(s) > len("k51") && strings.EqualFold(s[:3], "k51")
 }

@@ -1,9 +1,9 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -45,6 +45,10 @@ func newService(cfg Service) *service {
 	return s
 }
 
+// serviceKey is a service's key in Node.services: service names match
+// without regard to case, as the names of a .p2p host name do.
+func serviceKey(name string) string { return strings.ToLower(name) }
+
 func (s *service) allows(peer string) bool { return s.allow["*"] || s.allow[peer] }
 
 // serveStreams accepts the peer's streams for the session's lifetime, then
@@ -77,10 +81,12 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 	p.releaseHeaderSlot()
 	if err != nil {
 		abortWith(st, transport.StreamBadHeader)
+		n.countStream("", transport.StatusBadRequest)
 		return
 	}
 	if !n.admitInbound(p) {
 		st.Respond(transport.StatusOverloaded)
+		n.countStream(req.Service, transport.StatusOverloaded)
 		return
 	}
 	defer p.limits.inbound.Add(-1)
@@ -92,7 +98,7 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 		return
 	}
 	n.mu.Lock() // Apply rewrites a kept service's cfg and allow under n.mu
-	svc := n.services[req.Service]
+	svc := n.services[serviceKey(req.Service)]
 	var cfg Service
 	allowed := false
 	if svc != nil {
@@ -102,14 +108,21 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 	switch {
 	case svc == nil:
 		st.Respond(transport.StatusUnknownService)
+		n.countStream(req.Service, transport.StatusUnknownService)
 		n.log.Info("stream refused: unknown service", "peer", peerName, "service", req.Service)
 		return
 	case !allowed:
 		st.Respond(transport.StatusAccessDenied)
+		n.countStream(req.Service, transport.StatusAccessDenied)
 		n.log.Info("stream refused: access denied", "peer", peerName, "service", req.Service)
+		return
+	case req.Kind == transport.KindUDP && cfg.Protocol == "udp":
+		n.serveFlow(p, st, req, cfg, peerName, svc)
 		return
 	case req.Kind != transport.KindTCP || cfg.Protocol == "udp":
 		st.Respond(transport.StatusBadRequest)
+		n.countStream(req.Service, transport.StatusBadRequest)
+		n.log.Info("stream refused: wrong protocol", "peer", peerName, "service", req.Service, "asked", req.Kind.String(), "service_protocol", cmp.Or(cfg.Protocol, "tcp"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TargetTimeout)
@@ -117,21 +130,28 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 	cancel()
 	if err != nil {
 		st.Respond(targetStatus(err))
+		n.countStream(req.Service, targetStatus(err))
 		n.log.Warn("service target failed", "peer", peerName, "service", cfg.Name, "err", err)
 		return
 	}
+	if !n.sendProxyHeader(target, st, p, peerName, cfg) { // proxyproto.go
+		n.countStream(req.Service, transport.StatusTargetUnreachable)
+		return
+	}
+	defer n.conns.add(target, p.id, peerName, cfg)() // for Whois (whois.go)
 	if err := st.Respond(transport.StatusOK); err != nil {
 		target.Close()
 		st.Abort()
 		return
 	}
+	n.countStream(req.Service, transport.StatusOK)
 	svc.track(st, peerName)
 	defer svc.untrack(st)
 	// A reload during the target dial ran its revocation before track;
 	// check the access again now that a later one would see this stream.
 	n.mu.Lock()
 	_, trusted := n.byName[peerName]
-	allowed = trusted && n.services[req.Service] == svc && svc.allows(peerName)
+	allowed = trusted && n.services[serviceKey(req.Service)] == svc && svc.allows(peerName)
 	n.mu.Unlock()
 	if !allowed {
 		target.Close()
@@ -140,7 +160,8 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 	}
 	stop := context.AfterFunc(n.ctx, func() { st.Abort() })
 	defer stop()
-	proxy.Splice(st, proxy.NetConn(target))
+	received, sent, _ := proxy.Splice(st, proxy.NetConn(target))
+	n.countBytes(peerName, cfg.Name, received, sent)
 }
 
 func (s *service) track(st Inbound, peer string) {
@@ -222,15 +243,15 @@ func targetStatus(err error) transport.Status {
 // A young session may yet lose a simultaneous dial; the loser is
 // retired gracefully on both sides (adopt), so its streams finish.
 func (n *Node) DialService(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
-	return n.dialService(ctx, peerName, svc, n.openEarly)
+	return n.dialService(ctx, peerName, svc, transport.KindTCP, n.openEarly)
 }
 
 // dialService opens a stream to svc on the peer with open: on the live
 // session, else on a relayed path the node prefers now, else on a session
 // it waits for (or dials), else relayed. The service's answer, a refusal,
 // ends the search: no other path would change it.
-func (n *Node) dialService(ctx context.Context, peerName, svc string, open func(context.Context, *transport.Session, transport.Request) (*transport.Stream, error)) (proxy.Conn, error) {
-	req := transport.Request{Kind: transport.KindTCP, Service: svc}
+func (n *Node) dialService(ctx context.Context, peerName, svc string, kind transport.Kind, open func(context.Context, *transport.Session, transport.Request) (*transport.Stream, error)) (proxy.Conn, error) {
+	req := transport.Request{Kind: kind, Service: svc}
 	p, err := n.lookup(peerName)
 	if err != nil {
 		return nil, err
@@ -254,33 +275,19 @@ func (n *Node) dialService(ctx context.Context, peerName, svc string, open func(
 			return nil, err
 		}
 	}
-	// No live session: wait for the one being dialed (or dial), and open
-	// the stream on it.
-	s, err := n.session(ctx, p)
-	if err == nil {
-		var st *transport.Stream
-		if st, err = open(ctx, s, req); err == nil {
-			return st, nil
-		}
-		if isAnswer(err) {
-			return nil, err
-		}
-	}
-	err = fmt.Errorf("node: peer %q: %w", peerName, err)
-	if n.relayer() == nil || ctx.Err() != nil {
-		return nil, err
-	}
-	rs, rerr := n.openRelayed(ctx, p, req)
-	if rerr != nil {
-		return nil, fmt.Errorf("%w; relayed: %w", err, rerr)
-	}
-	return rs, nil
+	// No live session: wait for the one being dialed (or dial), failing
+	// fast when the peer is known to be down (unreachable.go).
+	return n.openDialed(ctx, p, req, open)
 }
 
 // openEarly opens a stream with req on s without waiting for the answer;
 // a stream that gets no answer makes the node check that s is alive.
 func (n *Node) openEarly(ctx context.Context, s *transport.Session, req transport.Request) (*transport.Stream, error) {
-	return s.OpenStreamEarly(ctx, req, n.cfg.HeaderTimeout, func(error) { n.checkAliveAsync(s) })
+	st, err := s.OpenStreamEarly(ctx, req, n.cfg.HeaderTimeout, func(error) { n.checkAliveAsync(s) })
+	if err == nil {
+		n.watchAnswer(s) // a crashed peer's session fails the stream at once (unreachable.go)
+	}
+	return st, err
 }
 
 // directRetry is how long after a failed direct dial new connections go

@@ -36,9 +36,9 @@ func simultaneousRound(t *testing.T, round int) {
 	logA, logB := &sessionLog{}, &sessionLog{}
 	svc := []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"*"}}}
 	a := newNode(t, node.Config{Name: "A", Key: kA, Services: svc, Logger: slog.New(logA),
-		Peers: []node.Peer{{Name: "B", ID: kB.PeerID(), Addresses: []string{bAddr}}}})
+		Peers: []node.Peer{{Name: "B", ID: kB.PeerID(), Addresses: []string{bAddr}, AlwaysOn: true}}})
 	b := newNode(t, node.Config{Name: "B", Key: kB, Services: svc, Logger: slog.New(logB), Listen: []string{bAddr},
-		Peers: []node.Peer{a.peer("A", true)}})
+		Peers: []node.Peer{alwaysOn(a.peer("A", true))}})
 	a.run()
 	b.run()
 
@@ -135,9 +135,9 @@ func TestSimultaneousDialStreamsDuringRace(t *testing.T) {
 		bAddr := freeUDPAddr(t)
 		svc := []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"*"}}}
 		a := newNode(t, node.Config{Name: "A", Key: kA, Services: svc,
-			Peers: []node.Peer{{Name: "B", ID: kB.PeerID(), Addresses: []string{bAddr}}}})
+			Peers: []node.Peer{{Name: "B", ID: kB.PeerID(), Addresses: []string{bAddr}, AlwaysOn: true}}})
 		b := newNode(t, node.Config{Name: "B", Key: kB, Services: svc, Listen: []string{bAddr},
-			Peers: []node.Peer{a.peer("A", true)}})
+			Peers: []node.Peer{alwaysOn(a.peer("A", true))}})
 		a.run()
 		b.run()
 		ctx := testCtx(t)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -76,6 +77,9 @@ func (n *Node) Peers() []PeerStatus {
 		if st.State != Connected && p.lastErr != nil {
 			st.LastError = p.lastErr.Error()
 		}
+		if st.State == Disconnected && !p.alwaysOn && p.lastErr == nil {
+			st.State = Idle
+		}
 		p.mu.Unlock()
 		out = append(out, st)
 	}
@@ -125,18 +129,47 @@ func (n *Node) Services() []ServiceStatus {
 	return out
 }
 
+// pingMargin is how long before its caller's deadline Ping gives up, so
+// that its answer, a sentence, reaches the caller before the caller's own
+// timeout does.
+const pingMargin = 500 * time.Millisecond
+
 // Ping measures a round trip to a peer over its session's control stream,
-// dialing the peer if needed. It returns the RTT and the peer's address.
+// dialing the peer if needed. It returns the RTT and the peer's address. A
+// peer known to be down is answered at once with why (a *PeerError); one
+// being dialed is waited for until shortly before ctx's deadline.
 func (n *Node) Ping(ctx context.Context, nameOrID string) (time.Duration, string, error) {
 	p, err := n.lookup(nameOrID)
 	if err != nil {
 		return 0, "", err
 	}
-	s, err := n.session(ctx, p)
-	if err != nil {
-		return 0, "", err
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-pingMargin))
+		defer cancel()
+	}
+	start := time.Now()
+	s, down := n.failFast(ctx, p)
+	if down != nil {
+		return 0, "", down
+	}
+	if s == nil {
+		if s, err = n.session(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return 0, "", n.notAnswered(p, time.Since(start), err)
+			}
+			return 0, "", err
+		}
 	}
 	rtt, err := s.Ping(ctx)
+	if err != nil {
+		detail := "its session failed: " + oneLine(err)
+		if ctx.Err() != nil {
+			detail = fmt.Sprintf("no pong within %v on its session (a session that hears nothing ends after %v)",
+				time.Since(start).Round(100*time.Millisecond), n.idleTimeout())
+		}
+		err = &PeerError{Peer: p.nameNow(), ID: p.id, Reason: ReasonUnreachable, Detail: detail, Err: err}
+	}
 	return rtt, s.RemoteAddr().String(), err
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,15 +25,23 @@ type Dialer interface {
 // its MaxConnections is zero.
 const DefaultMaxConnections = 8192
 
-// Forward is one local port forwarded to a peer's service.
+// Forward is one local port (or Unix socket, unixlisten.go) forwarded to a
+// peer's service.
 type Forward struct {
-	Listen  string // "host:port"
+	Listen  string // "host:port", or "unix:/path" for a Unix socket
 	Peer    string
 	Service string
 	// MaxConnections caps the forward's concurrent connections; 0 means
 	// DefaultMaxConnections. A connection over the cap is accepted and
-	// reset at once, so that the kernel's backlog does not fill.
+	// reset at once, so that the kernel's backlog does not fill. A udp
+	// forward caps its concurrent flows with it.
 	MaxConnections int
+	// Protocol is ProtocolTCP ("" too) or ProtocolUDP: a local UDP socket
+	// whose clients each get a flow (udp.go).
+	Protocol string
+	// IdleTimeout ends a udp flow after that long without a datagram;
+	// 0 means DefaultFlowIdle.
+	IdleTimeout time.Duration
 }
 
 // maxConnections is the forward's cap with the default applied.
@@ -51,17 +60,23 @@ type ForwardStats struct {
 	Total        uint64 // connections handled
 	Refused      uint64 // connections reset because the forward was at its cap
 	AcceptErrors uint64 // failed accepts, such as EMFILE when descriptors run out
+	// Errors counts connections that got no stream to the service, by
+	// ErrorKind.String() ("peer_unreachable", "access_denied", …); kinds
+	// that never happened are absent.
+	Errors map[string]uint64
 }
 
 // Forwarder runs the port forwards. Apply replaces the set; Close stops all.
 type Forwarder struct {
 	dialer      Dialer
+	classify    Classifier // SetClassifier's
 	log         *slog.Logger
 	dialTimeout time.Duration
 	listen      func(addr string) (net.Listener, error) // listenForward; tests wrap it
 
 	mu       sync.Mutex // guards byListen and closed
 	byListen map[string]*listener
+	byUDP    map[string]*udpForward // the udp forwards (udp.go)
 	closed   bool
 
 	ctx    context.Context
@@ -78,6 +93,7 @@ type listener struct {
 	// refused and acceptErrors are ForwardStats' counters of the same names.
 	refused      atomic.Uint64
 	acceptErrors atomic.Uint64
+	fails        failCounts // connections that got no stream, by kind (forwarderr.go)
 }
 
 func newListener(ln net.Listener, fw Forward) *listener {
@@ -98,7 +114,7 @@ func NewForwarder(d Dialer, log *slog.Logger) *Forwarder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Forwarder{dialer: d, log: log, dialTimeout: DefaultDialTimeout, listen: listenForward, byListen: make(map[string]*listener)}
+	f := &Forwarder{dialer: d, log: log, dialTimeout: DefaultDialTimeout, listen: listenForward, byListen: make(map[string]*listener), byUDP: make(map[string]*udpForward)}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	return f
 }
@@ -114,6 +130,9 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 	}
 	want := make(map[string]Forward, len(fwds))
 	for i, fw := range fwds {
+		if fw.Protocol == ProtocolUDP {
+			continue // prepareUDP's
+		}
 		if _, dup := want[fw.Listen]; dup {
 			return fmt.Errorf("proxy: forwards[%d] listen %q: used by an earlier forward", i, fw.Listen)
 		}
@@ -121,7 +140,7 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 	}
 	var opened []*listener
 	for i, fw := range fwds {
-		if _, ok := f.byListen[fw.Listen]; ok {
+		if _, ok := f.byListen[fw.Listen]; ok || fw.Protocol == ProtocolUDP {
 			continue
 		}
 		ln, err := f.listen(fw.Listen)
@@ -133,6 +152,14 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 		}
 		opened = append(opened, newListener(ln, fw))
 	}
+	commitUDP, err := f.prepareUDP(fwds)
+	if err != nil {
+		for _, l := range opened {
+			l.close()
+		}
+		return err
+	}
+	commitUDP()
 	for addr, l := range f.byListen {
 		if fw, ok := want[addr]; ok {
 			l.fwd.Store(&fw)
@@ -149,8 +176,12 @@ func (f *Forwarder) Apply(fwds []Forward) error {
 	return nil
 }
 
-// listenForward opens a forward's TCP listener.
+// listenForward opens a forward's listener: TCP, or a Unix socket for
+// "unix:/path" (listenUnix).
 func listenForward(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, unixPrefix); ok {
+		return listenUnix(path)
+	}
 	lc := net.ListenConfig{KeepAlive: KeepAliveFor(addr)}
 	return lc.Listen(context.Background(), "tcp", addr)
 }
@@ -165,13 +196,18 @@ func (f *Forwarder) handle(fw Forward, c net.Conn) {
 	remote, err := f.dialer.DialService(ctx, fw.Peer, fw.Service)
 	cancel()
 	if err != nil {
-		f.log.Warn("forward: dial failed", "peer", fw.Peer, "service", fw.Service, "err", err)
 		local.Abort()
+		f.failed(fw, err)
 		return
 	}
 	stop := context.AfterFunc(f.ctx, func() { local.Abort(); remote.Abort() })
 	defer stop()
-	if _, _, err := Splice(local, remote); err != nil {
+	ac := &answerConn{Conn: remote}
+	if _, _, err := Splice(local, ac); err != nil {
+		if refusal := ac.refusal(f.classify); refusal != nil {
+			f.failed(fw, refusal)
+			return
+		}
 		f.log.Debug("forward: connection aborted", "peer", fw.Peer, "service", fw.Service, "err", err)
 	}
 }
@@ -185,7 +221,13 @@ func (f *Forwarder) Stats() []ForwardStats {
 		fw := *l.fwd.Load()
 		fw.MaxConnections = fw.maxConnections()
 		out = append(out, ForwardStats{Forward: fw, Active: int(l.active.Load()), Total: l.total.Load(),
-			Refused: l.refused.Load(), AcceptErrors: l.acceptErrors.Load()})
+			Refused: l.refused.Load(), AcceptErrors: l.acceptErrors.Load(), Errors: l.fails.snapshot()})
+	}
+	for _, u := range f.byUDP {
+		fw := *u.fwd.Load()
+		fw.MaxConnections = fw.maxConnections()
+		out = append(out, ForwardStats{Forward: fw, Active: u.mux.active(), Total: u.mux.total.Load(),
+			Refused: u.mux.droppedByReason()[DropFlowCap]})
 	}
 	return out
 }
@@ -197,6 +239,9 @@ func (f *Forwarder) Addr(listen string) net.Addr {
 	defer f.mu.Unlock()
 	if l, ok := f.byListen[listen]; ok {
 		return l.ln.Addr()
+	}
+	if u, ok := f.byUDP[listen]; ok {
+		return u.pc.LocalAddr()
 	}
 	return nil
 }
@@ -210,7 +255,12 @@ func (f *Forwarder) Close(ctx context.Context) error {
 		l.close()
 		delete(f.byListen, addr)
 	}
+	udp := f.byUDP
+	f.byUDP = map[string]*udpForward{}
 	f.mu.Unlock()
+	for _, u := range udp {
+		u.close()
+	}
 	done := make(chan struct{})
 	go func() { f.wg.Wait(); close(done) }()
 	select {

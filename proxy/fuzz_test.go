@@ -140,3 +140,28 @@ func (fuzzOverlay) DialService(context.Context, string, string) (Conn, error) {
 func (fuzzOverlay) DialServiceAnswered(context.Context, string, string) (Conn, error) {
 	return nil, errors.New("no dials")
 }
+
+func FuzzSOCKS5UDPHeader(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x03\x0cuecho.db.p2p\x00\x35payload"))
+	f.Add([]byte("\x00\x00\x01\x03\x0cuecho.db.p2p\x00\x35"))
+	f.Add([]byte("\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35x"))
+	f.Add([]byte("\x00\x00\x00\x04\x00"))
+	f.Add([]byte("\x01\x00\x00\x03\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, n, err := parseUDPHeader(b)
+		if err != nil {
+			return
+		}
+		if n > len(b) || n < udpHeaderFixedLen+1 {
+			t.Fatalf("header of %d bytes in a %d-byte datagram", n, len(b))
+		}
+		// The header re-encodes to the bytes it was read from.
+		enc, err := req.AppendBinary(nil)
+		if err != nil {
+			t.Fatalf("%+v does not re-encode: %v", req, err)
+		}
+		if !bytes.Equal(enc[3:], b[3:n]) || b[0] != 0 || b[1] != 0 || b[2] != 0 {
+			t.Fatalf("header %x re-encodes as %x", b[:n], enc)
+		}
+	})
+}

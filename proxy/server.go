@@ -92,6 +92,9 @@ type Server struct {
 	socks  *proxyListener
 	http   *proxyListener
 	closed bool
+	assocs associations // live SOCKS5 UDP associations (socks5udp.go)
+	// answered holds the services that answered OK lately (socks5fast.go).
+	answered answered
 
 	ctx    context.Context // cancelled when Close gives up waiting
 	cancel context.CancelFunc

@@ -211,17 +211,32 @@ func (s *Server) handleSOCKS(l *proxyListener, c net.Conn) {
 		c.Close()
 		return
 	}
+	if req.cmd == cmdUDPAssociate {
+		s.socksAssociate(l, c, req, cfg)
+		return
+	}
 	t, rep, err := s.socksTarget(req)
 	if err == nil {
 		c.SetDeadline(time.Time{}) // the dial has its own bound
 		ctx, cancel := context.WithTimeout(s.ctx, cfg.dialTimeout())
 		var remote Conn
-		remote, err = s.ov.DialServiceAnswered(ctx, t.peer, t.service)
+		if s.answered.recent(t) { // socks5fast.go
+			remote, err = s.ov.DialService(ctx, t.peer, t.service)
+			if err == nil {
+				remote = &earlyAnswer{Conn: remote, s: s, l: l, t: t, peer: c.RemoteAddr().String()}
+			}
+		} else {
+			remote, err = s.ov.DialServiceAnswered(ctx, t.peer, t.service)
+			if err == nil {
+				s.answered.ok(t)
+			}
+		}
 		cancel()
 		if err == nil {
 			s.socksSplice(local, remote, t)
 			return
 		}
+		s.answered.forget(t)
 	}
 	k := kindOf(err, s.classify)
 	if rep == repSucceeded {
@@ -239,8 +254,6 @@ func (s *Server) handleSOCKS(l *proxyListener, c net.Conn) {
 // the error's kind decides).
 func (s *Server) socksTarget(req socksRequest) (target, byte, error) {
 	switch {
-	case req.cmd == cmdUDPAssociate:
-		return target{}, repCommandUnsupported, refuse(KindBadRequest, "socks5 UDP ASSOCIATE is not supported yet")
 	case req.cmd != cmdConnect:
 		return target{}, repCommandUnsupported, refuse(KindBadRequest, "socks5 command "+strconv.Itoa(int(req.cmd))+" is not supported")
 	case req.atyp != atypDomain:

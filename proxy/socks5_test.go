@@ -2,11 +2,14 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,9 +34,11 @@ func TestSOCKS5Connect(t *testing.T) {
 			t.Fatalf("%s: echoed %d bytes (%v), want the %d sent, byte-exact", name, len(got), err, len(sent))
 		}
 	}
-	want := []string{"db/echo", "db/echo", "db/echo", "db/echo", "db.lan/echo"}
+	// The first dial waits for the answer; after its OK the next ones to
+	// the same service open early (socks5fast.go).
+	want := []string{"db/echo", "early:db/echo", "early:db/echo", "early:db/echo", "db.lan/echo"}
 	if got := o.dialed(); !slices.Equal(got, want) {
-		t.Fatalf("dials %q, want %q (answered dials, the peer resolved without regard to case)", got, want)
+		t.Fatalf("dials %q, want %q (the peer resolved without regard to case)", got, want)
 	}
 }
 
@@ -238,5 +243,76 @@ func TestCapEvictsIdle(t *testing.T) {
 		if st.Evicted < 3 || st.Refused != 0 {
 			t.Fatalf("%s: stats %+v; want at least 3 evicted (5 idle and a client at a cap of 3), none refused", kind, st)
 		}
+	}
+}
+
+// flipOverlay is the test overlay whose "echo" service can be made to
+// refuse (access denied) while the proxy runs.
+type flipOverlay struct {
+	*testOverlay
+	deny atomic.Bool
+}
+
+func (o *flipOverlay) DialService(ctx context.Context, peer, service string) (proxy.Conn, error) {
+	if o.deny.Load() {
+		return refusedConn{errDenied}, nil
+	}
+	return o.testOverlay.DialService(ctx, peer, service)
+}
+
+func (o *flipOverlay) DialServiceAnswered(ctx context.Context, peer, service string) (proxy.Conn, error) {
+	if o.deny.Load() {
+		return nil, errDenied
+	}
+	return o.testOverlay.DialServiceAnswered(ctx, peer, service)
+}
+
+// TestSOCKS5AnsweredShortcut: after an OK answer, a connection to the same
+// service is answered at once; if the service then refuses, that client
+// sees the connection end after its success reply, the refusal is counted,
+// and the next client waits for the answer again and gets its reply code.
+func TestSOCKS5AnsweredShortcut(t *testing.T) {
+	o := &flipOverlay{testOverlay: newTestOverlay()}
+	o.targets["echo"] = newEchoServer(t).Addr()
+	s := proxy.NewServer(o, classify, nil)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	if err := s.Apply(proxy.Config{SOCKS5: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr(proxy.KindSOCKS5).String()
+	echoOnce := func() error {
+		c, rep, err := socksConnect(t, addr, "", "", socksName("echo.db.p2p"))
+		if err != nil || rep != 0 {
+			return fmt.Errorf("reply %#x, %v", rep, err)
+		}
+		defer c.Close()
+		c.Write([]byte("x"))
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err != nil || b[0] != 'x' {
+			return fmt.Errorf("echo: %q %v", b, err)
+		}
+		return nil
+	}
+	for i := range 2 {
+		if err := echoOnce(); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	o.deny.Store(true)
+	c, rep, err := socksConnect(t, addr, "", "", socksName("echo.db.p2p"))
+	if err != nil || rep != 0 {
+		t.Fatalf("within the shortcut: reply %#x, %v; want success at once", rep, err)
+	}
+	c.Write([]byte("x"))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatal("a refused stream carried bytes")
+	}
+	waitUntil(t, "the refusal to be counted", func() bool { return s.Stats()[0].Errors["access_denied"] == 1 })
+	if _, rep, err := socksConnect(t, addr, "", "", socksName("echo.db.p2p")); err != nil || rep != 0x02 {
+		t.Fatalf("after the refusal: reply %#x, %v; want 0x02 (access denied)", rep, err)
+	}
+	want := []string{"db/echo", "early:db/echo"}
+	if got := o.dialed(); !slices.Equal(got, want) {
+		t.Fatalf("dials %q, want %q", got, want)
 	}
 }

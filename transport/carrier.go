@@ -104,7 +104,7 @@ const (
 
 // Carrier reports what carries the session: CarrierQUIC or CarrierTCP.
 func (s *Session) Carrier() string {
-	if s.lanes[0].qconn != nil {
+	if s.lanes0QUIC() != nil {
 		return CarrierQUIC
 	}
 	return CarrierTCP

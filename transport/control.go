@@ -30,6 +30,7 @@ const (
 	ctlDrained   ctlType = 4
 	ctlLaneClose ctlType = 5 // lane id, streams the sender opened on it
 	ctlLaneDone  ctlType = 6 // the same, in answer
+	ctlIdle      ctlType = 7 // empty: the sender ends the session for lack of use; going-away follows
 )
 
 type ctlFrame struct {

@@ -74,6 +74,22 @@
 // [MaxResponseSize]. After an OK response the stream carries raw bytes both
 // ways: a FIN is a half-close and a reset with [StreamAborted] is an abort.
 //
+// # UDP flows
+//
+// A stream of kind udp sets up a flow; its request may carry a flow id
+// (extension type 2, 4 bytes), under which the flow's datagrams then ride
+// QUIC DATAGRAM frames on the session's first connection:
+//
+//	+---+-------------------+---------+
+//	| A | flow id (31 bits) | payload |
+//	+---+-------------------+---------+
+//
+// A is 0 when the flow's opener sends, 1 when the accepting side does. A
+// datagram too large for a QUIC datagram, and every datagram of a flow
+// without an id (TCP carrier, relayed path), is a frame on the flow's
+// stream: a 2-byte big-endian length and the payload. Closing the stream
+// ends the flow. flow.go has the details.
+//
 // # Control stream
 //
 // Control frames are a 1-byte type, a 2-byte length and a body of at most
@@ -82,6 +98,8 @@
 // the session's first connection; then 16 bytes for each extra connection,
 // a lane, the sender opened streams on: the lane's id and the same count)
 // and
-// drained (empty: all of the sender's streams are done). Unknown types are
+// drained (empty: all of the sender's streams are done), and idle (type 7,
+// empty: the sender ends the session because nothing used it; a going-away
+// follows, and neither side counts the end as a failure). Unknown types are
 // skipped. drain.go describes the graceful end they make.
 package transport

@@ -44,6 +44,25 @@ func (s *Session) GoAway(ctx context.Context) {
 	s.Close(CodeGoingAway)
 }
 
+// CloseIdle ends a session that nothing uses, as GoAway does, after
+// telling the peer why (an idle frame), so that neither side takes the end
+// for a failure: EndedIdle reports it on both.
+func (s *Session) CloseIdle(ctx context.Context) {
+	s.idleEnd.Store(true)
+	s.writeCtl(ctlFrame{typ: ctlIdle})
+	s.GoAway(ctx)
+}
+
+// EndedIdle reports whether either side ended the session with CloseIdle.
+func (s *Session) EndedIdle() bool { return s.idleEnd.Load() }
+
+// Activity returns how many streams the session has carried, either way,
+// and how many are open now: a session whose count stays put with none
+// open is idle.
+func (s *Session) Activity() (opened uint64, open int64) {
+	return s.opened.Load(), s.streams.Load()
+}
+
 // sendGoingAway sends our going-away once, with one past the highest stream
 // ID we opened.
 func (s *Session) sendGoingAway() error {

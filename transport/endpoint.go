@@ -21,9 +21,19 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultHandshakeTimeout     = 10 * time.Second
-	DefaultIdleTimeout          = 30 * time.Second
-	DefaultKeepAlive            = 10 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultIdleTimeout ends a session that has heard nothing for that
+	// long: QUIC's idle timeout, and a read deadline on the TCP carrier
+	// (idleConn). QUIC counts it from the later of the last packet heard
+	// and the first one sent after it, so a peer that crashed (no close
+	// sent) is noticed within DefaultKeepAlive+DefaultIdleTimeout, 4.5 s.
+	// DefaultKeepAlive keeps a live idle session well inside it: a padded
+	// control ping and its pong every period (Session.sendKeepalive), about
+	// 250 bytes a second with the ACKs. That is the whole cost, less than
+	// pings with a deadline of our own beside QUIC's keepalives; a 2 s
+	// outage still leaves the session up.
+	DefaultIdleTimeout          = 3500 * time.Millisecond
+	DefaultKeepAlive            = time.Second
 	DefaultMaxPendingHandshakes = 128
 )
 
@@ -41,8 +51,17 @@ type Config struct {
 	Instance    uint64 // random per daemon start, sent in the handshake payload
 	// Trust maps an initiator's Noise static key to a trusted peer. It is
 	// called once per inbound handshake, after message 1.
-	Trust  func(noiseStatic [32]byte) (identity.PeerID, bool)
-	Logger *slog.Logger
+	Trust func(noiseStatic [32]byte) (identity.PeerID, bool)
+	// Refused, if set, hears of every inbound handshake refused because
+	// Trust did not know the key (the refusal itself is unchanged). It is
+	// called on the handshake's goroutine and must not block.
+	Refused func(Refusal)
+	// OnHandshake, if set, hears how every handshake ended, inbound and
+	// outbound, on either carrier: a Handshake* result and how long the
+	// Noise exchange took (0 for HandshakeOverloaded). It is called on the
+	// handshake's goroutine and must not block.
+	OnHandshake func(result string, d time.Duration)
+	Logger      *slog.Logger
 
 	HandshakeTimeout     time.Duration
 	IdleTimeout          time.Duration
@@ -340,6 +359,7 @@ func (e *Endpoint) acceptLoop(ln Listener) {
 		}
 		if !e.adm.sources.begin(src, time.Now()) {
 			e.log.Debug("inbound handshake refused: too many from this source", "remote", src.String())
+			e.reportOverloaded()
 			conn.CloseWithError(CodeRefused, "")
 			continue
 		}
@@ -347,6 +367,7 @@ func (e *Endpoint) acceptLoop(ln Listener) {
 		if p == nil {
 			e.adm.sources.end(src)
 			e.log.Debug("inbound handshake refused: too many handshakes under way", "remote", src.String())
+			e.reportOverloaded()
 			conn.CloseWithError(CodeRefused, "")
 			continue
 		}
@@ -358,7 +379,9 @@ func (e *Endpoint) acceptLoop(ln Listener) {
 func (e *Endpoint) handleInbound(conn *quic.Conn, src net.Addr, p *pendingHS) {
 	defer e.wg.Done()
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
+	start := time.Now()
 	st, info, err := e.respond(ctx, conn, p)
+	e.reportHandshake(start, err)
 	cancel()
 	e.adm.release(p)
 	e.adm.sources.end(src)
@@ -428,7 +451,9 @@ func (e *Endpoint) dialConn(ctx context.Context, id identity.PeerID, addr net.Ad
 		}
 		return nil, nil, peerInfo{}, fmt.Errorf("transport: dial %s: %w", ua, err)
 	}
+	hsStart := time.Now()
 	st, info, err := e.initiate(ctx, conn, id, lane)
+	e.reportHandshake(hsStart, err)
 	if err != nil {
 		conn.CloseWithError(CodeRefused, "")
 		return nil, nil, peerInfo{}, fmt.Errorf("%w with %s at %s: %w", ErrHandshake, id.ShortString(), ua, closeCause(err))
@@ -463,7 +488,7 @@ func (e *Endpoint) register(s *Session) {
 	e.sessMu.Lock()
 	defer e.sessMu.Unlock()
 	e.byLaneKey[s.laneKey] = s
-	e.byConn.Store(s.lanes[0].qconn, s)
+	e.byConn.Store(s.lanes0QUIC(), s)
 }
 
 func (e *Endpoint) deregister(s *Session) {
@@ -472,7 +497,7 @@ func (e *Endpoint) deregister(s *Session) {
 	if e.byLaneKey[s.laneKey] == s {
 		delete(e.byLaneKey, s.laneKey)
 	}
-	if q := s.lanes[0].qconn; q != nil {
+	if q := s.lanes0QUIC(); q != nil {
 		e.byConn.Delete(q)
 	}
 }

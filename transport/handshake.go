@@ -158,6 +158,7 @@ func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn, pend *pendingHS
 	}
 	id, ok := e.cfg.Trust(static)
 	if !ok {
+		e.refused(static, payload, conn.RemoteAddr(), "quic")
 		return nil, peerInfo{}, ErrUntrusted
 	}
 	p, _, err := handshake.ParsePayload(payload)

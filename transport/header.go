@@ -57,7 +57,12 @@ const (
 	// comes back, so an OK may travel with the first payload instead of in
 	// a packet of its own.
 	extPipelined = 1
-	extFieldLen  = 2 // type and length
+	// extFlowID (4 bytes, big-endian, nonzero) is the flow id that the
+	// opener of a udp stream chose for the flow's QUIC datagrams (flow.go).
+	// A udp request without it carries every datagram on the stream.
+	extFlowID   = 2
+	flowIDLen   = 4
+	extFieldLen = 2 // type and length
 )
 
 // Request opens a stream.
@@ -66,6 +71,8 @@ type Request struct {
 	Service string
 	// Pipelined is set by OpenStreamEarly; see extPipelined.
 	Pipelined bool
+	// FlowID is a udp flow's datagram id (see extFlowID); 0 for none.
+	FlowID uint32
 }
 
 // AppendBinary appends the encoded request to b.
@@ -78,11 +85,25 @@ func (r Request) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = append(b, HeaderVersion, byte(r.Kind), byte(len(r.Service)))
 	b = append(b, r.Service...)
-	if !r.Pipelined {
-		return binary.BigEndian.AppendUint16(b, 0), nil
+	if r.FlowID > MaxFlowID {
+		return b, fmt.Errorf("%w: flow id %d over %d", ErrBadHeader, r.FlowID, MaxFlowID)
 	}
-	b = binary.BigEndian.AppendUint16(b, extFieldLen)
-	return append(b, extPipelined, 0), nil
+	ext := 0
+	if r.Pipelined {
+		ext += extFieldLen
+	}
+	if r.FlowID != 0 {
+		ext += extFieldLen + flowIDLen
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(ext))
+	if r.Pipelined {
+		b = append(b, extPipelined, 0)
+	}
+	if r.FlowID != 0 {
+		b = append(b, extFlowID, flowIDLen)
+		b = binary.BigEndian.AppendUint32(b, r.FlowID)
+	}
+	return b, nil
 }
 
 // parseRequestExt reads the request's extension fields into r.
@@ -91,8 +112,19 @@ func parseRequestExt(r *Request, ext []byte) error {
 		if len(ext) < extFieldLen || len(ext) < extFieldLen+int(ext[1]) {
 			return fmt.Errorf("%w: truncated extension field", ErrBadHeader)
 		}
-		if ext[0] == extPipelined {
+		val := ext[extFieldLen : extFieldLen+int(ext[1])]
+		switch ext[0] {
+		case extPipelined:
 			r.Pipelined = true
+		case extFlowID:
+			if len(val) != flowIDLen {
+				return fmt.Errorf("%w: flow id of %d bytes, want %d", ErrBadHeader, len(val), flowIDLen)
+			}
+			id := binary.BigEndian.Uint32(val)
+			if id == 0 || id > MaxFlowID {
+				return fmt.Errorf("%w: flow id %d, want 1..%d", ErrBadHeader, id, MaxFlowID)
+			}
+			r.FlowID = id
 		}
 		ext = ext[extFieldLen+int(ext[1]):]
 	}

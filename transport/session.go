@@ -84,6 +84,14 @@ type Session struct {
 	once      sync.Once
 	keepalive *time.Timer // padded control pings; stopped when the loop ends
 
+	flows flowTable // udp flows with QUIC datagrams (flow.go)
+
+	// opened counts the streams opened on the session, either way
+	// (Activity); idleEnd is set when either side ended it for lack of use
+	// (CloseIdle).
+	opened  atomic.Uint64
+	idleEnd atomic.Bool
+
 	drainMu  sync.Mutex // guards drain
 	drain    drainState
 	drainers sync.WaitGroup // the drain goroutine, owned by controlLoop
@@ -120,7 +128,10 @@ func startSession(e *Endpoint, first *lane, ctl rawStream, info peerInfo, initia
 		s.acceptors.Add(1)
 		go s.acceptLane(first)
 	}
-	s.keepalive = time.AfterFunc(e.cfg.KeepAlive, s.sendKeepalive)
+	// Made stopped, then armed: sendKeepalive resets s.keepalive, which
+	// must be set before it can run.
+	s.keepalive = time.AfterFunc(time.Hour, s.sendKeepalive)
+	s.keepalive.Reset(e.cfg.KeepAlive)
 	go s.controlLoop()
 	return s
 }
@@ -132,8 +143,10 @@ func startSession(e *Endpoint, first *lane, ctl rawStream, info peerInfo, initia
 const keepalivePad = 64
 
 // sendKeepalive sends a padded ping on the control stream and schedules the
-// next one. The pong is not awaited; QUIC's own idle timeout ends a session
-// whose peer went silent.
+// next one. The pong is not awaited: the idle timeout (QUIC's own, a read
+// deadline on TCP; see DefaultIdleTimeout) ends a session whose peer went
+// silent, and the pings, every Config.KeepAlive both ways, keep a live one
+// inside it on either carrier.
 func (s *Session) sendKeepalive() {
 	if s.conn.Context().Err() != nil {
 		return
@@ -258,6 +271,8 @@ func (s *Session) controlLoop() {
 			}
 		case ctlDrained:
 			s.peerDrained()
+		case ctlIdle:
+			s.idleEnd.Store(true)
 		case ctlLaneClose, ctlLaneDone:
 			if id, opened, ok := parseLaneFrame(f.body); ok {
 				s.laneFrame(f.typ, id, opened)
@@ -429,6 +444,7 @@ func raiseTo(a *atomic.Int64, v int64) {
 }
 
 func (s *Session) wrap(qs rawStream, l *lane) *Stream {
+	s.opened.Add(1)
 	s.streams.Add(1)
 	l.streams.Add(1)
 	return &Stream{qs: qs, sess: s, lane: l}

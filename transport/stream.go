@@ -25,6 +25,7 @@ type Stream struct {
 	pipelined bool
 	held      atomic.Bool
 	ok        *heldAnswer
+	flow      *Flow // the udp flow the stream carries, if any
 }
 
 type pendingResponse struct {

@@ -113,6 +113,7 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS) 
 	}
 	id, ok := e.cfg.Trust(static)
 	if !ok {
+		e.refused(static, payload, c.RemoteAddr(), "tcp")
 		return nil, ErrUntrusted
 	}
 	p, _, err := handshake.ParsePayload(payload)
@@ -153,7 +154,9 @@ func (e *Endpoint) dialTCP(ctx context.Context, id identity.PeerID, addr string)
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial tcp %s: %w", addr, err)
 	}
+	start := time.Now()
 	info, err := e.initiateTCP(ctx, c, id)
+	e.reportHandshake(start, err)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%w with %s at tcp %s: %w", ErrHandshake, id.ShortString(), addr, err)

@@ -192,12 +192,35 @@ func (e *Endpoint) yamuxConfig() *yamux.Config {
 	cfg.MaxIncomingStreams = tcpMaxStreams
 	cfg.MaxStreamWindowSize = 16 << 20
 	cfg.MaxMessageSize = noiseWriteChunk
-	cfg.EnableKeepAlive = true
-	cfg.KeepAliveInterval = e.cfg.KeepAlive
-	cfg.ConnectionWriteTimeout = e.cfg.IdleTimeout
+	// The session's control pings keep a TCP session alive, as on QUIC,
+	// and idleConn ends one that hears nothing: yamux's own keepalive
+	// would only double the pings.
+	cfg.EnableKeepAlive = false
+	cfg.ConnectionWriteTimeout = tcpWriteTimeout
 	cfg.ReadBufSize = 0 // noiseConn reads in large blocks already
 	cfg.LogOutput = io.Discard
 	return cfg
+}
+
+// tcpWriteTimeout bounds a yamux write waiting for the socket (a peer
+// that stopped reading); generous, since a slow link with full buffers is
+// no failure.
+const tcpWriteTimeout = 30 * time.Second
+
+// idleConn ends a TCP session that has heard nothing for idle, as QUIC's
+// idle timeout does: every read from the socket must bring bytes within
+// idle. The session's control pings, every Config.KeepAlive both ways,
+// keep a live idle session well inside it; a peer whose host died or
+// whose path broke is noticed within idle (a killed process's kernel
+// closes the connection at once).
+type idleConn struct {
+	*noiseConn
+	idle time.Duration
+}
+
+func (c idleConn) Read(p []byte) (int, error) {
+	c.noiseConn.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	return c.noiseConn.Read(p)
 }
 
 // startTCPSession makes the session of a completed TCP handshake: yamux on
@@ -207,7 +230,7 @@ func (e *Endpoint) startTCPSession(ctx context.Context, info *tcpInfo, initiator
 	if initiator {
 		mux = yamux.Client
 	}
-	ys, err := mux(info.conn, e.yamuxConfig(), (&windowBudget{}).span)
+	ys, err := mux(idleConn{info.conn, e.cfg.IdleTimeout}, e.yamuxConfig(), (&windowBudget{}).span)
 	if err != nil {
 		info.conn.Close()
 		return nil, fmt.Errorf("transport: yamux: %w", err)
@@ -275,12 +298,14 @@ func (e *Endpoint) acceptTCP(ln net.Listener) {
 		delay = 0
 		src := c.RemoteAddr()
 		if !e.adm.sources.begin(src, time.Now()) {
+			e.reportOverloaded()
 			c.Close()
 			continue
 		}
 		p := e.adm.admit(func() { c.Close() })
 		if p == nil {
 			e.adm.sources.end(src)
+			e.reportOverloaded()
 			c.Close()
 			continue
 		}
@@ -293,7 +318,9 @@ func (e *Endpoint) handleTCP(c net.Conn, src net.Addr, p *pendingHS) {
 	defer e.wg.Done()
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
 	defer cancel()
+	start := time.Now()
 	info, err := e.respondTCP(ctx, c, p)
+	e.reportHandshake(start, err)
 	e.adm.release(p)
 	e.adm.sources.end(src)
 	if err != nil {

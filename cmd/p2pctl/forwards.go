@@ -24,10 +24,11 @@ func forwardsCmd(a *app) *cobra.Command {
 			if a.json {
 				return printJSON(a.out, map[string][]control.Forward{"forwards": nonNil(forwards)})
 			}
-			t := newTable(a.out, "LISTEN", "PEER", "SERVICE", "ACTIVE", "MAX", "TOTAL", "REFUSED", "ACCEPT-ERRORS")
+			t := newTable(a.out, "LISTEN", "PEER", "SERVICE", "ACTIVE", "MAX", "TOTAL", "REFUSED", "ACCEPT-ERRORS", "ERRORS")
 			for _, f := range forwards {
-				t.row(f.Listen, f.Peer, f.Service, strconv.Itoa(f.Active), strconv.Itoa(f.MaxConnections),
-					strconv.FormatUint(f.Total, 10), strconv.FormatUint(f.Refused, 10), strconv.FormatUint(f.AcceptErrors, 10))
+				t.row(listenLabel(f), f.Peer, f.Service, strconv.Itoa(f.Active), strconv.Itoa(f.MaxConnections),
+					strconv.FormatUint(f.Total, 10), strconv.FormatUint(f.Refused, 10), strconv.FormatUint(f.AcceptErrors, 10),
+					errorCounts(f.Errors))
 			}
 			return t.flush()
 		}),

@@ -1,7 +1,8 @@
 // Command p2pctl inspects and steers a running p2pd through its control
 // socket.
 //
-//	p2pctl [--socket PATH] [--json] status | peers | sessions | services | forwards | proxies | ping PEER [-c N] | reload | id
+//	p2pctl [--socket PATH | --config FILE] [--json] status | peers | sessions | services | forwards | proxies | ping PEER [-c N] | reload | id | whois ADDR
+//	       | invite | trust add NAME ID|INVITE [--allow SERVICE...] | trust rm NAME | pending
 //
 // It prints aligned tables for people and, with --json, the same data as JSON
 // for programs. Exit codes: 0 ok, 1 runtime failure (no daemon, daemon
@@ -44,6 +45,7 @@ func main() {
 // app holds the global flags and the output streams of one run.
 type app struct {
 	socket string
+	config string // --config: take the socket from this config file
 	json   bool
 	out    io.Writer
 	errOut io.Writer
@@ -118,14 +120,20 @@ func newRoot(a *app) *cobra.Command {
 			return usageError("missing subcommand")
 		},
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return checkSocket(a.socket) }
+	root.Version = versionText()
+	root.SetVersionTemplate("{{.Version}}")
+	root.PersistentPreRunE = a.prepare
 	root.PersistentFlags().StringVar(&a.socket, "socket", defaultSocket(os.Getenv),
 		"control socket of the p2pd to talk to (env P2PD_NODE_CONTROL_SOCKET)")
+	root.PersistentFlags().StringVar(&a.config, "config", "",
+		"talk to the p2pd that runs this config file (its node.control_socket)")
+	root.RegisterFlagCompletionFunc("config", completeTOML)
+	root.AddCommand(versionCmd(a))
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON instead of tables")
 	root.AddCommand(
 		statusCmd(a), peersCmd(a), sessionsCmd(a), servicesCmd(a),
-		forwardsCmd(a), proxiesCmd(a), pingCmd(a), reloadCmd(a), idCmd(a),
+		forwardsCmd(a), proxiesCmd(a), flowsCmd(a), pingCmd(a), reloadCmd(a), idCmd(a), whoisCmd(a),
 	)
+	root.AddCommand(trustCmd(a), inviteCmd(a), pendingCmd(a)) // trust.go, invite.go, pending.go
 	return root
 }

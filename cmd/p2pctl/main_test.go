@@ -36,7 +36,7 @@ func fixture() *controltest.Backend {
 		PeerList: []control.Peer{
 			{Name: "db", ID: idDB, State: control.PeerConnected, Addresses: []string{"203.0.113.7:4242"},
 				Endpoint: "203.0.113.7:4242", LastHandshake: &hs, Sources: []string{"static"}, Path: "direct"},
-			{Name: "web1", ID: idWeb, State: control.PeerDisconnected, LastError: "handshake timed out"},
+			{Name: "web1", ID: idWeb, State: control.PeerDisconnected, LastError: "handshake timed out", Origin: "trust"},
 		},
 		SessionList: []control.Session{{Peer: "db", PeerID: idDB, Remote: "203.0.113.7:4242", Carrier: "quic", State: "established",
 			AgeSeconds: 195, RTTMillis: 1.25, Streams: 3, Conns: 2, BytesSent: 3 << 20, BytesReceived: 1536,
@@ -44,7 +44,8 @@ func fixture() *controltest.Backend {
 		ServiceList: []control.Service{{Name: "postgres", Target: "127.0.0.1:5432", Protocol: "tcp",
 			Allow: []string{"web1", "db"}, Active: 1, Total: 7}},
 		ForwardList: []control.Forward{{Listen: "127.0.0.1:15432", Peer: "db", Service: "postgres",
-			MaxConnections: 1024, Active: 2, Total: 9, Refused: 4, AcceptErrors: 17}},
+			MaxConnections: 1024, Active: 2, Total: 9, Refused: 4, AcceptErrors: 17,
+			Errors: map[string]uint64{"peer_unreachable": 2, "access_denied": 3}}},
 		PingRTTMillis: 1.234,
 	}
 }
@@ -87,9 +88,9 @@ func TestTables(t *testing.T) {
 	sock := controltest.Serve(t, fixture())
 	ws := `\s{2,}`
 	rowsMatch(t, mustRun(t, "--socket", sock, "peers"),
-		`^NAME`+ws+`ID`+ws+`STATE`+ws+`PATH`+ws+`ENDPOINT`+ws+`LAST-HANDSHAKE`+ws+`FOUND-BY`+ws+`ADDRESSES$`,
-		`^db`+ws+idDB+ws+`connected`+ws+`direct`+ws+`203\.0\.113\.7:4242`+ws+`1[2-9]s ago`+ws+`static`+ws+`203\.0\.113\.7:4242$`,
-		`^web1`+ws+idWeb+ws+`disconnected`+ws+`-`+ws+`-`+ws+`-`+ws+`-`+ws+`-$`,
+		`^NAME`+ws+`ID`+ws+`STATE`+ws+`PATH`+ws+`ENDPOINT`+ws+`LAST-HANDSHAKE`+ws+`FOUND-BY`+ws+`ADDRESSES`+ws+`ORIGIN$`,
+		`^db`+ws+idDB+ws+`connected`+ws+`direct`+ws+`203\.0\.113\.7:4242`+ws+`1[2-9]s ago`+ws+`static`+ws+`203\.0\.113\.7:4242`+ws+`-$`,
+		`^web1`+ws+idWeb+ws+`disconnected`+ws+`-`+ws+`-`+ws+`-`+ws+`-`+ws+`-`+ws+`trust$`,
 		`^web1: handshake timed out$`)
 	rowsMatch(t, mustRun(t, "--socket", sock, "sessions"),
 		`^PEER`+ws+`CARRIER`+ws+`REMOTE`+ws+`AGE`+ws+`RTT`+ws+`STREAMS`+ws+`CONNS`+ws+`SENT`+ws+`RECEIVED`+ws+`LOST`+ws+`GSO$`,
@@ -98,8 +99,8 @@ func TestTables(t *testing.T) {
 		`^NAME`+ws+`PROTOCOL`+ws+`TARGET`+ws+`ALLOW`+ws+`ACTIVE`+ws+`TOTAL$`,
 		`^postgres`+ws+`tcp`+ws+`127\.0\.0\.1:5432`+ws+`web1,db`+ws+`1`+ws+`7$`)
 	rowsMatch(t, mustRun(t, "forwards", "--socket", sock),
-		`^LISTEN`+ws+`PEER`+ws+`SERVICE`+ws+`ACTIVE`+ws+`MAX`+ws+`TOTAL`+ws+`REFUSED`+ws+`ACCEPT-ERRORS$`,
-		`^127\.0\.0\.1:15432`+ws+`db`+ws+`postgres`+ws+`2`+ws+`1024`+ws+`9`+ws+`4`+ws+`17$`)
+		`^LISTEN`+ws+`PEER`+ws+`SERVICE`+ws+`ACTIVE`+ws+`MAX`+ws+`TOTAL`+ws+`REFUSED`+ws+`ACCEPT-ERRORS`+ws+`ERRORS$`,
+		`^127\.0\.0\.1:15432`+ws+`db`+ws+`postgres`+ws+`2`+ws+`1024`+ws+`9`+ws+`4`+ws+`17`+ws+`access_denied=3 peer_unreachable=2$`)
 	rowsMatch(t, mustRun(t, "--socket", sock, "status"),
 		`^id: +12D3KooWSelf$`, `^name: +alpha$`, `^peers: +2 configured, 1 connected$`,
 		`\(up 1h00m\)$`, `^socket: +`+regexp.QuoteMeta(sock)+`$`)

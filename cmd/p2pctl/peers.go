@@ -27,7 +27,7 @@ func peersCmd(a *app) *cobra.Command {
 				return printJSON(a.out, map[string][]control.Peer{"peers": nonNil(peers)})
 			}
 			now := time.Now()
-			t := newTable(a.out, "NAME", "ID", "STATE", "PATH", "ENDPOINT", "LAST-HANDSHAKE", "FOUND-BY", "ADDRESSES")
+			t := newTable(a.out, "NAME", "ID", "STATE", "PATH", "ENDPOINT", "LAST-HANDSHAKE", "FOUND-BY", "ADDRESSES", "ORIGIN")
 			for _, p := range peers {
 				path := p.Path
 				if p.Relay != "" {
@@ -36,7 +36,7 @@ func peersCmd(a *app) *cobra.Command {
 				if p.Carrier == "tcp" {
 					path += " (tcp)"
 				}
-				t.row(p.Name, p.ID, p.State, path, p.Endpoint, ago(p.LastHandshake, now), strings.Join(p.Sources, ","), strings.Join(p.Addresses, ","))
+				t.row(p.Name, p.ID, p.State, path, p.Endpoint, ago(p.LastHandshake, now), strings.Join(p.Sources, ","), strings.Join(p.Addresses, ","), p.Origin)
 			}
 			if err := t.flush(); err != nil {
 				return err

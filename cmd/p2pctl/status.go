@@ -43,8 +43,23 @@ func statusCmd(a *app) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\n", label, addr)
 			}
+			config := st.Config
+			if config == "" {
+				config = "defaults (no config file)"
+			}
+			line("config", config)
 			line("socket", a.socket)
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if st.Peers == 0 {
+				fmt.Fprintln(a.out, "\n"+noPeersHint)
+			}
+			return nil
 		}),
 	}
 }
+
+// noPeersHint is the next step on a node that trusts nobody yet; `p2pd run`
+// logs the same.
+const noPeersHint = "no peers yet: run `p2pd id` on the other host and add it with `p2pctl trust add NAME ID`"

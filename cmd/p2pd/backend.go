@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sort"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/p2pd/p2pd/control"
 	"github.com/p2pd/p2pd/node"
+	"github.com/p2pd/p2pd/proxy"
 )
 
 // backend answers the control API from the daemon's parts.
@@ -28,6 +30,7 @@ func (b backend) Status(context.Context) (control.Status, error) {
 	}
 	return control.Status{
 		Addresses: addrs,
+		Config:    b.d.path,
 		ID:        n.ID().String(), Name: n.Name(), Version: version, Listen: n.ListenAddrs(),
 		StartedAt: n.Started(), UptimeSeconds: time.Since(n.Started()).Seconds(),
 		Peers: len(peers), Connected: connected, Services: len(n.Services()), Forwards: len(b.d.fwd.Stats()),
@@ -38,7 +41,7 @@ func (b backend) Peers(context.Context) ([]control.Peer, error) {
 	var out []control.Peer
 	for _, p := range b.d.node.Peers() {
 		cp := control.Peer{Name: p.Name, ID: p.ID, State: p.State.String(), Addresses: p.Addresses, Endpoint: p.Endpoint, LastError: p.LastError, Sources: p.Sources, Path: p.Path, Relay: p.Relay,
-			Carrier: p.Carrier, CarrierReason: p.CarrierReason}
+			Carrier: p.Carrier, CarrierReason: p.CarrierReason, Origin: b.d.peerOrigin(p.Name)}
 		if !p.LastHandshake.IsZero() {
 			t := p.LastHandshake
 			cp.LastHandshake = &t
@@ -76,23 +79,35 @@ func (b backend) Forwards(context.Context) ([]control.Forward, error) {
 	stats := b.d.fwd.Stats()
 	sort.Slice(stats, func(i, j int) bool { return stats[i].Listen < stats[j].Listen })
 	for _, f := range stats {
-		out = append(out, control.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service, MaxConnections: f.MaxConnections,
-			Active: f.Active, Total: f.Total, Refused: f.Refused, AcceptErrors: f.AcceptErrors})
+		out = append(out, control.Forward{Listen: f.Listen, Protocol: cmp.Or(f.Protocol, proxy.ProtocolTCP), Peer: f.Peer, Service: f.Service, MaxConnections: f.MaxConnections,
+			Active: f.Active, Total: f.Total, Refused: f.Refused, AcceptErrors: f.AcceptErrors, Errors: f.Errors})
 	}
 	return out, nil
 }
 
+// Ping pings peer within ctx, whose deadline is the ping's --timeout.
 func (b backend) Ping(ctx context.Context, peer string) (control.PingResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	rtt, remote, err := b.d.node.Ping(ctx, peer)
 	if errors.Is(err, node.ErrUnknownPeer) {
-		return control.PingResult{}, errors.Join(control.ErrNotFound, err)
+		return control.PingResult{}, notFound{err}
 	}
 	if err != nil {
 		return control.PingResult{}, err
 	}
-	return control.PingResult{Peer: peer, RTTMillis: float64(rtt.Microseconds()) / 1000, Remote: remote}, nil
+	res := control.PingResult{Peer: peer, RTTMillis: float64(rtt.Microseconds()) / 1000, Remote: remote}
+	for _, p := range b.d.node.Peers() { // the path the ping took, as `p2pctl peers` shows it
+		if p.Name == peer || p.ID == peer {
+			res.Peer, res.Path, res.Relay, res.Carrier = p.Name, p.Path, p.Relay, p.Carrier
+		}
+	}
+	return res, nil
 }
 
 func (b backend) Reload(context.Context) error { return b.d.reload() }
+
+// notFound marks err as control.ErrNotFound for the control API's status
+// while its text stays err's own sentence.
+type notFound struct{ error }
+
+func (e notFound) Is(target error) bool { return target == control.ErrNotFound }
+func (e notFound) Unwrap() error        { return e.error }

@@ -32,6 +32,7 @@ type daemon struct {
 	fwd  *proxy.Forwarder
 	prx  *proxy.Server        // the SOCKS5 and HTTP proxies
 	disc *discovery.Discovery // nil without discovery
+	sd   notifier             // systemd notifications; no-op outside a Type=notify unit
 
 	mu  sync.Mutex // serialises reloads and guards cfg
 	cfg *config.Config
@@ -46,9 +47,11 @@ func runDaemon(ctx context.Context, path string) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
+	routeForeignLogs(log)
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
+	logConfig(log, cfg)
 	key, created, err := loadKey(cfg)
 	if err != nil {
 		return err
@@ -56,12 +59,20 @@ func runDaemon(ctx context.Context, path string) error {
 	if created {
 		log.Info("created a new key", "file", cfg.Node.KeyFile)
 	}
+	if err := checkOwnID(cfg, key.PeerID()); err != nil {
+		return err
+	}
 	ncfg := p2pd.NodeConfig(cfg, key, log)
+	mx, err := openMetrics(cfg, &ncfg.Transport, log) // metrics.go; nil when [metrics] is off
+	if err != nil {
+		return err
+	}
+	defer mx.close()
 	n, err := node.New(ncfg)
 	if err != nil {
 		return err
 	}
-	d := &daemon{path: cfg.Path, log: log, node: n, cfg: cfg}
+	d := &daemon{path: cfg.Path, log: log, node: n, cfg: cfg, sd: newNotifier()}
 	if ncfg.Transport.Shared {
 		disc, stopDisc, err := p2pd.StartDiscovery(ctx, cfg, key, n, log)
 		if err != nil {
@@ -72,6 +83,7 @@ func runDaemon(ctx context.Context, path string) error {
 		defer stopDisc()
 	}
 	d.fwd = proxy.NewForwarder(n, log)
+	d.fwd.SetClassifier(classifyOverlayError)
 	d.prx = proxy.NewServer(n, classifyOverlayError, log)
 	ln, err := control.Listen(cfg.Node.ControlSocket)
 	if err != nil {
@@ -91,11 +103,6 @@ func runDaemon(ctx context.Context, path string) error {
 		d.prx.Close(context.Background())
 		return err
 	}
-	for _, s := range cfg.Services {
-		if s.Protocol == config.ProtocolUDP {
-			log.Warn("udp services are not carried yet; peers asking for it get a bad-request answer", "service", s.Name)
-		}
-	}
 	log.Info("p2pd running", "peer", n.ID().String(), "name", n.Name(), "listen", n.ListenAddrs(), "control", cfg.Node.ControlSocket)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -105,8 +112,11 @@ func runDaemon(ctx context.Context, path string) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); srv.Serve(ctx, ln) }()
 	go func() { defer wg.Done(); d.reloadOnHUP(ctx) }()
+	mx.start(ctx, &wg, d)
+	d.notify(d.sd.ready())
 
 	err = n.Run(ctx)
+	d.notify(d.sd.stopping())
 	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	d.fwd.Close(drain)
 	d.prx.Close(drain)
@@ -148,7 +158,8 @@ func newLogger(c config.Log) *slog.Logger {
 func forwards(cfg *config.Config) []proxy.Forward {
 	var out []proxy.Forward
 	for _, f := range cfg.Forwards {
-		out = append(out, proxy.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service, MaxConnections: f.MaxConnections})
+		out = append(out, proxy.Forward{Listen: f.Listen, Peer: f.Peer, Service: f.Service, MaxConnections: f.MaxConnections,
+			Protocol: f.Protocol, IdleTimeout: f.IdleTimeout})
 	}
 	return out
 }
@@ -175,6 +186,14 @@ func (d *daemon) reloadOnHUP(ctx context.Context) {
 func (d *daemon) reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.reloadLocked()
+}
+
+// reloadLocked is reload with d.mu held: a trust change (trust.go) holds it
+// from reading the trust file to applying the new one.
+func (d *daemon) reloadLocked() error {
+	d.notify(d.sd.reloading())
+	defer func() { d.notify(d.sd.ready()) }()
 	cfg, err := loadConfig(d.path)
 	if err != nil {
 		return err
@@ -200,6 +219,9 @@ func (d *daemon) reload() error {
 	}
 	if fmt.Sprint(cfg.Node) != fmt.Sprint(d.cfg.Node) {
 		d.log.Warn("reload: [node] changes take effect after a restart")
+	}
+	if cfg.Metrics != d.cfg.Metrics {
+		d.log.Warn("reload: [metrics] changes take effect after a restart")
 	}
 	d.cfg = cfg
 	d.log.Info("reloaded", "peers", len(peers), "services", len(services), "forwards", len(cfg.Forwards))

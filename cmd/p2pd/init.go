@@ -23,12 +23,14 @@ func newInitCmd(configPath *string) *cobra.Command {
 			if path == "" {
 				path = config.DefaultPath()
 			}
-			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			_, err := os.Stat(path)
+			existed := !errors.Is(err, fs.ErrNotExist)
+			if !existed {
 				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 					return fmt.Errorf("init: %w", err)
 				}
 				if err := config.WriteInitial(path, name); err != nil {
-					return err
+					return usageError{err}
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", path)
 			}
@@ -36,9 +38,13 @@ func newInitCmd(configPath *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if existed && name != "" && cfg.Node.Name != name {
+				return usageError{fmt.Errorf("init: %s already exists with name %q, not %q; edit node.name there, or choose another --config",
+					cfg.Path, cfg.Node.Name, name)}
+			}
 			key, created, err := identity.LoadOrCreateKeyFile(cfg.Node.KeyFile)
 			if err != nil {
-				return err
+				return keyFileError(err)
 			}
 			if created {
 				fmt.Fprintf(cmd.ErrOrStderr(), "created key %s\n", cfg.Node.KeyFile)
@@ -62,11 +68,8 @@ func newIDCmd(configPath *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			key, err := identity.LoadKeyFile(cfg.Node.KeyFile)
+			key, err := readKey(cfg)
 			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("no key at %s; make one with: p2pd init --config %s", cfg.Node.KeyFile, cfg.Path)
-				}
 				return err
 			}
 			if base36 {

@@ -1,11 +1,12 @@
 // Command p2pd runs a p2pd node: `p2pd init`, `p2pd run` (plain `p2pd`
-// does the same) and `p2pd id`. Exit codes: 0 ok, 1 runtime failure,
-// 2 usage or configuration error.
+// does the same), `p2pd id`, `p2pd check` and `p2pd version`. Exit codes:
+// 0 ok, 1 runtime failure, 2 usage or configuration error.
 package main
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -29,17 +30,20 @@ func main() {
 	// daemon's log, with the fix, when it cannot; quic-go's own warning
 	// (on the standard logger) would say it a second time.
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) int {
+// run runs p2pd with args and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
-	root.SetArgs(args)
+	root.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "p2pd:", err)
+	fmt.Fprintln(stderr, "p2pd:", err)
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
@@ -59,10 +63,13 @@ func newRoot() *cobra.Command {
 			return runDaemon(cmd.Context(), configPath)
 		},
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.Version = versionText("p2pd")
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&configPath, "config", "", "config file (default: $P2PD_CONFIG or the state directory's p2pd.toml)")
-	root.AddCommand(newInitCmd(&configPath), newRunCmd(&configPath), newIDCmd(&configPath))
+	root.RegisterFlagCompletionFunc("config", completeTOML)
+	root.AddCommand(newInitCmd(&configPath), newRunCmd(&configPath), newIDCmd(&configPath),
+		newCheckCmd(&configPath), newVersionCmd(), newInviteCmd(&configPath))
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
 	}

@@ -43,6 +43,10 @@ func classifyOverlayError(err error) proxy.ErrorKind {
 		return proxy.KindOther
 	case errors.Is(err, node.ErrUnknownPeer):
 		return proxy.KindUnknownPeer
+	case errors.As(err, new(*node.PeerError)):
+		// The node's sentence on why the peer cannot be reached; a
+		// timeout inside it is the peer's, not this connection's.
+		return proxy.KindPeerUnreachable
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return proxy.KindTimeout
 	}

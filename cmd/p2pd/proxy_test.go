@@ -32,6 +32,7 @@ func TestClassifyOverlayError(t *testing.T) {
 		{os.ErrDeadlineExceeded, proxy.KindTimeout},
 		{fmt.Errorf("node: peer %q: %w", "db", transport.ErrHandshake), proxy.KindPeerUnreachable},
 		{errors.New("node: no address known"), proxy.KindPeerUnreachable},
+		{&node.PeerError{Peer: "db", Reason: node.ReasonUnreachable, Detail: "no address answered", Err: context.DeadlineExceeded}, proxy.KindPeerUnreachable},
 	} {
 		if got := classifyOverlayError(tt.err); got != tt.want {
 			t.Errorf("%v: %v, want %v", tt.err, got, tt.want)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,6 +26,9 @@ type Backend struct {
 	ServiceList []control.Service
 	ForwardList []control.Forward
 	ProxyList   []control.Proxy
+	// ConnectionList is what Whois searches, by Addr.
+	ConnectionList []control.Connection
+	FlowList       []control.Flow
 	// PingRTTMillis is the RTT reported for every successful ping.
 	PingRTTMillis float64
 	// ReloadErr, if set, is returned by Reload.
@@ -82,6 +86,20 @@ func (b *Backend) Ping(ctx context.Context, peer string) (control.PingResult, er
 		return control.PingResult{Peer: p.Name, RTTMillis: b.PingRTTMillis, Remote: p.Endpoint}, nil
 	}
 	return control.PingResult{}, fmt.Errorf("controltest: unknown peer %q: %w", peer, control.ErrNotFound)
+}
+
+// Flows returns FlowList.
+func (b *Backend) Flows(context.Context) ([]control.Flow, error) { return b.FlowList, nil }
+
+// Whois returns the entries of ConnectionList whose Addr is addr.
+func (b *Backend) Whois(_ context.Context, addr netip.AddrPort) ([]control.Connection, error) {
+	var out []control.Connection
+	for _, c := range b.ConnectionList {
+		if ap, err := netip.ParseAddrPort(c.Addr); err == nil && ap == addr {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // Reload counts the call and returns ReloadErr.

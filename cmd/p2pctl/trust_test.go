@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2pd/p2pd/control"
+	"github.com/p2pd/p2pd/control/controltest"
+)
+
+// trustFixture adds the trust endpoints to the fixture.
+type trustFixture struct {
+	*controltest.Backend
+	added []control.TrustAddRequest
+}
+
+func (b *trustFixture) Invite(context.Context) (control.Invite, error) {
+	return control.Invite{Line: "p2pd1:abc", ID: idDB, Name: "alpha", Addresses: []string{"203.0.113.7 udp/4242 tcp/4242"}}, nil
+}
+
+func (b *trustFixture) TrustAdd(_ context.Context, req control.TrustAddRequest) (control.TrustChange, error) {
+	if req.Name == "db" {
+		return control.TrustChange{}, &control.RejectedError{Err: errors.New(`trust: a peer named "db" is already trusted`)}
+	}
+	b.added = append(b.added, req)
+	return control.TrustChange{Name: req.Name, ID: req.Peer, Origin: "trust", Allowed: req.Allow, TrustFile: "/s/trust.toml"}, nil
+}
+
+func (b *trustFixture) TrustRemove(_ context.Context, name string) (control.TrustChange, error) {
+	if name != "web1" {
+		return control.TrustChange{}, fmt.Errorf("trust: no trusted peer %q: %w", name, control.ErrNotFound)
+	}
+	return control.TrustChange{Name: name, ID: idWeb, Origin: "config", Allowed: []string{"files", "pg"}, TrustFile: "/s/trust.toml", Closed: 1}, nil
+}
+
+func (b *trustFixture) Pending(context.Context) ([]control.Pending, error) {
+	at := time.Now().Add(-90 * time.Second)
+	return []control.Pending{{ID: idWeb, AltID: idDB, Name: "laptop", Remote: "192.0.2.1:4242", Carrier: "quic", Count: 3, FirstSeen: at, LastSeen: at}}, nil
+}
+
+func TestTrustCommands(t *testing.T) {
+	b := &trustFixture{Backend: fixture()}
+	sock := controltest.Serve(t, b)
+	ws := `\s{2,}`
+
+	code, out, errOut := p2pctl(t, "--socket", sock, "invite")
+	if code != 0 || out != "p2pd1:abc\n" || !strings.Contains(errOut, "addresses: 203.0.113.7 udp/4242 tcp/4242") {
+		t.Errorf("invite: exit %d, stdout %q (want the line alone), stderr %q", code, out, errOut)
+	}
+	out = mustRun(t, "--socket", sock, "trust", "add", "new", " "+idWeb+"\n", "--allow", "files,pg", "--allow", "x")
+	if want := "trusted new (" + idWeb + ")\nnew may use: files, pg, x\nrecorded in /s/trust.toml\n"; out != want {
+		t.Errorf("trust add printed %q, want %q", out, want)
+	}
+	if len(b.added) != 1 || b.added[0].Peer != idWeb {
+		t.Errorf("the daemon saw %+v: want the ID with the whitespace trimmed", b.added)
+	}
+	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "add", "db", idDB); code != 2 || !strings.Contains(errOut, "already trusted") {
+		t.Errorf("trust add of a taken name: exit %d, %q; want 2 and the daemon's reason", code, errOut)
+	}
+	if code, _, _ := p2pctl(t, "--socket", sock, "trust", "add", "only-a-name"); code != 2 {
+		t.Errorf("trust add with one argument: exit %d, want 2", code)
+	}
+	out = mustRun(t, "--socket", sock, "trust", "rm", "web1")
+	if !strings.HasPrefix(out, "removed web1; it was allowed to: files, pg\n") || !strings.Contains(out, "config file, which is unchanged") {
+		t.Errorf("trust rm printed %q", out)
+	}
+	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "rm", "nobody"); code != 1 || !strings.Contains(errOut, `no trusted peer "nobody"`) {
+		t.Errorf("trust rm of an unknown peer: exit %d, %q", code, errOut)
+	}
+	rowsMatch(t, mustRun(t, "--socket", sock, "pending"),
+		`^ID`+ws+`CLAIMS-NAME`+ws+`REMOTE`+ws+`CARRIER`+ws+`COUNT`+ws+`FIRST-SEEN`+ws+`LAST-SEEN$`,
+		`^`+idWeb+ws+`laptop`+ws+`192\.0\.2\.1:4242`+ws+`quic`+ws+`3`+ws+`1m3[0-9]s ago`+ws+`1m3[0-9]s ago$`,
+		`^`+idWeb+`: the same key is also `+idDB+`$`,
+		`^trust one with: p2pctl trust add NAME ID`)
+	if out := mustRun(t, "--socket", sock, "--json", "pending"); !strings.Contains(out, `"alt_id": "`+idDB+`"`) || !strings.Contains(out, `"count": 3`) {
+		t.Errorf("pending --json: %s", out)
+	}
+}

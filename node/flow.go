@@ -1,0 +1,173 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/p2pd/p2pd/proxy"
+	"github.com/p2pd/p2pd/transport"
+)
+
+// UDP flows. A flow is opened by a stream of kind udp (DialFlow on the
+// client's node); the service's node connects a UDP socket to the target
+// for it (serveFlow) and relays datagrams both ways until the flow idles out
+// or either side closes it. The wire format is in transport's flow.go.
+
+// DefaultFlowIdle is how long a flow lives without a datagram either way
+// when its service or forward sets no idle timeout.
+const DefaultFlowIdle = 60 * time.Second
+
+// maxUDPDatagram is the largest UDP payload a flow's socket reads.
+const maxUDPDatagram = 65535
+
+// DialFlow opens a udp flow to svc on the peer (a name or peer ID) and
+// returns once the service has answered; a refusal is the returned error.
+// It takes the same paths as DialService: the live session, a relayed
+// path, or a session it dials. On a relayed path or the TCP carrier every
+// datagram rides the flow's stream.
+func (n *Node) DialFlow(ctx context.Context, peerName, svc string) (proxy.Flow, error) {
+	c, err := n.dialService(ctx, peerName, svc, transport.KindUDP, func(ctx context.Context, s *transport.Session, req transport.Request) (*transport.Stream, error) {
+		f, err := s.OpenFlow(ctx, req.Service, n.cfg.HeaderTimeout)
+		if err != nil {
+			return nil, err
+		}
+		return f.Stream(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := c.(*transport.Stream); ok && st.Flow() != nil {
+		return st.Flow(), nil
+	}
+	return transport.NewStreamFlow(c), nil // relayed: answered already
+}
+
+// inboundFlow is a flow a peer opened to a udp service, as p2pctl flows
+// lists it.
+type inboundFlow struct {
+	peer, service, target string
+	since                 time.Time
+	f                     *transport.Flow
+}
+
+// FlowInfo describes a live inbound udp flow.
+type FlowInfo struct {
+	Peer, Service, Target string
+	Since                 time.Time
+	Stats                 transport.FlowStats
+}
+
+// flowSet is the node's live inbound flows.
+type flowSet struct {
+	mu sync.Mutex
+	m  map[*inboundFlow]struct{}
+}
+
+func (s *flowSet) add(f *inboundFlow) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[*inboundFlow]struct{})
+	}
+	s.m[f] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *flowSet) remove(f *inboundFlow) {
+	s.mu.Lock()
+	delete(s.m, f)
+	s.mu.Unlock()
+}
+
+// Flows lists the live udp flows peers opened to this node's services.
+func (n *Node) Flows() []FlowInfo {
+	n.flows.mu.Lock()
+	defer n.flows.mu.Unlock()
+	out := make([]FlowInfo, 0, len(n.flows.m))
+	for f := range n.flows.m {
+		out = append(out, FlowInfo{Peer: f.peer, Service: f.service, Target: f.target, Since: f.since, Stats: f.f.Stats()})
+	}
+	return out
+}
+
+// serveFlow answers a udp stream to the udp service cfg: a UDP socket
+// connected to the target, then datagrams both ways until the flow ends.
+func (n *Node) serveFlow(p *peer, st Inbound, req transport.Request, cfg Service, peer string, svc *service) {
+	if p.limits.flows.Add(1) > MaxFlowsPerPeer {
+		p.limits.flows.Add(-1)
+		st.Respond(transport.StatusOverloaded)
+		if p.limits.shouldLog() {
+			n.log.Warn("peer has too many udp flows; refusing new ones", "peer", peer, "service", cfg.Name, "limit", MaxFlowsPerPeer)
+		}
+		return
+	}
+	defer p.limits.flows.Add(-1)
+	var d net.Dialer
+	target, err := d.DialContext(n.ctx, "udp", cfg.Target)
+	if err != nil {
+		st.Respond(transport.StatusTargetUnreachable)
+		n.countStream(req.Service, transport.StatusTargetUnreachable)
+		n.log.Warn("udp service target failed", "peer", peer, "service", cfg.Name, "err", err)
+		return
+	}
+	defer target.Close()
+	var f *transport.Flow
+	if ts, ok := st.(*transport.Stream); ok {
+		f, err = ts.AcceptFlow(req)
+	} else {
+		f = transport.NewStreamFlow(st) // relayed: datagrams ride the stream
+	}
+	if err != nil {
+		st.Respond(transport.StatusBadRequest)
+		n.countStream(req.Service, transport.StatusBadRequest)
+		n.log.Info("udp flow refused", "peer", peer, "service", cfg.Name, "err", err)
+		return
+	}
+	if err := st.Respond(transport.StatusOK); err != nil {
+		f.Close()
+		return
+	}
+	n.countStream(req.Service, transport.StatusOK)
+	f.SetIdleTimeout(cmp.Or(cfg.IdleTimeout, DefaultFlowIdle))
+	svc.track(st, peer) // a revocation resets the stream, which ends the flow
+	defer svc.untrack(st)
+	in := &inboundFlow{peer: peer, service: cfg.Name, target: cfg.Target, since: time.Now(), f: f}
+	n.flows.add(in)
+	defer n.flows.remove(in)
+	stop := context.AfterFunc(n.ctx, func() { f.Close() })
+	defer stop()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, maxUDPDatagram)
+		for {
+			k, err := target.Read(buf)
+			if err != nil {
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					continue // an ICMP port unreachable for an earlier datagram
+				}
+				f.Close()
+				return
+			}
+			if f.WriteDatagram(buf[:k]) != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, maxUDPDatagram)
+	for {
+		k, err := f.ReadDatagram(buf)
+		if err != nil {
+			break
+		}
+		target.Write(buf[:k]) // UDP: a failed send is a lost datagram
+	}
+	f.Close()
+	target.Close()
+	<-done
+}

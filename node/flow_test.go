@@ -1,0 +1,147 @@
+package node_test
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/p2pd/p2pd/node"
+	"github.com/p2pd/p2pd/proxy"
+	"github.com/p2pd/p2pd/transport"
+)
+
+// udpEcho is a UDP echo server on loopback, closed at cleanup.
+func udpEcho(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	return c.LocalAddr().String()
+}
+
+// flowEcho sends each datagram on f and checks that it comes back whole.
+func flowEcho(t *testing.T, f proxy.Flow, sizes []int) {
+	t.Helper()
+	buf := make([]byte, 70000)
+	for i, size := range sizes {
+		d := randomBytes(size)
+		if err := f.WriteDatagram(d); err != nil {
+			t.Fatalf("datagram %d (%d bytes): %v", i, size, err)
+		}
+		got := make(chan int, 1)
+		go func() {
+			n, err := f.ReadDatagram(buf)
+			if err != nil {
+				n = -1
+			}
+			got <- n
+		}()
+		select {
+		case n := <-got:
+			if n != size || !bytes.Equal(buf[:n], d) {
+				t.Fatalf("datagram %d (%d bytes) came back as %d bytes, not the same", i, size, n)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("datagram %d (%d bytes) did not come back", i, size)
+		}
+	}
+}
+
+// TestUDPFlows: a udp service answers flows over QUIC (datagrams, large
+// ones on the stream) and over the TCP carrier; a tcp dial to a udp
+// service and a flow to a tcp service are refused; the service's node
+// lists the flow with its counters and drops it when the flow idles out.
+func TestUDPFlows(t *testing.T) {
+	target := udpEcho(t)
+	kA := newKey(t)
+	tcpPort := freeTCPPort(t)
+	b := startNode(t, node.Config{Name: "B", Peers: []node.Peer{{Name: "A", ID: kA.PeerID()}},
+		Services: []node.Service{
+			{Name: "uecho", Target: target, Protocol: "udp", Allow: []string{"A"}, IdleTimeout: 500 * time.Millisecond},
+			{Name: "tcpsvc", Target: "127.0.0.1:1", Allow: []string{"A"}},
+			{Name: "closed", Target: target, Protocol: "udp", Allow: []string{}},
+		},
+		Transport: transport.Config{ListenTCP: []string{"127.0.0.1:" + strconv.Itoa(tcpPort)}}})
+	sizes := []int{1, 64, 1000, 1200, 3000, 20000, 65000}
+	for _, c := range []struct {
+		name, carrier string
+		peer          node.Peer
+	}{
+		{"quic", transport.CarrierQUIC, node.Peer{Name: "B", ID: b.ID(), Addresses: []string{b.addr}}},
+		{"tcp", transport.CarrierTCP, node.Peer{Name: "B", ID: b.ID(), Addresses: []string{"127.0.0.1:" + strconv.Itoa(tcpPort)}, Transport: node.TransportTCP}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := startNode(t, node.Config{Name: "A", Key: kA, Peers: []node.Peer{c.peer}})
+			ctx := testCtx(t)
+			f, err := a.DialFlow(ctx, "B", "uecho")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if got := sessionCarrier(a, "B"); got != c.carrier {
+				t.Fatalf("carrier %q", got)
+			}
+			flowEcho(t, f, sizes)
+			var info node.FlowInfo
+			waitFor(t, "B to list the flow", func() bool {
+				for _, fi := range b.Flows() {
+					if fi.Stats.Received == uint64(len(sizes)) && fi.Stats.Sent == uint64(len(sizes)) {
+						info = fi
+						return true
+					}
+				}
+				return false
+			})
+			if info.Peer != "A" || info.Service != "uecho" || info.Stats.Sent != uint64(len(sizes)) {
+				t.Fatalf("B lists %+v", info)
+			}
+			if c.carrier == transport.CarrierQUIC && (!info.Stats.Datagrams || info.Stats.Framed == 0 || info.Stats.Framed == info.Stats.Sent) {
+				t.Fatalf("over QUIC: %+v; want small datagrams in QUIC datagrams, large ones on the stream", info.Stats)
+			}
+			// Refusals: access denied; a flow to a tcp service is a bad request.
+			if _, err := a.DialFlow(ctx, "B", "closed"); !statusIs(err, transport.StatusAccessDenied) {
+				t.Fatalf("flow to a denied service: %v", err)
+			}
+			if _, err := a.DialFlow(ctx, "B", "tcpsvc"); !statusIs(err, transport.StatusBadRequest) {
+				t.Fatalf("flow to a tcp service: %v", err)
+			}
+			if err := refusal(ctx, a, "B", "uecho"); !statusIs(err, transport.StatusBadRequest) {
+				t.Fatalf("tcp stream to a udp service: %v", err)
+			}
+			// The service side idles the flow out after 500 ms; the
+			// client's flow ends with it.
+			select {
+			case <-f.(*transport.Flow).Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the idle flow did not end")
+			}
+			waitFor(t, "B to drop the idle flow", func() bool { return len(b.Flows()) == 0 })
+			f2, err := a.DialFlow(ctx, "B", "uecho") // comes back
+			if err != nil {
+				t.Fatal(err)
+			}
+			flowEcho(t, f2, sizes[:2])
+			f2.Close()
+		})
+	}
+}
+
+func statusIs(err error, s transport.Status) bool {
+	var se *transport.StatusError
+	return errors.As(err, &se) && se.Status == s
+}

@@ -1,0 +1,95 @@
+package node
+
+import (
+	"crypto/rand"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/transport"
+)
+
+func refusalOf(t *testing.T, k identity.PrivateKey) (transport.Refusal, []identity.PeerID) {
+	t.Helper()
+	nk, err := k.Public().NoisePublic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := peerIDsOfNoiseKey(nk)
+	return transport.Refusal{NoiseStatic: nk, Name: "x", Remote: &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4242}, Carrier: "quic"}, ids
+}
+
+// TestPeerIDsOfNoiseKey: the key's own peer ID is always among the two
+// recovered from its X25519 key, and both map back to that X25519 key.
+func TestPeerIDsOfNoiseKey(t *testing.T) {
+	for range 200 {
+		k, err := identity.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nk, _ := k.Public().NoisePublic()
+		ids := peerIDsOfNoiseKey(nk)
+		if len(ids) != 2 || !slices.Contains(ids, k.PeerID()) {
+			t.Fatalf("key %s: recovered %v", k.PeerID(), ids)
+		}
+		for _, id := range ids {
+			if got, err := id.PublicKey().NoisePublic(); err != nil || got != nk {
+				t.Fatalf("%s maps to another X25519 key (%v)", id, err)
+			}
+		}
+	}
+	if ids := peerIDsOfNoiseKey([32]byte{}); len(ids) != 0 {
+		t.Errorf("the zero key gave %v", ids)
+	}
+}
+
+func TestPendingTableBoundedAndRateLimited(t *testing.T) {
+	var tab pendingTable
+	now := time.Unix(1_000_000, 0)
+	first, ids := refusalOf(t, mustKey(t))
+	_, log, _ := tab.record(first, ids, now)
+	if !log {
+		t.Fatal("the first refusal of a key is not logged")
+	}
+	e, log, _ := tab.record(first, ids, now.Add(time.Second))
+	if log || e.Count != 2 || !e.FirstSeen.Equal(now) || e.Remote != "192.0.2.1:4242" {
+		t.Fatalf("second refusal: log %v, entry %+v", log, e)
+	}
+	if _, log, _ = tab.record(first, ids, now.Add(refusedLogEvery)); !log {
+		t.Error("a refusal a minute later is not logged")
+	}
+	// Many keys: the table keeps MaxPending, the most recent, and the log
+	// budget holds refusedLogBurst lines a minute, reporting the rest.
+	logged, suppressed := 0, 0
+	for i := range MaxPending + 10 {
+		r, ids := refusalOf(t, mustKey(t))
+		_, log, s := tab.record(r, ids, now.Add(refusedLogEvery+time.Duration(i+1)*time.Millisecond))
+		if log {
+			logged++
+		}
+		suppressed += s
+	}
+	if logged != refusedLogBurst-1 || suppressed != 0 {
+		t.Errorf("logged %d lines (suppressed %d reported) in a minute, want %d", logged, suppressed, refusedLogBurst-1)
+	}
+	list := tab.list(func([32]byte) bool { return false })
+	if len(list) != MaxPending {
+		t.Fatalf("%d entries, want %d", len(list), MaxPending)
+	}
+	if slices.ContainsFunc(list, func(p PendingPeer) bool { return p.ID == ids[0] }) {
+		t.Error("the least recently seen key was not evicted")
+	}
+	if !list[0].LastSeen.After(list[len(list)-1].LastSeen) {
+		t.Error("not newest first")
+	}
+	r, ids := refusalOf(t, mustKey(t))
+	_, log, s := tab.record(r, ids, now.Add(3*refusedLogEvery))
+	if !log || s != MaxPending+10-(refusedLogBurst-1) {
+		t.Errorf("next window: log %v, reported %d suppressed, want %d", log, s, MaxPending+10-(refusedLogBurst-1))
+	}
+	if got := tab.list(func(k [32]byte) bool { return k == r.NoiseStatic }); slices.ContainsFunc(got, func(p PendingPeer) bool { return p.ID == ids[0] }) {
+		t.Error("a trusted key is still listed")
+	}
+}
