@@ -3,10 +3,12 @@
 // list, dials services on trusted peers (Dial) and serves in-process
 // services to them (Listen), without a daemon or a control socket.
 //
-// The package also holds the wiring cmd/p2pd shares with Server: the node's
-// configuration from a config file (NodeConfig, Trust) and the discovery
-// host (StartDiscovery). Forwards, the SOCKS5/HTTP proxies and the control
-// socket stay in cmd/p2pd.
+// `p2pd run` is a Server too: cmd/p2pd starts one with the config file's
+// Config and its own Key, and builds its forwards, SOCKS5/HTTP proxies,
+// control socket and metrics on Server.Node; Close is its shutdown (drain,
+// then discovery, then the sockets, in node's shutdown). The package also
+// holds the wiring both share: the node's configuration from a config file
+// (NodeConfig, Trust) and the discovery host (StartDiscovery).
 //
 // Lifecycle: Start (or the first Dial or Listen) brings the node up; Close
 // drains the sessions, closes the listeners and waits for every goroutine
@@ -22,6 +24,7 @@ import (
 	"sync"
 
 	"github.com/p2pd/p2pd/config"
+	"github.com/p2pd/p2pd/discovery"
 	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/node"
 )
@@ -39,12 +42,20 @@ type Server struct {
 	Config *config.Config
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
+	// Key, when set, is the node's key, and Start reads no key file (a
+	// program that keeps its key elsewhere; cmd/p2pd, which loads the key
+	// file with its own checks and messages).
+	Key identity.PrivateKey
+	// Tune, when set, may change the node's configuration before the node
+	// is made (cmd/p2pd adds its metrics hooks there).
+	Tune func(*node.Config)
 
 	mu        sync.Mutex // guards every field below
 	started   bool
 	closed    bool
 	cfg       *config.Config
 	node      *node.Node
+	disc      *discovery.Discovery // nil without discovery
 	listeners map[string]*listener // in-process services by name
 	stopDisc  func()               // nil without discovery
 	cancel    context.CancelFunc   // ends the node's Run
@@ -78,25 +89,31 @@ func (s *Server) startLocked() error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	key, _, err := identity.LoadOrCreateKeyFile(cfg.Node.KeyFile)
-	if err != nil {
-		return fmt.Errorf("p2pd: key: %w", err)
+	key := s.Key
+	if key.IsZero() {
+		var err error
+		if key, _, err = identity.LoadOrCreateKeyFile(cfg.Node.KeyFile); err != nil {
+			return fmt.Errorf("p2pd: key: %w", err)
+		}
 	}
 	ncfg := NodeConfig(cfg, key, log)
 	ncfg.DialInProc = s.dialInProc
+	if s.Tune != nil {
+		s.Tune(&ncfg)
+	}
 	n, err := node.New(ncfg)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if ncfg.Transport.Shared {
-		_, stop, err := StartDiscovery(ctx, cfg, key, n, log)
+		disc, stop, err := StartDiscovery(ctx, cfg, key, n, log)
 		if err != nil {
 			cancel()
 			n.Close()
 			return err
 		}
-		s.stopDisc = stop
+		s.disc, s.stopDisc = disc, stop
 	}
 	s.cfg, s.node, s.cancel, s.done = cfg, n, cancel, make(chan struct{})
 	s.listeners = make(map[string]*listener)
@@ -169,6 +186,22 @@ func (s *Server) Close() error {
 		s.stopDisc()
 	}
 	return nil
+}
+
+// Node returns the running node, nil before Start: cmd/p2pd builds its
+// forwards, proxies and control API on it.
+func (s *Server) Node() *node.Node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.node
+}
+
+// Discovery returns the node's libp2p discovery, nil before Start or when
+// the config turns every source off.
+func (s *Server) Discovery() *discovery.Discovery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.disc
 }
 
 // running starts the Server if needed and returns its node.

@@ -94,10 +94,12 @@ func StartDiscovery(ctx context.Context, cfg *config.Config, key identity.Privat
 	return d, stop, nil
 }
 
-// relayer adapts discovery to the node's Discovery and Relayer interfaces:
-// overlay streams over libp2p (through a circuit relay) when no direct path
-// exists.
+// relayer adapts discovery to the node's Discovery interface: its
+// OpenRelayed returns the node's Relayed (overlay streams over libp2p,
+// through a circuit relay, when no direct path exists).
 type relayer struct{ *discovery.Discovery }
+
+var _ node.Discovery = relayer{}
 
 func (r relayer) OpenRelayed(ctx context.Context, id identity.PeerID) (node.Relayed, error) {
 	st, err := r.OpenStream(ctx, id)

@@ -14,9 +14,9 @@ import (
 
 // The hole-punching measurement (-holepunch, root): for each pair of NAT
 // kinds, two peers behind their own NATs, known to each other by peer ID
-// only, reach each other through a relay; the figure is the share of
-// trials in which the path moves from relayed to direct, and how long after
-// the first relayed report it does, both read from `p2pctl --json peers`.
+// only, reach each other through a relay; the figures are the share of
+// trials in which the path becomes direct, and how long after the first use
+// of the peer it does, both read from `p2pctl --json peers`.
 //
 // libp2p engages AutoNAT and hole punching only for addresses it counts as
 // public (not RFC 1918, 100.64.0.0/10 or the documentation ranges), so the

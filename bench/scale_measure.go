@@ -42,6 +42,12 @@ func (r *runner) scaleIdle(ctx context.Context, lab *scaleLab, up []*scaleNode, 
 	if busy1, total1 := machineTicks(); total1 > total0 {
 		res.MachineBusy = 100 * float64(busy1-busy0) / float64(total1-total0)
 	}
+	// CPU and RSS now, before the slower control-socket reads below.
+	cpu1, rss1 := map[int]int64{}, map[int]int64{}
+	for _, n := range up {
+		cpu1[n.i], _ = cpuTotalNanos(n.proc.pid())
+		rss1[n.i], _ = rssKiB(n.proc.pid())
+	}
 	minutes := window.Minutes()
 	byIndex := map[string]int{}
 	for _, n := range up {
@@ -51,10 +57,8 @@ func (r *runner) scaleIdle(ctx context.Context, lab *scaleLab, up []*scaleNode, 
 	sessions := map[int][]int{}
 	err = forEach(ctx, up, func(n *scaleNode) error {
 		s := scaleNodeIdle{Name: n.name, Bootstrap: n.i == scaleBootstrap, Goroutines: -1}
-		if cpu, err := cpuTotalNanos(n.proc.pid()); err == nil {
-			s.CPUPercent = 100 * float64(cpu-cpu0[n.i]) / float64(window.Nanoseconds())
-		}
-		s.RSSKiB, _ = rssKiB(n.proc.pid())
+		s.CPUPercent = 100 * float64(cpu1[n.i]-cpu0[n.i]) / float64(window.Nanoseconds())
+		s.RSSKiB = rss1[n.i]
 		if g, conns, err := goroutines(ctx, n.socket()); err == nil {
 			s.Goroutines, s.QUICConns = g, conns
 		}

@@ -107,11 +107,11 @@ func (d *Discovery) start() error {
 		return err
 	}
 	d.sh = sh
-	obs := newObservations()
-	hc, err := hostConfig(&d.cfg, sh, d.gater, d.relays, announceObserved(newBoundAddrs(sh).factory, obs))
+	hc, err := hostConfig(&d.cfg, sh, d.gater, d.relays, newBoundAddrs(sh).factory)
 	if err != nil {
 		return err
 	}
+	pp := preparePunch(hc)
 	parts, err := newHostParts()
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func (d *Discovery) start() error {
 		return err
 	}
 	h.Network().Notify(&network.NotifyBundle{ConnectedF: d.connected})
-	if d.punch, err = newPuncher(h, obs, d.log); err != nil {
+	if d.punch, err = newPuncher(h, pp, d.log); err != nil {
 		return err
 	}
 	d.wg.Add(3 + connectWorkers)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/config"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -19,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/p2pd/p2pd/identity"
+	"go.uber.org/fx"
 )
 
 // Hole punching (DCUtR) turns a relayed path into a direct one: over the
@@ -75,21 +77,42 @@ type punchState struct {
 	theirs   Mapping // the peer's NAT, from the addresses it sent
 }
 
-func newPuncher(h host.Host, obs *observations, log *slog.Logger) (*puncher, error) {
+// punchPrep is what the puncher sets up in the host's config: the
+// observations, which the host's addresses include (announceObserved), and
+// a subscription to identify results made while the host is built, before
+// it dials anyone — the relay's identify comes within milliseconds of the
+// start, and it does not come again.
+type punchPrep struct {
+	obs *observations
+	sub event.Subscription // set when the host is built
+	err error
+}
+
+func preparePunch(hc *config.Config) *punchPrep {
+	pp := &punchPrep{obs: newObservations()}
+	hc.AddrsFactory = announceObserved(hc.AddrsFactory, pp.obs)
+	hc.UserFxOptions = append(hc.UserFxOptions, fx.Invoke(func(b event.Bus) error {
+		pp.sub, pp.err = b.Subscribe(new(event.EvtPeerIdentificationCompleted))
+		return pp.err
+	}))
+	return pp
+}
+
+func newPuncher(h host.Host, pp *punchPrep, log *slog.Logger) (*puncher, error) {
+	if pp.sub == nil {
+		return nil, fmt.Errorf("discovery: hole punching: no identify subscription: %v", pp.err)
+	}
 	idh, ok := h.(interface{ IDService() identify.IDService })
 	if !ok {
+		pp.sub.Close()
 		return nil, errors.New("discovery: hole punching: the host has no identify service")
 	}
-	p := &puncher{h: h, obs: obs, log: log, peers: map[peer.ID]*punchState{}}
-	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
-	if err != nil {
-		return nil, fmt.Errorf("discovery: hole punching: %w", err)
-	}
-	p.sub = sub
+	p := &puncher{h: h, obs: pp.obs, sub: pp.sub, log: log, peers: map[peer.ID]*punchState{}}
+	var err error
 	p.svc, err = holepunch.NewService(h, idh.IDService(), p.publicAddrs,
 		holepunch.WithTracer(p), holepunch.DirectDialTimeout(punchTimeout))
 	if err != nil {
-		sub.Close()
+		pp.sub.Close()
 		return nil, fmt.Errorf("discovery: hole punching: %w", err)
 	}
 	return p, nil
@@ -212,7 +235,9 @@ func relayedOnly(conns []network.Conn) (inbound, only bool) {
 }
 
 // punch runs one hole punch to id, up to three rounds (libp2p's), and
-// schedules the next on failure.
+// schedules the next on failure. DirectConnect first waits, without a
+// context, until the service has a public address: punchLoop calls punch
+// only once ready() says so.
 func (p *puncher) punch(id peer.ID) {
 	err := p.svc.DirectConnect(id)
 	if errors.Is(err, holepunch.ErrHolePunchActive) {

@@ -12,121 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2pd/p2pd/internal/testnet"
 )
-
-// backendConn is what a Go backend saw on one connection: the client
-// address, and the PROXY v2 header when it expects one.
-type backendConn struct {
-	remote   netip.AddrPort
-	fam      byte
-	src, dst netip.AddrPort
-	tlvs     map[byte]string
-	err      error
-}
-
-// goBackend accepts TCP connections on loopback, reads a PROXY v2 header
-// first if pp, reports each connection and echoes the rest until EOF.
-type goBackend struct {
-	ln   net.Listener
-	seen chan backendConn
-	wg   sync.WaitGroup
-}
-
-func startGoBackend(t *testing.T, pp bool) *goBackend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &goBackend{ln: ln, seen: make(chan backendConn, 16)}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.wg.Add(1)
-			go func() {
-				defer b.wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(60 * time.Second))
-				s := backendConn{tlvs: map[byte]string{}}
-				if pp {
-					s = readProxyV2(c)
-				}
-				s.remote = netip.MustParseAddrPort(c.RemoteAddr().String())
-				b.seen <- s
-				if s.err != nil {
-					return
-				}
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); b.wg.Wait() })
-	return b
-}
-
-func (b *goBackend) addr() string { return b.ln.Addr().String() }
-
-func (b *goBackend) next(t *testing.T) backendConn {
-	t.Helper()
-	select {
-	case s := <-b.seen:
-		return s
-	case <-time.After(30 * time.Second):
-		t.Fatal("the backend got no connection in 30 s")
-		return backendConn{}
-	}
-}
-
-// readProxyV2 reads a PROXY protocol v2 header the way a receiver written
-// from haproxy's proxy-protocol.txt does.
-func readProxyV2(r io.Reader) backendConn {
-	var fixed [16]byte
-	if _, err := io.ReadFull(r, fixed[:]); err != nil {
-		return backendConn{err: err}
-	}
-	if !bytes.Equal(fixed[:12], []byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A}) || fixed[12] != 0x21 {
-		return backendConn{err: fmt.Errorf("no PROXY v2 header: %q", fixed[:])}
-	}
-	rest := make([]byte, int(fixed[14])<<8|int(fixed[15]))
-	if _, err := io.ReadFull(r, rest); err != nil {
-		return backendConn{err: err}
-	}
-	s := backendConn{fam: fixed[13], tlvs: map[byte]string{}}
-	port := func(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
-	switch {
-	case s.fam == 0x11 && len(rest) >= 12:
-		s.src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(rest[:4])), port(rest[8:]))
-		s.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(rest[4:8])), port(rest[10:]))
-		rest = rest[12:]
-	case s.fam == 0x21 && len(rest) >= 36:
-		s.src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(rest[:16])), port(rest[32:]))
-		s.dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(rest[16:32])), port(rest[34:]))
-		rest = rest[36:]
-	case s.fam != 0x00:
-		return backendConn{err: fmt.Errorf("family %#x with %d bytes", s.fam, len(rest))}
-	}
-	for len(rest) >= 3 {
-		l := int(rest[1])<<8 | int(rest[2])
-		if len(rest) < 3+l {
-			return backendConn{err: errors.New("truncated TLV")}
-		}
-		s.tlvs[rest[0]] = string(rest[3 : 3+l])
-		rest = rest[3+l:]
-	}
-	if len(rest) != 0 {
-		return backendConn{err: errors.New("trailing bytes in the header")}
-	}
-	return s
-}
 
 // sessionRemoteOf is the address n sees its session with peer come from,
 // from `p2pctl --json sessions`.
@@ -187,7 +77,8 @@ func echoVia(t *testing.T, network, addr string, data []byte) []byte {
 // come from; `p2pctl whois` on b must name a for the plain backend's client.
 func TestProxyProtocolV2AndWhois(t *testing.T) {
 	a, b := newNode(t, "a"), newNode(t, "b")
-	ppBack, plainBack := startGoBackend(t, true), startGoBackend(t, false)
+	ppBack := testnet.NewProxyBackend(t, "tcp", "127.0.0.1:0", true, 60*time.Second)
+	plainBack := testnet.NewProxyBackend(t, "tcp", "127.0.0.1:0", false, 60*time.Second)
 	b.writeConfig(a.peerTOML() + fmt.Sprintf(`
 [[services]]
 name = "pp"
@@ -199,7 +90,7 @@ proxy_protocol = "v2"
 name = "plain"
 target = %q
 allow = ["a"]
-`, ppBack.addr(), plainBack.addr()))
+`, ppBack.Addr(), plainBack.Addr()))
 	ppFwd, plainFwd := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")), fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	a.writeConfig(b.peerTOML() + fmt.Sprintf(`
 [[forwards]]
@@ -219,19 +110,20 @@ service = "plain"
 	if got := echoVia(t, "tcp", ppFwd, data); sha(got) != sha(data) {
 		t.Fatalf("through the pp forward: sent %d bytes, got %d that differ\n--- b's log:\n%s", len(data), len(got), b.log)
 	}
-	s := ppBack.next(t)
-	if s.err != nil {
-		t.Fatalf("the PROXY v2 backend: %v\n--- b's log:\n%s", s.err, b.log)
+	seen := ppBack.Next(t, 30*time.Second)
+	if seen.Err != nil {
+		t.Fatalf("the PROXY v2 backend: %v\n--- b's log:\n%s", seen.Err, b.log)
 	}
+	s := seen.Header
 	src := sessionRemoteOf(t, b, "a")
 	if want := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", a.port)); src != want {
 		t.Errorf("b sees a's session from %v, want a's UDP socket %v", src, want)
 	}
-	if s.fam != 0x11 || s.src != src || s.dst.String() != ppBack.addr() {
-		t.Errorf("header: family %#x, %v -> %v; want 0x11, %v -> %s", s.fam, s.src, s.dst, src, ppBack.addr())
+	if s.Family != 0x11 || s.Src != src || s.Dst.String() != ppBack.Addr() {
+		t.Errorf("header: family %#x, %v -> %v; want 0x11, %v -> %s", s.Family, s.Src, s.Dst, src, ppBack.Addr())
 	}
-	if s.tlvs[0xE0] != a.id || s.tlvs[0xE1] != "a" {
-		t.Errorf("TLVs: peer ID %q, name %q; want %q, %q", s.tlvs[0xE0], s.tlvs[0xE1], a.id, "a")
+	if s.TLVs[0xE0] != a.id || s.TLVs[0xE1] != "a" {
+		t.Errorf("TLVs: peer ID %q, name %q; want %q, %q", s.TLVs[0xE0], s.TLVs[0xE1], a.id, "a")
 	}
 
 	// whois: hold a connection through the plain forward open and ask b
@@ -248,7 +140,7 @@ service = "plain"
 	if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
 		t.Fatalf("echo through the plain forward: %v", err)
 	}
-	client := plainBack.next(t).remote.String()
+	client := plainBack.Next(t, 30*time.Second).Remote.String()
 	out, err := b.ctl("whois", client)
 	if err != nil {
 		t.Fatalf("p2pctl whois %s: %v\n%s", client, err, out)
@@ -269,7 +161,7 @@ service = "plain"
 	if len(doc.Connections) != 1 {
 		t.Fatalf("p2pctl --json whois %s: %s", client, out)
 	}
-	if got := doc.Connections[0]; got.Addr != client || got.Peer != "a" || got.Service != "plain" || got.Target != plainBack.addr() {
+	if got := doc.Connections[0]; got.Addr != client || got.Peer != "a" || got.Service != "plain" || got.Target != plainBack.Addr() {
 		t.Errorf("p2pctl --json whois %s: %+v", client, got)
 	}
 	if !strings.Contains(string(out), `"peer_id": "`+a.id+`"`) {

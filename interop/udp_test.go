@@ -15,28 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// udpEchoServer is a UDP echo server on loopback; it returns its port.
-func udpEchoServer(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			c.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
+	"github.com/p2pd/p2pd/internal/testnet"
+)
 
 // udpExchange sends d to to from c and waits for one answer, retrying the
 // send while the first flow is set up.
@@ -63,7 +44,7 @@ func udpExchange(t *testing.T, c *net.UDPConn, to netip.AddrPort, d []byte, trie
 // larger than one QUIC datagram.
 func TestUDPEndToEnd(t *testing.T) {
 	a, b := newNode(t, "a"), newNode(t, "b")
-	echoPort := udpEchoServer(t)
+	echoPort := testnet.NewUDPEcho(t).Port
 	dnsPort, dnsLog := 0, new(bytes.Buffer)
 	if _, err := exec.LookPath("dnsmasq"); err == nil {
 		dnsPort = startDNSMasq(t, dnsLog)

@@ -230,3 +230,116 @@ func (n *Node) upgrade(p *peer, s *transport.Session) {
 		n.log.Info("session moved from TCP to QUIC", "peer", p.nameNow(), "remote", q.RemoteAddr().String())
 	}
 }
+
+// session returns the peer's live session, dialing one if there is none.
+// Concurrent callers share one dial. The dial runs on the node's context,
+// so a caller that gives up does not end it for the others, and its result
+// (a session, or why the peer is down) serves the next caller.
+func (n *Node) session(ctx context.Context, p *peer) (*transport.Session, error) {
+	for {
+		if s := p.current(); s != nil {
+			return s, nil
+		}
+		up := p.upChan()
+		done, err := n.startDial(p)
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-up:
+			// A session was adopted (ours, or the peer's): take it.
+		case <-done:
+			if s := p.current(); s != nil {
+				return s, nil
+			}
+			p.mu.Lock()
+			err := p.lastErr
+			p.mu.Unlock()
+			if err == nil {
+				err = errors.New("node: dial failed")
+			}
+			return nil, err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// startDial starts a dial to p unless one runs, and returns the channel
+// that the running dial closes when it ends.
+func (n *Node) startDial(p *peer) (<-chan struct{}, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.removed {
+		return nil, fmt.Errorf("%w %q (removed)", ErrUnknownPeer, p.name)
+	}
+	if p.dialing != nil {
+		return p.dialing, nil
+	}
+	if n.ctx.Err() != nil {
+		return nil, errors.New("node: shutting down")
+	}
+	ch := make(chan struct{})
+	p.dialing = ch
+	n.wg.Add(1)
+	go n.runDial(p, ch)
+	return ch, nil
+}
+
+// runDial dials p, adopts the session and records the outcome; it closes
+// ch when done.
+func (n *Node) runDial(p *peer, ch chan struct{}) {
+	defer n.wg.Done()
+	up := p.upChan()
+	s, err := n.dial(n.ctx, p)
+	if err == nil {
+		if n.adopt(s) == nil {
+			err = errors.New("node: session lost to a parallel one that ended")
+		}
+	} else if isDuplicate(err) {
+		// The peer dialed us at the same time and its session won
+		// (DESIGN.md §3.6): that one is being adopted here right now.
+		_, err = n.awaitWinner(n.ctx, p, up, err)
+	}
+	p.mu.Lock()
+	p.dialing = nil
+	if err != nil && n.ctx.Err() == nil {
+		p.lastErr = err
+		p.lastDialFail = time.Now()
+	}
+	p.mu.Unlock()
+	close(ch)
+}
+
+func (p *peer) upChan() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.up == nil {
+		p.up = make(chan struct{})
+	}
+	return p.up
+}
+
+func isDuplicate(err error) bool {
+	var ce *transport.CloseError
+	return errors.As(err, &ce) && ce.Code == transport.CodeDuplicate
+}
+
+// awaitWinner waits for the session that beat ours in a simultaneous dial.
+func (n *Node) awaitWinner(ctx context.Context, p *peer, up chan struct{}, dialErr error) (*transport.Session, error) {
+	t := time.NewTimer(transport.DefaultHandshakeTimeout)
+	defer t.Stop()
+	for {
+		if s := p.current(); s != nil {
+			return s, nil
+		}
+		select {
+		case <-up:
+			up = p.upChan()
+		case <-t.C:
+			return nil, dialErr
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

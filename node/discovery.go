@@ -21,17 +21,39 @@ const (
 	SourcePeerstore = "peerstore"
 )
 
-// Discovery is what the node asks of peer discovery; package discovery
-// implements it and cmd/p2pd wires it in.
+// Discovery is everything the node asks of peer discovery, declared here
+// and nowhere else; package discovery implements it (wiring.go adapts it)
+// and the node finds no method by type assertion. The node calls it
+// without holding its own locks; discovery feeds the node through
+// AddAddresses and ServeRelayed, never from inside one of these calls.
 type Discovery interface {
 	// FindPeer looks a peer's overlay addresses up (peer store, then DHT).
 	FindPeer(ctx context.Context, id identity.PeerID) ([]string, error)
 	// Learned records the address a live session came from.
 	Learned(id identity.PeerID, addr string)
+	// Forget drops what discovery holds for a peer whose session went
+	// stale (cached addresses, libp2p connections), so the next lookup is
+	// fresh.
+	Forget(id identity.PeerID)
+	// DHTEnabled reports whether lookups reach the DHT (FOUND-BY dht) or
+	// only libp2p's peer store.
+	DHTEnabled() bool
+	// HasRelays reports whether relays are configured: errors mention the
+	// relayed path only then.
+	HasRelays() bool
+	// OpenRelayed opens an overlay stream to id over libp2p, through a
+	// circuit relay, when no direct path exists (relay.go).
+	OpenRelayed(ctx context.Context, id identity.PeerID) (Relayed, error)
+	// RelayPath reports whether libp2p holds a relayed connection to id,
+	// and through which relay.
+	RelayPath(id identity.PeerID) (relay string, ok bool)
+	// Close stops discovery; the node's shutdown calls it before closing
+	// the sockets discovery shares.
+	Close() error
 }
 
-// SetDiscovery wires discovery in; call it before Run. If d has a Close
-// method, the node's shutdown calls it before closing the sockets d shares.
+// SetDiscovery wires discovery in; call it before Run. The node's shutdown
+// calls d.Close before closing the sockets d shares.
 func (n *Node) SetDiscovery(d Discovery) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -124,7 +146,7 @@ func (n *Node) findPeer(ctx context.Context, p *peer) ([]string, error) {
 		return nil, err
 	}
 	source := SourcePeerstore
-	if dht, ok := d.(interface{ DHTEnabled() bool }); ok && dht.DHTEnabled() {
+	if d.DHTEnabled() {
 		source = SourceDHT
 	}
 	p.mu.Lock()

@@ -176,6 +176,15 @@ func (d fakeDiscovery) FindPeer(context.Context, identity.PeerID) ([]string, err
 }
 func (fakeDiscovery) Learned(identity.PeerID, string) {}
 func (d fakeDiscovery) DHTEnabled() bool              { return d.dht }
+func (fakeDiscovery) Forget(identity.PeerID)          {}
+func (fakeDiscovery) HasRelays() bool                 { return false }
+func (fakeDiscovery) Close() error                    { return nil }
+func (fakeDiscovery) RelayPath(identity.PeerID) (string, bool) {
+	return "", false
+}
+func (fakeDiscovery) OpenRelayed(context.Context, identity.PeerID) (node.Relayed, error) {
+	return nil, errors.New("fake: no relays")
+}
 
 // TestFoundBy: what a lookup returns is shown as found by the peer store,
 // or by the DHT when the node is in it; an address mDNS reported keeps

@@ -1,73 +1,22 @@
 package node_test
 
 import (
-	"bytes"
 	"errors"
-	"net"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/node"
-	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
 )
-
-// udpEcho is a UDP echo server on loopback, closed at cleanup.
-func udpEcho(t *testing.T) string {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			c.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	return c.LocalAddr().String()
-}
-
-// flowEcho sends each datagram on f and checks that it comes back whole.
-func flowEcho(t *testing.T, f proxy.Flow, sizes []int) {
-	t.Helper()
-	buf := make([]byte, 70000)
-	for i, size := range sizes {
-		d := randomBytes(size)
-		if err := f.WriteDatagram(d); err != nil {
-			t.Fatalf("datagram %d (%d bytes): %v", i, size, err)
-		}
-		got := make(chan int, 1)
-		go func() {
-			n, err := f.ReadDatagram(buf)
-			if err != nil {
-				n = -1
-			}
-			got <- n
-		}()
-		select {
-		case n := <-got:
-			if n != size || !bytes.Equal(buf[:n], d) {
-				t.Fatalf("datagram %d (%d bytes) came back as %d bytes, not the same", i, size, n)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("datagram %d (%d bytes) did not come back", i, size)
-		}
-	}
-}
 
 // TestUDPFlows: a udp service answers flows over QUIC (datagrams, large
 // ones on the stream) and over the TCP carrier; a tcp dial to a udp
 // service and a flow to a tcp service are refused; the service's node
 // lists the flow with its counters and drops it when the flow idles out.
 func TestUDPFlows(t *testing.T) {
-	target := udpEcho(t)
+	target := testnet.NewUDPEcho(t).String()
 	kA := newKey(t)
 	tcpPort := freeTCPPort(t)
 	b := startNode(t, node.Config{Name: "B", Peers: []node.Peer{{Name: "A", ID: kA.PeerID()}},
@@ -96,7 +45,7 @@ func TestUDPFlows(t *testing.T) {
 			if got := sessionCarrier(a, "B"); got != c.carrier {
 				t.Fatalf("carrier %q", got)
 			}
-			flowEcho(t, f, sizes)
+			testnet.EchoDatagrams(t, f, sizes)
 			var info node.FlowInfo
 			waitFor(t, "B to list the flow", func() bool {
 				for _, fi := range b.Flows() {
@@ -135,7 +84,7 @@ func TestUDPFlows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			flowEcho(t, f2, sizes[:2])
+			testnet.EchoDatagrams(t, f2, sizes[:2])
 			f2.Close()
 		})
 	}

@@ -1,12 +1,3 @@
-// Package node is the daemon core: the peer table, session lifecycle (dial
-// on demand, dial dedup, reconnect with backoff, the one-session-per-peer
-// rule), services and their access lists.
-//
-// A peer moves through these states, shown by p2pctl:
-//
-//	disconnected ──dial──▶ connecting ──handshake ok──▶ connected
-//	      ▲                    │                            │
-//	      └────── failed ──────┘◀──── session ended ────────┘
 package node
 
 import (
@@ -231,8 +222,8 @@ func (n *Node) shutdown(drain time.Duration) {
 	cancel()
 	n.cancel()
 	// Discovery's libp2p host shares the endpoint's sockets: it stops first.
-	if c, ok := n.discovery().(interface{ Close() error }); ok {
-		c.Close()
+	if d := n.discovery(); d != nil {
+		d.Close()
 	}
 	n.ep.Close()
 	n.wg.Wait()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/transport"
 )
 
@@ -80,8 +79,8 @@ func (n *Node) probe(s *transport.Session, timeout time.Duration) {
 		p.mu.Unlock()
 		n.log.Info("closing a session that stopped answering", "peer", name, "session", sessionName(s), "waited", timeout)
 		s.Close(transport.CodeNormal)
-		if f, ok := n.discovery().(interface{ Forget(identity.PeerID) }); ok {
-			f.Forget(s.Peer())
+		if d := n.discovery(); d != nil {
+			d.Forget(s.Peer())
 		}
 	}
 }

@@ -10,15 +10,10 @@ import (
 	"github.com/p2pd/p2pd/transport"
 )
 
-// Relayer is implemented by discovery when libp2p can carry overlay streams
-// to a peer with no direct path (through a circuit relay). Identity then
-// comes from libp2p's authenticated connection; the stream header is the same.
-type Relayer interface {
-	OpenRelayed(ctx context.Context, id identity.PeerID) (Relayed, error)
-	// RelayPath reports whether libp2p holds a relayed connection to id,
-	// and through which relay.
-	RelayPath(id identity.PeerID) (relay string, ok bool)
-}
+// Relayed paths: when no direct path exists, discovery (Discovery's
+// OpenRelayed) carries overlay streams over libp2p through a circuit relay.
+// Identity then comes from libp2p's authenticated connection; the stream
+// header is the same.
 
 // Relayed is an outbound relayed stream.
 type Relayed interface {
@@ -26,10 +21,9 @@ type Relayed interface {
 	SetReadDeadline(t time.Time) error
 }
 
-func (n *Node) relayer() Relayer {
-	r, _ := n.discovery().(Relayer)
-	return r
-}
+// relayer is the node's discovery, nil without one: what relayed paths go
+// through.
+func (n *Node) relayer() Discovery { return n.discovery() }
 
 // openRelayed opens req to p through libp2p when no direct session can be had.
 func (n *Node) openRelayed(ctx context.Context, p *peer, req transport.Request) (proxy.Conn, error) {

@@ -273,6 +273,6 @@ func (n *Node) notAnswered(p *peer, waited time.Duration, cause error) *PeerErro
 
 // hasRelays reports whether relays are configured ([discovery] relays).
 func (n *Node) hasRelays() bool {
-	r, ok := n.relayer().(interface{ HasRelays() bool })
-	return ok && r.HasRelays()
+	d := n.discovery()
+	return d != nil && d.HasRelays()
 }

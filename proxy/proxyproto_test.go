@@ -8,67 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/proxy"
 )
-
-// ppv2 is a PROXY v2 header as a receiver reads it. parsePPv2 is written
-// from the specification, apart from the encoder, so that a mistake in one
-// shows as a disagreement with the other.
-type ppv2 struct {
-	verCmd, fam byte
-	src, dst    netip.AddrPort
-	tlvs        map[byte]string
-	n           int // header length
-}
-
-func parsePPv2(b []byte) (ppv2, error) {
-	sig := []byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A}
-	if len(b) < 16 {
-		return ppv2{}, fmt.Errorf("%d bytes, shorter than the 16-byte fixed part", len(b))
-	}
-	if !bytes.Equal(b[:12], sig) {
-		return ppv2{}, fmt.Errorf("signature %x", b[:12])
-	}
-	h := ppv2{verCmd: b[12], fam: b[13], tlvs: map[byte]string{}}
-	l := int(b[14])<<8 | int(b[15])
-	if len(b) < 16+l {
-		return ppv2{}, fmt.Errorf("length %d, only %d bytes follow", l, len(b)-16)
-	}
-	h.n = 16 + l
-	rest := b[16:h.n]
-	port := func(p []byte) uint16 { return uint16(p[0])<<8 | uint16(p[1]) }
-	switch h.fam {
-	case 0x11:
-		if len(rest) < 12 {
-			return ppv2{}, errors.New("short IPv4 block")
-		}
-		h.src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(rest[0:4])), port(rest[8:10]))
-		h.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(rest[4:8])), port(rest[10:12]))
-		rest = rest[12:]
-	case 0x21:
-		if len(rest) < 36 {
-			return ppv2{}, errors.New("short IPv6 block")
-		}
-		h.src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(rest[0:16])), port(rest[32:34]))
-		h.dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(rest[16:32])), port(rest[34:36]))
-		rest = rest[36:]
-	case 0x00:
-	default:
-		return ppv2{}, fmt.Errorf("family %#x", h.fam)
-	}
-	for len(rest) > 0 {
-		if len(rest) < 3 {
-			return ppv2{}, errors.New("truncated TLV header")
-		}
-		tl := int(rest[1])<<8 | int(rest[2])
-		if len(rest) < 3+tl {
-			return ppv2{}, errors.New("truncated TLV value")
-		}
-		h.tlvs[rest[0]] = string(rest[3 : 3+tl])
-		rest = rest[3+tl:]
-	}
-	return h, nil
-}
 
 const ppPeerID = "12D3KooWQyQLFhpB7wpjGJNwSwx9PicdFw1iW72QrjGsnqZoprqu"
 
@@ -109,26 +51,28 @@ func TestProxyHeaderRoundTrip(t *testing.T) {
 				t.Fatalf("AppendBinary overwrote what it appends to: %q", b)
 			}
 			b = b[len(prefix):]
-			got, err := parsePPv2(append(b, "payload"...))
+			// testnet.ParseProxyV2 is written from the specification, apart
+			// from the encoder, so a mistake in one shows as a disagreement.
+			got, n, err := testnet.ParseProxyV2(append(b, "payload"...))
 			if err != nil {
 				t.Fatalf("parse %x: %v", b, err)
 			}
-			if got.n != len(b) {
-				t.Errorf("header length field says %d bytes, encoder wrote %d", got.n, len(b))
+			if n != len(b) {
+				t.Errorf("header length field says %d bytes, encoder wrote %d", n, len(b))
 			}
 			if tt.wantLen != 0 && len(b) != tt.wantLen {
 				t.Errorf("header is %d bytes, want %d", len(b), tt.wantLen)
 			}
-			if got.verCmd != 0x21 {
-				t.Errorf("version/command %#x, want 0x21 (v2, PROXY)", got.verCmd)
+			if got.VerCmd != 0x21 {
+				t.Errorf("version/command %#x, want 0x21 (v2, PROXY)", got.VerCmd)
 			}
-			if got.fam != tt.fam || got.src != tt.wantSrc || got.dst != tt.wantDst {
-				t.Errorf("family %#x %v -> %v, want %#x %v -> %v", got.fam, got.src, got.dst, tt.fam, tt.wantSrc, tt.wantDst)
+			if got.Family != tt.fam || got.Src != tt.wantSrc || got.Dst != tt.wantDst {
+				t.Errorf("family %#x %v -> %v, want %#x %v -> %v", got.Family, got.Src, got.Dst, tt.fam, tt.wantSrc, tt.wantDst)
 			}
-			checkTLV(t, got.tlvs, proxy.ProxyTLVPeerID, tt.h.PeerID, tt.idAbsent)
-			checkTLV(t, got.tlvs, proxy.ProxyTLVPeerName, tt.h.PeerName, tt.nmAbsent)
-			if len(got.tlvs) > 2 {
-				t.Errorf("unexpected TLVs: %q", got.tlvs)
+			checkTLV(t, got.TLVs, proxy.ProxyTLVPeerID, tt.h.PeerID, tt.idAbsent)
+			checkTLV(t, got.TLVs, proxy.ProxyTLVPeerName, tt.h.PeerName, tt.nmAbsent)
+			if len(got.TLVs) > 2 {
+				t.Errorf("unexpected TLVs: %q", got.TLVs)
 			}
 		})
 	}
@@ -181,7 +125,7 @@ func TestProxyHeaderTooLong(t *testing.T) {
 	if err != nil || len(b) != proxy.MaxProxyHeaderLen {
 		t.Fatalf("longest header: %d bytes, %v; want %d", len(b), err, proxy.MaxProxyHeaderLen)
 	}
-	if got, err := parsePPv2(b); err != nil || got.tlvs[proxy.ProxyTLVPeerName] != h.PeerName {
+	if got, _, err := testnet.ParseProxyV2(b); err != nil || got.TLVs[proxy.ProxyTLVPeerName] != h.PeerName {
 		t.Fatalf("longest header does not parse back: %v", err)
 	}
 }

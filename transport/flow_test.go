@@ -3,11 +3,12 @@ package transport
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"testing"
 	"time"
+
+	"github.com/p2pd/p2pd/internal/testnet"
 )
 
 // flowEchoServer accepts udp streams on s and echoes each flow's datagrams.
@@ -46,36 +47,6 @@ func flowEchoServer(ctx context.Context, s *Session) {
 	}()
 }
 
-// echoDatagrams sends datagrams of the given sizes one at a time on f and
-// checks that each comes back whole.
-func echoDatagrams(t *testing.T, f *Flow, sizes []int) {
-	t.Helper()
-	buf := make([]byte, MaxFlowDatagram+1)
-	for i, size := range sizes {
-		d := make([]byte, size)
-		rand.Read(d)
-		if err := f.WriteDatagram(d); err != nil {
-			t.Fatalf("datagram %d (%d bytes): %v", i, size, err)
-		}
-		got := make(chan int, 1)
-		go func() {
-			n, err := f.ReadDatagram(buf)
-			if err != nil {
-				n = -1
-			}
-			got <- n
-		}()
-		select {
-		case n := <-got:
-			if n < 0 || !bytes.Equal(buf[:n], d) {
-				t.Fatalf("datagram %d (%d bytes) came back as %d bytes, not the same", i, size, n)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("datagram %d (%d bytes) did not come back", i, size)
-		}
-	}
-}
-
 // TestFlows: udp flows carry datagrams byte-exact both ways over QUIC
 // (small ones as QUIC datagrams, large ones framed on the stream) and over
 // the TCP carrier (all framed); closing one end ends the other's flow.
@@ -109,8 +80,8 @@ func TestFlows(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				echoDatagrams(t, f1, sizes)
-				echoDatagrams(t, f2, sizes[:3])
+				testnet.EchoDatagrams(t, f1, sizes)
+				testnet.EchoDatagrams(t, f2, sizes[:3])
 				st := f1.Stats()
 				if st.Datagrams != c.datagrams || st.Sent != uint64(len(sizes)) || st.Received != uint64(len(sizes)) {
 					t.Fatalf("%s: stats %+v", dir.name, st)
@@ -128,7 +99,7 @@ func TestFlows(t *testing.T) {
 				if err := f1.WriteDatagram([]byte("x")); err == nil {
 					t.Fatal("write on a closed flow succeeded")
 				}
-				echoDatagrams(t, f2, sizes[:2]) // the other flow goes on
+				testnet.EchoDatagrams(t, f2, sizes[:2]) // the other flow goes on
 				f2.Close()
 			}
 		})
@@ -189,7 +160,7 @@ func TestFlowIdle(t *testing.T) {
 	}
 	f.SetIdleTimeout(300 * time.Millisecond)
 	for range 6 { // 6 × 100 ms of traffic: longer than the timeout
-		echoDatagrams(t, f, []int{10})
+		testnet.EchoDatagrams(t, f, []int{10})
 		time.Sleep(100 * time.Millisecond)
 	}
 	select {

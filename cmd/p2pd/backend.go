@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pd/p2pd/control"
+	"github.com/p2pd/p2pd/internal/buildinfo"
 	"github.com/p2pd/p2pd/node"
 	"github.com/p2pd/p2pd/proxy"
 )
@@ -31,7 +32,7 @@ func (b backend) Status(context.Context) (control.Status, error) {
 	return control.Status{
 		Addresses: addrs,
 		Config:    b.d.path,
-		ID:        n.ID().String(), Name: n.Name(), Version: version, Listen: n.ListenAddrs(),
+		ID:        n.ID().String(), Name: n.Name(), Version: buildinfo.Version, Listen: n.ListenAddrs(),
 		StartedAt: n.Started(), UptimeSeconds: time.Since(n.Started()).Seconds(),
 		Peers: len(peers), Connected: connected, Services: len(n.Services()), Forwards: len(b.d.fwd.Stats()),
 	}, nil

@@ -21,9 +21,6 @@ import (
 	"github.com/p2pd/p2pd/proxy"
 )
 
-// version is the daemon's version, shown by p2pctl status.
-const version = "0.1.0 (protocol p2pd/1)"
-
 // daemon is a running p2pd: the node, the forwards and the control server.
 type daemon struct {
 	path string
@@ -62,43 +59,42 @@ func runDaemon(ctx context.Context, path string) error {
 	if err := checkOwnID(cfg, key.PeerID()); err != nil {
 		return err
 	}
-	ncfg := p2pd.NodeConfig(cfg, key, log)
-	mx, err := openMetrics(cfg, &ncfg.Transport, log) // metrics.go; nil when [metrics] is off
-	if err != nil {
-		return err
+	// The node and discovery are an embedded p2pd.Server, as a Go program
+	// would run them; the daemon adds forwards, proxies, the control
+	// socket, metrics and systemd notifications around it.
+	var mx *metricsEndpoint
+	var mxErr error
+	srv := &p2pd.Server{Config: cfg, Logger: log, Key: key, Tune: func(nc *node.Config) {
+		mx, mxErr = openMetrics(cfg, &nc.Transport, log) // metrics.go; nil when [metrics] is off
+	}}
+	err = srv.Start()
+	if mxErr != nil {
+		srv.Close()
+		return mxErr
 	}
 	defer mx.close()
-	n, err := node.New(ncfg)
 	if err != nil {
 		return err
 	}
-	d := &daemon{path: cfg.Path, log: log, node: n, cfg: cfg, sd: newNotifier()}
-	if ncfg.Transport.Shared {
-		disc, stopDisc, err := p2pd.StartDiscovery(ctx, cfg, key, n, log)
-		if err != nil {
-			n.Close()
-			return err
-		}
-		d.disc = disc
-		defer stopDisc()
-	}
+	n := srv.Node()
+	d := &daemon{path: cfg.Path, log: log, node: n, disc: srv.Discovery(), cfg: cfg, sd: newNotifier()}
 	d.fwd = proxy.NewForwarder(n, log)
 	d.fwd.SetClassifier(classifyOverlayError)
 	d.prx = proxy.NewServer(n, classifyOverlayError, log)
 	ln, err := control.Listen(cfg.Node.ControlSocket)
 	if err != nil {
-		n.Close()
+		srv.Close()
 		return err
 	}
 	if err := d.fwd.Apply(forwards(cfg)); err != nil {
 		ln.Close()
-		n.Close()
+		srv.Close()
 		d.fwd.Close(context.Background())
 		return err
 	}
 	if err := d.prx.Apply(proxyConfig(cfg)); err != nil {
 		ln.Close()
-		n.Close()
+		srv.Close()
 		d.fwd.Close(context.Background())
 		d.prx.Close(context.Background())
 		return err
@@ -108,15 +104,16 @@ func runDaemon(ctx context.Context, path string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var wg sync.WaitGroup
-	srv := control.NewServer(backend{d}, log)
+	ctl := control.NewServer(backend{d}, log)
 	wg.Add(2)
-	go func() { defer wg.Done(); srv.Serve(ctx, ln) }()
+	go func() { defer wg.Done(); ctl.Serve(ctx, ln) }()
 	go func() { defer wg.Done(); d.reloadOnHUP(ctx) }()
 	mx.start(ctx, &wg, d)
 	d.notify(d.sd.ready())
 
-	err = n.Run(ctx)
+	<-ctx.Done()
 	d.notify(d.sd.stopping())
+	srv.Close() // drains the sessions, then stops discovery and the sockets
 	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	d.fwd.Close(drain)
 	d.prx.Close(drain)
@@ -124,7 +121,7 @@ func runDaemon(ctx context.Context, path string) error {
 	stop()
 	wg.Wait()
 	log.Info("p2pd stopped")
-	return err
+	return nil
 }
 
 func loadKey(cfg *config.Config) (identity.PrivateKey, bool, error) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/p2pd/p2pd/internal/buildinfo"
 	"github.com/spf13/cobra"
 )
 
@@ -63,7 +64,7 @@ func newRoot() *cobra.Command {
 			return runDaemon(cmd.Context(), configPath)
 		},
 	}
-	root.Version = versionText("p2pd")
+	root.Version = buildinfo.Text("p2pd")
 	root.SetVersionTemplate("{{.Version}}")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&configPath, "config", "", "config file (default: $P2PD_CONFIG or the state directory's p2pd.toml)")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -102,23 +101,6 @@ func TestVersion(t *testing.T) {
 	code, sub, errOut := p2pdCmd(t, "version")
 	if code != 0 || errOut != "" || sub != flag {
 		t.Fatalf("version: exit %d, stdout %q, stderr %q; want what --version printed, %q", code, sub, errOut, flag)
-	}
-}
-
-func TestCommitOf(t *testing.T) {
-	rev := "0123456789abcdef0123456789abcdef01234567"
-	for _, tt := range []struct {
-		settings []debug.BuildSetting
-		want     string
-	}{
-		{nil, "unknown"},
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: "false"}}, rev},
-		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: rev}}, rev + "-dirty"},
-		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}}, "unknown"},
-	} {
-		if got := commitOf(tt.settings); got != tt.want {
-			t.Errorf("commitOf(%v) = %q, want %q", tt.settings, got, tt.want)
-		}
 	}
 }
 

@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
-	"runtime/debug"
 	"sync"
 
 	"github.com/p2pd/p2pd/config"
+	"github.com/p2pd/p2pd/internal/buildinfo"
 	"github.com/p2pd/p2pd/metrics"
 	"github.com/p2pd/p2pd/node"
 	"github.com/p2pd/p2pd/proxy"
@@ -67,11 +67,7 @@ func (e *metricsEndpoint) close() {
 }
 
 func buildInfo() metrics.Build {
-	var settings []debug.BuildSetting
-	if info, ok := debug.ReadBuildInfo(); ok {
-		settings = info.Settings
-	}
-	return metrics.Build{Version: version, Commit: commitOf(settings), GoVersion: runtime.Version()}
+	return metrics.Build{Version: buildinfo.Version, Commit: buildinfo.Commit(), GoVersion: runtime.Version()}
 }
 
 // metricsSnapshot is what a scrape reads: the node's sessions and stream

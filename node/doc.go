@@ -1,0 +1,79 @@
+// Package node is the daemon core: the trust list and each peer's life
+// (sessions on demand or always on, one session per peer), the services
+// and their access lists, and the two data paths between local
+// applications and peers' services. It never imports libp2p: discovery
+// comes in through the Discovery interface (discovery.go).
+//
+// # The life of a peer
+//
+// A peer's state is held in one place, its *peer (peer.go), under peer.mu,
+// and p2pctl shows it:
+//
+//	             use (DialService, DialFlow, Ping)
+//	idle / disconnected ──────────────────────────▶ connecting ──handshake ok──▶ connected
+//	      ▲    ▲                                      │                           │   │
+//	      │    └───────── failed (down, fail fast) ◀──┘                           │   │
+//	      │                                                                       │   │
+//	      ├──────────── no stream for session_idle (idle close, graceful) ◀───────┘   │
+//	      └──────────── session ended (peer gone, crash noticed, removed) ◀───────────┘
+//
+// idle is an on-demand peer with no session and nothing wrong;
+// disconnected one whose last attempt or session failed (unreachable.go
+// keeps why for fail-fast). An always_on peer goes from disconnected back
+// to connecting by itself (the maintainer's backoff).
+//
+// By concern, in the order a peer meets them:
+//
+//   - peer.go: the peer's state and addresses.
+//   - dial.go: session (get one, or dial; concurrent callers share one dial
+//     through peer.dialing), runDial, and the address search itself
+//     (happy eyeballs between addresses, QUIC then TCP after
+//     HappyEyeballsDelay, the move back to QUIC).
+//   - adopt.go: adopt (one session per peer; the loser of a simultaneous
+//     dial is retired gracefully on both sides), retire, replaces, ended.
+//   - maintain.go: the maintainer of an always_on peer (redial with
+//     backoff) and, for any peer with a live session, the move back to QUIC.
+//   - idle.go: sessions on demand and the idle reaper.
+//   - unreachable.go, probe.go: why a peer is down, fail fast, the probe of
+//     a session that stopped answering.
+//   - apply.go: a reload (new trust list and services at once).
+//
+// # The path of one connection
+//
+// Outbound (outbound.go): a forward or proxy calls DialService; it picks
+// the live session, a relayed path the node prefers now, or a session it
+// dials (openDialed, unreachable.go), and opens a stream whose header
+// names the service (transport's request header). UDP flows take the same
+// path with DialFlow (flow.go).
+//
+// Inbound (inbound.go): serveStreams accepts a session's streams;
+// handleStream reads the header, checks the peer's limits (limits.go) and
+// the service's allow list, dials the target, answers the status and
+// splices. Relayed streams from discovery enter at ServeRelayed (relay.go)
+// and go through the same handleStream. UDP services: serveFlow (flow.go).
+//
+// # Goroutines
+//
+// Every goroutine the node starts is counted in Node.wg and ends with
+// Node.ctx; Close and Run's return wait for all of them. Their owners:
+//
+//   - Run: acceptLoop (adopts inbound sessions) and reapIdle.
+//   - startMaintainer: one maintain per always_on peer, or per peer while
+//     its session lives.
+//   - startDial: one runDial per peer at a time.
+//   - adopt: one serveStreams per session, which starts one handleStream
+//     per inbound stream; retire and closeIdle: one per ending session.
+//   - serveFlow: one goroutine per flow beside the stream's own.
+//   - checkAliveAsync and the probes: one per suspect session, bounded by
+//     livenessTimeout.
+//
+// # Locks
+//
+// Node.mu guards the peer table, the services, discovery and the running
+// and draining flags; peer.mu a peer's fields; service.mu a service's live
+// streams. The order is Node.mu, then peer.mu or service.mu, never the
+// reverse and never two peers at once. The tables with their own locks
+// (pending, flows, whois) are leaves. No lock is held across a network
+// call, a dial or a wait on a channel; transport's sessions are safe for
+// concurrent use and are called without the node's locks.
+package node
