@@ -62,6 +62,7 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		return false
 	})
 	p.sess = s
+	p.transition(Connected)
 	p.lastErr, p.down = nil, nil
 	p.lastHandshake = time.Now()
 	if p.up != nil {
@@ -173,6 +174,11 @@ func (n *Node) ended(p *peer, s *transport.Session, logEnd bool) {
 		}
 		if p.down != nil {
 			p.lastErr = p.down // the sentence, for p2pctl peers
+		}
+		if p.dialing == nil {
+			p.transition(p.resting())
+		} else {
+			p.transition(Connecting)
 		}
 	}
 	name := p.name

@@ -55,6 +55,9 @@ func (n *Node) apply(peers []Peer, services []Service) error {
 		}
 		p.mu.Lock()
 		p.name, p.addrs, p.transport, p.alwaysOn = pc.Name, append([]string(nil), pc.Addresses...), pc.Transport, pc.AlwaysOn
+		if p.state != Connected && p.state != Connecting {
+			p.transition(p.resting()) // a new peer, or always_on changed
+		}
 		p.mu.Unlock()
 		newPeers[pc.ID] = p
 		names[pc.Name] = p

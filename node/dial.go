@@ -281,6 +281,9 @@ func (n *Node) startDial(p *peer) (<-chan struct{}, error) {
 	}
 	ch := make(chan struct{})
 	p.dialing = ch
+	if p.state != Connected { // a dial beside a live session (the move to QUIC) changes nothing
+		p.transition(Connecting)
+	}
 	n.wg.Add(1)
 	go n.runDial(p, ch)
 	return ch, nil
@@ -306,6 +309,9 @@ func (n *Node) runDial(p *peer, ch chan struct{}) {
 	if err != nil && n.ctx.Err() == nil {
 		p.lastErr = err
 		p.lastDialFail = time.Now()
+	}
+	if p.state == Connecting { // not adopted: a session would have made it connected
+		p.transition(p.resting())
 	}
 	p.mu.Unlock()
 	close(ch)

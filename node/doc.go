@@ -6,8 +6,9 @@
 //
 // # The life of a peer
 //
-// A peer's state is held in one place, its *peer (peer.go), under peer.mu,
-// and p2pctl shows it:
+// A peer's state is one field of its *peer (peer.go), under peer.mu,
+// changed only by peer.transition (from startDial, adopt, runDial's end,
+// ended and apply), and p2pctl shows it:
 //
 //	             use (DialService, DialFlow, Ping)
 //	idle / disconnected ──────────────────────────▶ connecting ──handshake ok──▶ connected

@@ -37,7 +37,13 @@ func (s PeerState) String() string {
 type peer struct {
 	id identity.PeerID
 
-	mu            sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// state is where the peer is in its life (doc.go); it changes only
+	// through transition, at the four places that change it: startDial,
+	// adopt, the end of a dial (runDial) and the end of a session (ended),
+	// and when a reload makes or changes the peer (apply).
+	state         PeerState
+	stateSince    time.Time
 	name          string
 	addrs         []string            // configured
 	transport     string              // Peer.Transport
@@ -60,6 +66,23 @@ type peer struct {
 	maintained    bool
 
 	limits peerLimits // not guarded by mu: atomics and a channel
+}
+
+// transition moves p to state to; p.mu is held.
+func (p *peer) transition(to PeerState) {
+	if p.state != to || p.stateSince.IsZero() {
+		p.state, p.stateSince = to, time.Now()
+	}
+}
+
+// resting is the state of a peer with neither a session nor a dial: idle
+// for an on-demand peer with nothing wrong on record, else disconnected.
+// p.mu is held.
+func (p *peer) resting() PeerState {
+	if !p.alwaysOn && p.lastErr == nil {
+		return Idle
+	}
+	return Disconnected
 }
 
 func (p *peer) current() *transport.Session {

@@ -58,14 +58,11 @@ func (n *Node) Peers() []PeerStatus {
 		addrs := p.dialAddrs()
 		p.mu.Lock()
 		st := PeerStatus{Name: p.name, ID: p.id.String(), Addresses: addrs, LastHandshake: p.lastHandshake, Sources: p.sources()}
-		switch {
-		case p.sess != nil && p.sess.State() == transport.StateEstablished:
-			st.State = Connected
+		st.State = p.state
+		if st.State == Connected && p.sess != nil {
 			st.Endpoint = p.sess.RemoteAddr().String()
 			st.Path = "direct"
 			st.Carrier, st.CarrierReason = p.sess.Carrier(), p.carrierReason(p.sess)
-		case p.dialing != nil:
-			st.State = Connecting
 		}
 		p.mu.Unlock()
 		if st.State != Connected && relayer != nil {
@@ -77,8 +74,8 @@ func (n *Node) Peers() []PeerStatus {
 		if st.State != Connected && p.lastErr != nil {
 			st.LastError = p.lastErr.Error()
 		}
-		if st.State == Disconnected && !p.alwaysOn && p.lastErr == nil {
-			st.State = Idle
+		if st.State == Idle && p.lastErr != nil {
+			st.State = Disconnected // a failure found out since it came to rest (fail fast)
 		}
 		p.mu.Unlock()
 		out = append(out, st)
