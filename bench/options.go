@@ -59,6 +59,9 @@ with -netns also bulk, RTT, concurrent request/response and new-connection
 rates between two network namespaces over a veth pair. -holepunch measures
 instead how often and how fast a relayed path becomes direct through pairs
 of NATs (endpoint-independent, port-restricted, symmetric) in namespaces.
+bench scale -scale N (bench/run.sh -scale N) instead starts N daemons in
+namespaces that find each other through the DHT alone and measures idle
+cost per node and cold first contacts.
 
 Flags:
 `

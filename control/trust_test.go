@@ -3,7 +3,6 @@ package control_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -14,38 +13,15 @@ import (
 	"github.com/p2pd/p2pd/control/controltest"
 )
 
-// trustBackend adds the trust endpoints to the fixture.
-type trustBackend struct {
-	*controltest.Backend
-	added []control.TrustAddRequest
-}
-
-func (b *trustBackend) Invite(context.Context) (control.Invite, error) {
-	return control.Invite{Line: "p2pd1:xyz", ID: idDB, Name: "alpha"}, nil
-}
-
-func (b *trustBackend) TrustAdd(_ context.Context, req control.TrustAddRequest) (control.TrustChange, error) {
-	if req.Name == "db" {
-		return control.TrustChange{}, &control.RejectedError{Err: errors.New(`trust: a peer named "db" is already trusted`)}
-	}
-	b.added = append(b.added, req)
-	return control.TrustChange{Name: req.Name, ID: req.Peer, Origin: "trust", Allowed: req.Allow, TrustFile: "/s/trust.toml"}, nil
-}
-
-func (b *trustBackend) TrustRemove(_ context.Context, name string) (control.TrustChange, error) {
-	if name != "web1" {
-		return control.TrustChange{}, fmt.Errorf("trust: no trusted peer %q: %w", name, control.ErrNotFound)
-	}
-	return control.TrustChange{Name: name, ID: idWeb, Origin: "config", Allowed: []string{"postgres"}, Closed: 1}, nil
-}
-
-func (b *trustBackend) Pending(context.Context) ([]control.Pending, error) {
-	at := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
-	return []control.Pending{{ID: idWeb, AltID: idDB, Name: "x", Remote: "192.0.2.1:4242", Carrier: "quic", Count: 3, FirstSeen: at, LastSeen: at}}, nil
-}
-
 func TestTrustEndpoints(t *testing.T) {
-	b := &trustBackend{Backend: fixture()}
+	at := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	b := &controltest.Trust{Backend: fixture(),
+		InviteData: control.Invite{Line: "p2pd1:xyz", ID: idDB, Name: "alpha"},
+		TrustFile:  "/s/trust.toml",
+		Removed:    control.TrustChange{Name: "web1", ID: idWeb, Origin: "config", Allowed: []string{"postgres"}, Closed: 1},
+		PendingList: []control.Pending{{ID: idWeb, AltID: idDB, Name: "x", Remote: "192.0.2.1:4242", Carrier: "quic", Count: 3,
+			FirstSeen: at, LastSeen: at}},
+	}
 	c := control.NewClient(controltest.Serve(t, b))
 	ctx := context.Background()
 
@@ -67,8 +43,8 @@ func TestTrustEndpoints(t *testing.T) {
 			t.Errorf("TrustAdd(%+v): %v, want 400", bad, err)
 		}
 	}
-	if len(b.added) != 1 {
-		t.Errorf("the backend saw %d adds, want 1: bad requests stop at the server", len(b.added))
+	if added := b.Added(); len(added) != 1 {
+		t.Errorf("the backend saw %d adds, want 1: bad requests stop at the server", len(added))
 	}
 	if ch, err := c.TrustRemove(ctx, "web1"); err != nil || ch.Closed != 1 || ch.Origin != "config" {
 		t.Errorf("TrustRemove: %+v, %v", ch, err)

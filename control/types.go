@@ -62,6 +62,9 @@ type Peer struct {
 	// Path is "direct" or "relayed" while connected; Relay names the relay.
 	Path  string `json:"path,omitempty"`
 	Relay string `json:"relay,omitempty"`
+	// DirectReason says why a relayed peer has no direct path yet, e.g.
+	// "symmetric NAT on both sides: staying relayed".
+	DirectReason string `json:"direct_reason,omitempty"`
 	// Carrier is "quic" or "tcp" on a direct path; CarrierReason says why
 	// it is TCP.
 	Carrier       string `json:"carrier,omitempty"`

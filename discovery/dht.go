@@ -181,7 +181,10 @@ func (d *Discovery) FindPeer(ctx context.Context, id identity.PeerID) ([]string,
 	}
 	var lookupErr error
 	if d.dht != nil {
-		ai, err := d.dht.FindPeer(ctx, pid)
+		ai, live, err := d.lookup(ctx, pid, len(known) > 0)
+		if len(live) > 0 {
+			return merge(live, known), nil // the peer connected while we looked
+		}
 		if found := overlayAddrs(ai.Addrs, dialable); err == nil && len(found) > 0 {
 			d.em.push(Record{Peer: id, Addrs: found, Source: SourceDHT})
 			return merge(found, known), nil
@@ -199,6 +202,65 @@ func (d *Discovery) FindPeer(ctx context.Context, id identity.PeerID) ([]string,
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 }
+
+// knownLookupBudget bounds a DHT lookup for a peer whose addresses the
+// peer store holds already: those are tried rather than waiting on a query
+// stuck on an unresponsive node (kad-dht gives each request 10 s).
+const knownLookupBudget = 2 * time.Second
+
+// lookup runs a DHT lookup of p, which ends early when p connects to this
+// host meanwhile (it dialed in: its live addresses are then the answer) or,
+// when known, after knownLookupBudget.
+func (d *Discovery) lookup(ctx context.Context, p peer.ID, known bool) (peer.AddrInfo, []string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if known {
+		ctx, cancel = context.WithTimeout(ctx, knownLookupBudget)
+		defer cancel()
+	}
+	came := make(chan struct{}, 1)
+	nb := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() == p {
+			select {
+			case came <- struct{}{}:
+			default:
+			}
+		}
+	}}
+	d.host.Network().Notify(nb)
+	defer d.host.Network().StopNotify(nb)
+	type result struct {
+		ai  peer.AddrInfo
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ai, err := d.dht.FindPeer(ctx, p)
+		done <- result{ai, err}
+	}()
+	var grace <-chan time.Time
+	for {
+		select {
+		case r := <-done:
+			return r.ai, nil, r.err
+		case <-came:
+			// Often the lookup's own connection, as it ends: let it
+			// finish and say so; a peer that dialed in is taken after
+			// the grace.
+			if grace == nil {
+				grace = time.After(lookupGrace)
+			}
+		case <-grace:
+			if live := d.liveAddrs(p); len(live) > 0 {
+				return peer.AddrInfo{}, live, nil // the lookup is cancelled on return
+			}
+			grace = nil
+		}
+	}
+}
+
+// lookupGrace is how long a lookup may go on once the peer is connected.
+const lookupGrace = 250 * time.Millisecond
 
 // liveAddrs returns the remote overlay addresses of the host's direct
 // connections to p (relayed ones have none): the freshest addresses there

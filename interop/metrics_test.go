@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"runtime"
 	"sort"
 	"strings"
@@ -18,9 +16,8 @@ import (
 	"time"
 
 	"github.com/p2pd/p2pd/internal/testnet"
+	"github.com/p2pd/p2pd/metrics/metricstest"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // TestMetricsEndpoint runs b (services echo and secret, [metrics] on) and
@@ -79,8 +76,8 @@ listen = "127.0.0.1:%d"
 	// after the client saw the echo's end.
 	var fb map[string]*dto.MetricFamily
 	waitFor(t, "b to count the echoed stream's bytes", 10*time.Second, func() bool {
-		fb = scrapeMetrics(t, urlB)
-		_, ok := sample(fb, "p2pd_bytes_total", "direction=sent", "peer=a", "service=echo")
+		fb = metricstest.Scrape(t, urlB)
+		_, ok := metricstest.Value(fb, "p2pd_bytes_total", "direction=sent", "peer=a", "service=echo")
 		return ok
 	})
 	expect(t, "b", fb, 1, "p2pd_streams_total", "result=ok", "service=echo")
@@ -95,23 +92,23 @@ listen = "127.0.0.1:%d"
 	if n := len(fb["p2pd_sessions"].GetMetric()); n != 1 {
 		t.Errorf("b: p2pd_sessions has %d series, want a's alone (c is not trusted)", n)
 	}
-	if rtt, ok := sample(fb, "p2pd_peer_rtt_seconds", "peer=a"); !ok || rtt <= 0 || rtt > 1 {
+	if rtt, ok := metricstest.Value(fb, "p2pd_peer_rtt_seconds", "peer=a"); !ok || rtt <= 0 || rtt > 1 {
 		t.Errorf("b: p2pd_peer_rtt_seconds{peer=a} = %v (present %v), want a loopback RTT above 0", rtt, ok)
 	}
 	// The session that carried the echo may have been replaced since (both
 	// sides dialed; one session survives), so its bytes only need to exist.
-	if got, _ := sample(fb, "p2pd_session_bytes_total", "direction=received", "peer=a"); got <= 0 {
+	if got, _ := metricstest.Value(fb, "p2pd_session_bytes_total", "direction=received", "peer=a"); got <= 0 {
 		t.Errorf("b: p2pd_session_bytes_total{received,peer=a} = %v, want the live session's bytes", got)
 	}
-	if _, ok := sample(fb, "p2pd_peer_packets_lost_total", "peer=a"); !ok {
+	if _, ok := metricstest.Value(fb, "p2pd_peer_packets_lost_total", "peer=a"); !ok {
 		t.Error("b: p2pd_peer_packets_lost_total{peer=a} is absent")
 	}
 	// a's session to b took one handshake at least (a simultaneous dial may
 	// take two); c's attempts were refused as untrusted.
-	if n, _ := sample(fb, "p2pd_handshakes_total", "result=ok"); n < 1 {
+	if n, _ := metricstest.Value(fb, "p2pd_handshakes_total", "result=ok"); n < 1 {
 		t.Errorf("b: p2pd_handshakes_total{result=ok} = %v, want at least 1", n)
 	}
-	if n, _ := sample(fb, "p2pd_handshakes_total", "result=untrusted"); n < 1 {
+	if n, _ := metricstest.Value(fb, "p2pd_handshakes_total", "result=untrusted"); n < 1 {
 		t.Errorf("b: p2pd_handshakes_total{result=untrusted} = %v, want c's refused attempts (at least 1)\n%s", n, b.log)
 	}
 	if h := fb["p2pd_handshake_duration_seconds"]; h == nil || h.GetMetric()[0].GetHistogram().GetSampleCount() < 1 {
@@ -120,7 +117,7 @@ listen = "127.0.0.1:%d"
 	checkBuildInfo(t, fb)
 	noPeerIDs(t, fb, a.id, b.id, c.id, fmt.Sprint(a.port), fmt.Sprint(c.port))
 
-	fa := scrapeMetrics(t, urlA)
+	fa := metricstest.Scrape(t, urlA)
 	listen := func(port int) string { return fmt.Sprintf("listen=127.0.0.1:%d", port) }
 	expect(t, "a", fa, 1, "p2pd_forward_connections_total", listen(fecho), "protocol=tcp")
 	expect(t, "a", fa, 0, "p2pd_forward_connections", listen(fecho), "protocol=tcp")
@@ -129,7 +126,7 @@ listen = "127.0.0.1:%d"
 	expect(t, "a", fa, 1, "p2pd_forward_errors_total", "kind=unknown_service", listen(fnone), "protocol=tcp")
 	expect(t, "a", fa, 1, "p2pd_proxy_errors_total", "kind=not_p2p", "listener=http")
 	expect(t, "a", fa, 1, "p2pd_sessions", "carrier=quic", "path=direct", "peer=b")
-	if n, _ := sample(fa, "p2pd_handshakes_total", "result=ok"); n < 1 {
+	if n, _ := metricstest.Value(fa, "p2pd_handshakes_total", "result=ok"); n < 1 {
 		t.Errorf("a: p2pd_handshakes_total{result=ok} = %v, want at least 1", n)
 	}
 	checkBuildInfo(t, fa)
@@ -187,59 +184,9 @@ func httpStatus(t *testing.T, u string) int {
 	return resp.StatusCode
 }
 
-// scrapeMetrics GETs a /metrics endpoint, checks it with promtool when that
-// is installed, and parses it.
-func scrapeMetrics(t *testing.T, u string) map[string]*dto.MetricFamily {
-	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get(u)
-	if err != nil {
-		t.Fatalf("scrape %s: %v", u, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape %s: %d, %v\n%s", u, resp.StatusCode, err, body)
-	}
-	if path, err := exec.LookPath("promtool"); err == nil {
-		cmd := exec.Command(path, "check", "metrics")
-		cmd.Stdin = bytes.NewReader(body)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("promtool check metrics: %v\n%s", err, out)
-		}
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("parsing the scrape of %s: %v\n%s", u, err, body)
-	}
-	return fams
-}
-
-// sample is the value of family name's sample whose labels are exactly
-// labels ("name=value", sorted by name).
-func sample(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	for _, m := range fams[name].GetMetric() {
-		var got []string
-		for _, l := range m.GetLabel() {
-			got = append(got, l.GetName()+"="+l.GetValue())
-		}
-		if strings.Join(got, ",") != strings.Join(labels, ",") {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
-}
-
 func expect(t *testing.T, node string, fams map[string]*dto.MetricFamily, want float64, name string, labels ...string) {
 	t.Helper()
-	got, ok := sample(fams, name, labels...)
+	got, ok := metricstest.Value(fams, name, labels...)
 	switch {
 	case !ok:
 		t.Errorf("%s: %s{%s} is absent, want %v; the family has %v", node, name, strings.Join(labels, ","), want, labelSets(fams[name]))

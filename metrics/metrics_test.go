@@ -1,22 +1,19 @@
 package metrics_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"math"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/p2pd/p2pd/metrics"
+	"github.com/p2pd/p2pd/metrics/metricstest"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 )
 
@@ -76,59 +73,9 @@ func get(t *testing.T, url string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-// scrape fetches and parses url; it checks the text with promtool when that
-// is installed.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	code, body := get(t, url)
-	if code != http.StatusOK {
-		t.Fatalf("GET %s: %d\n%s", url, code, body)
-	}
-	if path, err := exec.LookPath("promtool"); err == nil {
-		cmd := exec.Command(path, "check", "metrics")
-		cmd.Stdin = bytes.NewReader(body)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("promtool check metrics: %v\n%s", err, out)
-		}
-	} else {
-		t.Log("promtool not installed: the exposition is checked by the parser only")
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("parsing the scrape: %v\n%s", err, body)
-	}
-	return fams
-}
-
-// value is the value of the sample of family name whose labels are
-// exactly labels ("k=v" pairs); ok is false when there is none.
-func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-	for _, m := range f.GetMetric() {
-		var got []string
-		for _, l := range m.GetLabel() {
-			got = append(got, l.GetName()+"="+l.GetValue())
-		}
-		if strings.Join(got, ",") != strings.Join(labels, ",") {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
-}
-
 func wantValue(t *testing.T, fams map[string]*dto.MetricFamily, want float64, name string, labels ...string) {
 	t.Helper()
-	got, ok := value(fams, name, labels...)
+	got, ok := metricstest.Value(fams, name, labels...)
 	if !ok {
 		t.Errorf("%s{%s}: absent, want %v", name, strings.Join(labels, ","), want)
 		return
@@ -163,12 +110,12 @@ func TestScrapeCarriesTheSource(t *testing.T) {
 	m.ObserveHandshake("no such result", 0)
 	url := serve(t, m)
 
-	fams := scrape(t, url)
+	fams := metricstest.Scrape(t, url)
 	wantValue(t, fams, 1, "p2pd_build_info", "commit=abc123", "goversion=go1.26.8", "version=0.1.0")
 	wantValue(t, fams, 1, "p2pd_sessions", "carrier=quic", "path=direct", "peer=db")
 	wantValue(t, fams, 1, "p2pd_sessions", "carrier=relay", "path=relayed", "peer=web")
 	wantValue(t, fams, 0.0015, "p2pd_peer_rtt_seconds", "peer=db")
-	if _, ok := value(fams, "p2pd_peer_rtt_seconds", "peer=web"); ok {
+	if _, ok := metricstest.Value(fams, "p2pd_peer_rtt_seconds", "peer=web"); ok {
 		t.Error("a relayed path without stats has an RTT series")
 	}
 	wantValue(t, fams, 3, "p2pd_peer_packets_lost_total", "peer=db")
@@ -219,8 +166,8 @@ func TestScrapeCarriesTheSource(t *testing.T) {
 
 	// A session that ends leaves the gauge; a scrape reads the source anew.
 	src.set(metrics.Snapshot{})
-	fams = scrape(t, url)
-	if _, ok := value(fams, "p2pd_sessions", "carrier=quic", "path=direct", "peer=db"); ok {
+	fams = metricstest.Scrape(t, url)
+	if _, ok := metricstest.Value(fams, "p2pd_sessions", "carrier=quic", "path=direct", "peer=db"); ok {
 		t.Error("p2pd_sessions still has db after its session ended")
 	}
 }
@@ -233,7 +180,7 @@ func TestBadLabelLeavesTheRest(t *testing.T) {
 	}})
 	m := metrics.New(metrics.Build{}, nil)
 	m.SetSource(src)
-	fams := scrape(t, serve(t, m))
+	fams := metricstest.Scrape(t, serve(t, m))
 	wantValue(t, fams, 1, "p2pd_streams_total", "result=ok", "service=echo")
 }
 

@@ -47,6 +47,9 @@ type Discovery interface {
 	// RelayPath reports whether libp2p holds a relayed connection to id,
 	// and through which relay.
 	RelayPath(id identity.PeerID) (relay string, ok bool)
+	// DirectReason says why a relayed peer has no direct path yet (hole
+	// punching: "symmetric NAT on both sides: staying relayed"), or "".
+	DirectReason(id identity.PeerID) string
 	// Close stops discovery; the node's shutdown calls it before closing
 	// the sockets discovery shares.
 	Close() error
@@ -88,6 +91,7 @@ func (n *Node) AddAddresses(id identity.PeerID, source string, addrs []string) {
 		// mDNS found it: the peer store was only its echo.
 		p.found[SourcePeerstore] = slices.DeleteFunc(p.found[SourcePeerstore], func(a string) bool { return contains(addrs, a) })
 	}
+	onDemand := !p.alwaysOn
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -95,6 +99,18 @@ func (n *Node) AddAddresses(id identity.PeerID, source string, addrs []string) {
 	}
 	if n.ctx.Err() == nil && n.running {
 		n.startMaintainer(p)
+		// An on-demand peer in use over a relay: a new address (often a
+		// punched hole) is tried at once, so its streams move to a direct
+		// session.
+		if d := n.disc; onDemand && d != nil && p.current() == nil {
+			n.wg.Add(1)
+			go func() { // discovery is not called under n.mu
+				defer n.wg.Done()
+				if _, relayed := d.RelayPath(id); relayed {
+					n.startDial(p)
+				}
+			}()
+		}
 	}
 }
 

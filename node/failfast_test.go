@@ -174,11 +174,12 @@ type fakeDiscovery struct {
 func (d fakeDiscovery) FindPeer(context.Context, identity.PeerID) ([]string, error) {
 	return d.addrs, nil
 }
-func (fakeDiscovery) Learned(identity.PeerID, string) {}
-func (d fakeDiscovery) DHTEnabled() bool              { return d.dht }
-func (fakeDiscovery) Forget(identity.PeerID)          {}
-func (fakeDiscovery) HasRelays() bool                 { return false }
-func (fakeDiscovery) Close() error                    { return nil }
+func (fakeDiscovery) Learned(identity.PeerID, string)     {}
+func (d fakeDiscovery) DHTEnabled() bool                  { return d.dht }
+func (fakeDiscovery) Forget(identity.PeerID)              {}
+func (fakeDiscovery) HasRelays() bool                     { return false }
+func (fakeDiscovery) DirectReason(identity.PeerID) string { return "" }
+func (fakeDiscovery) Close() error                        { return nil }
 func (fakeDiscovery) RelayPath(identity.PeerID) (string, bool) {
 	return "", false
 }

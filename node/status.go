@@ -24,6 +24,8 @@ type PeerStatus struct {
 	// Carrier is what carries a direct session ("quic" or "tcp"), and
 	// CarrierReason why it is TCP.
 	Carrier, CarrierReason string
+	// DirectReason says why a relayed peer has no direct path yet.
+	DirectReason string
 }
 
 // SessionStatus is a snapshot of one live session.
@@ -68,6 +70,7 @@ func (n *Node) Peers() []PeerStatus {
 		if st.State != Connected && relayer != nil {
 			if relay, ok := relayer.RelayPath(p.id); ok {
 				st.State, st.Path, st.Relay = Connected, "relayed", relay
+				st.DirectReason = relayer.DirectReason(p.id)
 			}
 		}
 		p.mu.Lock()

@@ -1,23 +1,15 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/p2pd/p2pd/proxy"
-)
-
-var (
-	errPeerIsDown = errors.New("test: peer db: unreachable")
-	errFarDenied  = errors.New("test: access denied")
 )
 
 // refusingFwdDialer fails service "down" at once, as a node does for a peer
@@ -27,56 +19,20 @@ type refusingFwdDialer struct{}
 
 func (refusingFwdDialer) DialService(_ context.Context, _, service string) (proxy.Conn, error) {
 	if service == "down" {
-		return nil, errPeerIsDown
+		return nil, errUnreachable
 	}
-	return farRefusedConn{}, nil
-}
-
-type farRefusedConn struct{}
-
-func (farRefusedConn) Read([]byte) (int, error)    { return 0, errFarDenied }
-func (farRefusedConn) Write(p []byte) (int, error) { return len(p), nil }
-func (farRefusedConn) CloseWrite() error           { return nil }
-func (farRefusedConn) Close() error                { return nil }
-func (farRefusedConn) Abort()                      {}
-
-func classifyRefusals(err error) proxy.ErrorKind {
-	switch {
-	case errors.Is(err, errPeerIsDown):
-		return proxy.KindPeerUnreachable
-	case errors.Is(err, errFarDenied):
-		return proxy.KindAccessDenied
-	}
-	return proxy.KindOther
-}
-
-// lockedLog is a log sink safe for the forwarder's goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return refusedConn{errDenied}, nil
 }
 
 // TestForwardRefusalsCountedAndLogged: connections that get no stream, by
 // this node's refusal or the far side's, end for the client without a
 // byte, are counted by kind, and are logged once per kind (rate-limited).
 func TestForwardRefusalsCountedAndLogged(t *testing.T) {
-	var logs lockedLog
+	var logs logBuffer
 	start := func(service string) *proxy.Forwarder {
 		f := proxy.NewForwarder(refusingFwdDialer{}, slog.New(slog.NewTextHandler(&logs, nil)))
 		t.Cleanup(func() { f.Close(context.Background()) })
-		f.SetClassifier(classifyRefusals)
+		f.SetClassifier(classify)
 		if err := f.Apply([]proxy.Forward{fwd("127.0.0.1:0", service)}); err != nil {
 			t.Fatal(err)
 		}

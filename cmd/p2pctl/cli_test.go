@@ -41,21 +41,6 @@ func TestVersion(t *testing.T) {
 	if code != 0 || errOut != "" || sub != flagOut {
 		t.Fatalf("version: exit %d, stdout %q, stderr %q; want what --version printed", code, sub, errOut)
 	}
-	// The release is p2pd's.
-	src, err := os.ReadFile("../p2pd/daemon.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`const version = ("[^"]*")`).FindSubmatch(src)
-	if m == nil || string(m[1]) != `"`+version+`"` {
-		t.Errorf("p2pctl's version %q differs from p2pd's (cmd/p2pd/daemon.go: %s)", version, m)
-	}
-}
-
-func TestCommitOf(t *testing.T) {
-	if got := commitOf(nil); got != "unknown" {
-		t.Errorf("without VCS settings: %q", got)
-	}
 }
 
 // pathBackend adds the path to the fixture's pongs, as p2pd reports it.

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/p2pd/p2pd/control"
+	"github.com/p2pd/p2pd/internal/buildinfo"
 )
 
 // Exit codes.
@@ -120,7 +121,7 @@ func newRoot(a *app) *cobra.Command {
 			return usageError("missing subcommand")
 		},
 	}
-	root.Version = versionText()
+	root.Version = buildinfo.Text("p2pctl")
 	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentPreRunE = a.prepare
 	root.PersistentFlags().StringVar(&a.socket, "socket", defaultSocket(os.Getenv),

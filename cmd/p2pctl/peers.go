@@ -49,6 +49,9 @@ func peersCmd(a *app) *cobra.Command {
 				if p.CarrierReason != "" {
 					fmt.Fprintf(a.out, "%s: over TCP: %s\n", p.Name, p.CarrierReason)
 				}
+				if p.DirectReason != "" {
+					fmt.Fprintf(a.out, "%s: relayed: %s\n", p.Name, p.DirectReason)
+				}
 			}
 			return nil
 		}),

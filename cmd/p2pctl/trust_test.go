@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,38 +9,15 @@ import (
 	"github.com/p2pd/p2pd/control/controltest"
 )
 
-// trustFixture adds the trust endpoints to the fixture.
-type trustFixture struct {
-	*controltest.Backend
-	added []control.TrustAddRequest
-}
-
-func (b *trustFixture) Invite(context.Context) (control.Invite, error) {
-	return control.Invite{Line: "p2pd1:abc", ID: idDB, Name: "alpha", Addresses: []string{"203.0.113.7 udp/4242 tcp/4242"}}, nil
-}
-
-func (b *trustFixture) TrustAdd(_ context.Context, req control.TrustAddRequest) (control.TrustChange, error) {
-	if req.Name == "db" {
-		return control.TrustChange{}, &control.RejectedError{Err: errors.New(`trust: a peer named "db" is already trusted`)}
-	}
-	b.added = append(b.added, req)
-	return control.TrustChange{Name: req.Name, ID: req.Peer, Origin: "trust", Allowed: req.Allow, TrustFile: "/s/trust.toml"}, nil
-}
-
-func (b *trustFixture) TrustRemove(_ context.Context, name string) (control.TrustChange, error) {
-	if name != "web1" {
-		return control.TrustChange{}, fmt.Errorf("trust: no trusted peer %q: %w", name, control.ErrNotFound)
-	}
-	return control.TrustChange{Name: name, ID: idWeb, Origin: "config", Allowed: []string{"files", "pg"}, TrustFile: "/s/trust.toml", Closed: 1}, nil
-}
-
-func (b *trustFixture) Pending(context.Context) ([]control.Pending, error) {
-	at := time.Now().Add(-90 * time.Second)
-	return []control.Pending{{ID: idWeb, AltID: idDB, Name: "laptop", Remote: "192.0.2.1:4242", Carrier: "quic", Count: 3, FirstSeen: at, LastSeen: at}}, nil
-}
-
 func TestTrustCommands(t *testing.T) {
-	b := &trustFixture{Backend: fixture()}
+	at := time.Now().Add(-90 * time.Second)
+	b := &controltest.Trust{Backend: fixture(),
+		InviteData: control.Invite{Line: "p2pd1:abc", ID: idDB, Name: "alpha", Addresses: []string{"203.0.113.7 udp/4242 tcp/4242"}},
+		TrustFile:  "/s/trust.toml",
+		Removed:    control.TrustChange{Name: "web1", ID: idWeb, Origin: "config", Allowed: []string{"files", "pg"}, TrustFile: "/s/trust.toml", Closed: 1},
+		PendingList: []control.Pending{{ID: idWeb, AltID: idDB, Name: "laptop", Remote: "192.0.2.1:4242", Carrier: "quic", Count: 3,
+			FirstSeen: at, LastSeen: at}},
+	}
 	sock := controltest.Serve(t, b)
 	ws := `\s{2,}`
 
@@ -55,8 +29,8 @@ func TestTrustCommands(t *testing.T) {
 	if want := "trusted new (" + idWeb + ")\nnew may use: files, pg, x\nrecorded in /s/trust.toml\n"; out != want {
 		t.Errorf("trust add printed %q, want %q", out, want)
 	}
-	if len(b.added) != 1 || b.added[0].Peer != idWeb {
-		t.Errorf("the daemon saw %+v: want the ID with the whitespace trimmed", b.added)
+	if added := b.Added(); len(added) != 1 || added[0].Peer != idWeb {
+		t.Errorf("the daemon saw %+v: want the ID with the whitespace trimmed", added)
 	}
 	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "add", "db", idDB); code != 2 || !strings.Contains(errOut, "already trusted") {
 		t.Errorf("trust add of a taken name: exit %d, %q; want 2 and the daemon's reason", code, errOut)

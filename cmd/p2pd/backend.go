@@ -42,7 +42,7 @@ func (b backend) Peers(context.Context) ([]control.Peer, error) {
 	var out []control.Peer
 	for _, p := range b.d.node.Peers() {
 		cp := control.Peer{Name: p.Name, ID: p.ID, State: p.State.String(), Addresses: p.Addresses, Endpoint: p.Endpoint, LastError: p.LastError, Sources: p.Sources, Path: p.Path, Relay: p.Relay,
-			Carrier: p.Carrier, CarrierReason: p.CarrierReason, Origin: b.d.peerOrigin(p.Name)}
+			Carrier: p.Carrier, CarrierReason: p.CarrierReason, DirectReason: p.DirectReason, Origin: b.d.peerOrigin(p.Name)}
 		if !p.LastHandshake.IsZero() {
 			t := p.LastHandshake
 			cp.LastHandshake = &t

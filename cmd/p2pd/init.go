@@ -64,11 +64,7 @@ func newIDCmd(configPath *string) *cobra.Command {
 		Short: "print this node's peer ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*configPath)
-			if err != nil {
-				return err
-			}
-			key, err := readKey(cfg)
+			_, key, err := loadConfigAndKey(*configPath)
 			if err != nil {
 				return err
 			}
@@ -94,4 +90,15 @@ func loadConfig(path string) (*config.Config, error) {
 		return nil, usageError{err}
 	}
 	return cfg, nil
+}
+
+// loadConfigAndKey loads the config and the node's key, for the commands
+// that need an existing key and make none.
+func loadConfigAndKey(path string) (*config.Config, identity.PrivateKey, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, identity.PrivateKey{}, err
+	}
+	key, err := readKey(cfg)
+	return cfg, key, err
 }

@@ -23,11 +23,7 @@ func newInviteCmd(configPath *string) *cobra.Command {
 		Short: "print this node's invite line (peer ID, name, addresses) for p2pctl trust add on another node",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*configPath)
-			if err != nil {
-				return err
-			}
-			key, err := readKey(cfg)
+			cfg, key, err := loadConfigAndKey(*configPath)
 			if err != nil {
 				return err
 			}

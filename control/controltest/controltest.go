@@ -34,7 +34,7 @@ type Backend struct {
 	// ReloadErr, if set, is returned by Reload.
 	ReloadErr error
 
-	mu      sync.Mutex // guards reloads and pinged
+	mu      sync.Mutex // guards reloads, pinged and Trust.added
 	reloads int
 	pinged  []string
 }
