@@ -8,7 +8,7 @@
 // binary also serves as the helper processes the run starts:
 //
 //	bench [run] [flags]       the benchmark (the default); see -help
-//	bench scale -scale N ...  only the scale measurement: N daemons in namespaces (scale.go)
+//	bench [run] -scale N ...  only the scale measurement: N daemons in namespaces (scale.go)
 //	bench backend ...         echo and bulk servers (the targets of every tunnel)
 //	bench qtun-server ...     quic-go tunnel server (or raw quic-go server with -inproc)
 //	bench qtun-client ...     quic-go tunnel client
@@ -40,17 +40,19 @@ func main() {
 	var err error
 	switch cmd {
 	case "run":
-		err = runBench(args)
+		if scaleRequested(args) {
+			err = runScale(args)
+		} else {
+			err = runBench(args)
+		}
 	case "backend":
 		err = runBackend(args)
 	case "qtun-server":
 		err = runQtunServer(args)
 	case "qtun-client":
 		err = runQtunClient(args)
-	case "scale":
-		err = runScale(args)
 	default:
-		err = fmt.Errorf("bench: unknown command %q (want run, scale, backend, qtun-server or qtun-client)", cmd)
+		err = fmt.Errorf("bench: unknown command %q (want run, backend, qtun-server or qtun-client)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -37,7 +37,7 @@ type options struct {
 	holepunchReps int
 	holepunchWait time.Duration // per trial, after the first relayed report
 	holepunchOnly string        // comma-separated NAT pairs, or empty for all
-	// scale: nodes of the scale measurement (`bench scale`, bench/run.sh -scale N).
+	// scale: nodes of the scale measurement (-scale N), which runs instead of the figures.
 	scale         int
 	scaleIdle     time.Duration // nobody talks this long before the idle figures
 	scaleContacts int           // cold first contacts, before and after the bootstrap node dies
@@ -59,7 +59,7 @@ with -netns also bulk, RTT, concurrent request/response and new-connection
 rates between two network namespaces over a veth pair. -holepunch measures
 instead how often and how fast a relayed path becomes direct through pairs
 of NATs (endpoint-independent, port-restricted, symmetric) in namespaces.
-bench scale -scale N (bench/run.sh -scale N) instead starts N daemons in
+-scale N (root) instead starts N daemons in
 namespaces that find each other through the DHT alone and measures idle
 cost per node and cold first contacts.
 

@@ -54,6 +54,4 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 OUT=bench/results
 for a in "$@"; do case "$a" in -out|--out|-out=*|--out=*) OUT="" ;; esac; done
-CMD=run
-for a in "$@"; do case "$a" in -scale|--scale|-scale=*|--scale=*) CMD=scale ;; esac; done
-BENCH_COMMAND="bench/run.sh $*" "$BIN/bench" "$CMD" -bin "$BIN" -netns-prefix "$NSPREFIX" ${OUT:+-out "$OUT"} "$@"
+BENCH_COMMAND="bench/run.sh $*" "$BIN/bench" run -bin "$BIN" -netns-prefix "$NSPREFIX" ${OUT:+-out "$OUT"} "$@"

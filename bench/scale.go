@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// The scale measurement (`bench scale -scale N`, bench/run.sh -scale N;
+// The scale measurement (`bench -scale N`, bench/run.sh -scale N;
 // root): N daemons, each in its own namespace (scale_lab.go), DHT only
 // (mdns = false), node s0 the one bootstrap node, every node trusting every
 // other by peer ID alone. Sessions are on demand, so what an idle overlay
@@ -54,7 +54,22 @@ type scaleNode struct {
 func (n *scaleNode) config() string { return filepath.Join(n.dir, "p2pd.toml") }
 func (n *scaleNode) socket() string { return filepath.Join(n.dir, "p2pd.sock") }
 
-// runScale is `bench scale`: the scale measurement alone.
+// scaleRequested reports whether the arguments ask for the scale
+// measurement (-scale N), which runs instead of the figures.
+func scaleRequested(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "scale" {
+			return true
+		}
+	}
+	return false
+}
+
+// runScale is `bench -scale N`: the scale measurement alone.
 func runScale(args []string) error {
 	o, err := parseOptions(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -62,9 +77,6 @@ func runScale(args []string) error {
 	}
 	if err != nil {
 		return err
-	}
-	if o.scale == 0 {
-		o.scale = 200
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("bench: -scale needs root (network namespaces)")
@@ -79,7 +91,7 @@ func runScale(args []string) error {
 		}
 	}
 	if r.command = os.Getenv("BENCH_COMMAND"); r.command == "" {
-		r.command = strings.TrimSpace("bench scale " + strings.Join(args, " "))
+		r.command = strings.TrimSpace("bench " + strings.Join(args, " "))
 	}
 	if r.work = o.work; r.work == "" {
 		if r.work, err = os.MkdirTemp("", "p2pd-scale-"); err != nil {
@@ -95,8 +107,8 @@ func runScale(args []string) error {
 	r.logf("scratch directory %s", r.work)
 	res, err := r.scaleRun()
 	r.machine.LoadEnd = loadAvg()
-	if res == nil {
-		return err
+	if res == nil || len(res.Nodes) == 0 {
+		return err // nothing measured: keep the last report
 	}
 	if werr := r.writeScale(res); werr != nil {
 		return errors.Join(err, werr)

@@ -39,3 +39,20 @@ func TestDistOf(t *testing.T) {
 		t.Fatalf("distOf: %+v", d)
 	}
 }
+
+func TestScaleRequested(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"-scale", "50"}, true},
+		{[]string{"-bin", "x", "--scale=200"}, true},
+		{[]string{"-scale-idle", "1m"}, false},
+		{[]string{"-quick"}, false},
+		{[]string{"--", "-scale", "5"}, false},
+	} {
+		if got := scaleRequested(c.args); got != c.want {
+			t.Errorf("scaleRequested(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}

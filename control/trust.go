@@ -56,9 +56,12 @@ type TrustChange struct {
 }
 
 // Pending is a key whose handshake the daemon refused recently because it
-// is not trusted. The handshake proves the peer's X25519 key, which fixes
-// its peer ID up to one bit: the ID is ID or AltID (`p2pd id` on that peer
-// prints the one it uses). Trusting either admits the same key.
+// is not trusted. ID is the peer's ID: the handshake proves the peer's
+// X25519 key, and the peer states its Ed25519 key, checked against it.
+// AltID is set only for a peer that does not state it (an older release):
+// its X25519 key fixes its peer ID up to one bit, so the ID is ID or AltID
+// (`p2pd id` on that peer prints the one it uses); trusting either admits
+// the same key.
 type Pending struct {
 	ID        string    `json:"id"`
 	AltID     string    `json:"alt_id,omitempty"`

@@ -30,7 +30,8 @@
 //
 // Message 1's payload can be replayed (within the same channel binding) and is
 // weak against key-compromise impersonation, so payloads carry only a
-// version, a feature list and a name, never service data.
+// version, a feature list, a name, a lane key and the sender's public key,
+// never service data.
 //
 // # State machines
 //
@@ -70,4 +71,12 @@
 // bytes), says that the connection is an extra connection of an established
 // session, the one whose lane key this is (see package transport), not a
 // session of its own; a lane record of another length is ErrInvalidPayload.
+// Type 2, identity (IdentityKeySize = 32 bytes), is the sender's Ed25519
+// public key, which the initiator sends in message 1: its static key fixes
+// its peer ID only up to a sign bit, this names it exactly. The responder
+// checks it against the static key message 1 proved (Payload.CheckIdentity)
+// before it decides trust; a key that does not match is ErrInvalidPayload, a
+// failed handshake like any unreadable payload. A message 1 without it (an
+// older node) is valid. An identity record of another length is
+// ErrInvalidPayload.
 package handshake

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/p2pd/p2pd/identity"
 )
 
 // Feature is a capability bit a node announces in its Payload. Values are
@@ -35,11 +37,15 @@ const (
 	// LaneKeySize is the size of Payload.Lane.
 	LaneKeySize    = 16
 	laneRecordSize = extTypeSize + extRecLenSize + LaneKeySize
+	extIdentity    = 0x02 // Payload.Identity
+	// IdentityKeySize is the size of Payload.Identity, an Ed25519 public key.
+	IdentityKeySize    = identity.PublicKeySize
+	identityRecordSize = extTypeSize + extRecLenSize + IdentityKeySize
 
 	// MinPayloadSize is the encoding with no features, no name, no extension.
 	MinPayloadSize = versionSize + instanceSize + featureCountSize + nameLenSize + extLenSize // 13
 	// maxEncodedSize is the largest encoding AppendBinary writes.
-	maxEncodedSize = MinPayloadSize + MaxFeatures*featureSize + MaxNameLen + laneRecordSize // 159
+	maxEncodedSize = MinPayloadSize + MaxFeatures*featureSize + MaxNameLen + laneRecordSize + identityRecordSize // 193
 )
 
 var (
@@ -67,6 +73,12 @@ type Payload struct {
 	// key, not a session of its own. It travels in ext, which older
 	// versions skip.
 	Lane []byte
+	// Identity, when set (IdentityKeySize bytes), is the sender's Ed25519
+	// public key. The Noise static key, its X25519 form, fixes the sender's
+	// peer ID only up to a sign bit; Identity names it exactly. Initiators
+	// send it in message 1, and the responder checks it with CheckIdentity.
+	// It travels in ext, which older versions skip.
+	Identity []byte
 }
 
 // AppendBinary appends the encoding of p to b. It fails with
@@ -85,6 +97,9 @@ func (p Payload) AppendBinary(b []byte) ([]byte, error) {
 	if len(p.Lane) != 0 && len(p.Lane) != LaneKeySize {
 		return b, errorf(ErrInvalidPayload, "handshake: payload lane key is %d bytes, want %d", len(p.Lane), LaneKeySize)
 	}
+	if len(p.Identity) != 0 && len(p.Identity) != IdentityKeySize {
+		return b, errorf(ErrInvalidPayload, "handshake: payload identity key is %d bytes, want %d", len(p.Identity), IdentityKeySize)
+	}
 	b = append(b, p.Version)
 	b = binary.BigEndian.AppendUint64(b, p.Instance)
 	b = append(b, byte(len(p.Features)))
@@ -93,19 +108,30 @@ func (p Payload) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = append(b, byte(len(p.Name)))
 	b = append(b, p.Name...)
-	if len(p.Lane) == 0 {
-		return binary.BigEndian.AppendUint16(b, 0), nil
+	ext := 0
+	if len(p.Lane) != 0 {
+		ext += laneRecordSize
 	}
-	b = binary.BigEndian.AppendUint16(b, laneRecordSize)
-	b = append(b, extLane, LaneKeySize)
-	return append(b, p.Lane...), nil
+	if len(p.Identity) != 0 {
+		ext += identityRecordSize
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(ext))
+	if len(p.Lane) != 0 {
+		b = append(b, extLane, LaneKeySize)
+		b = append(b, p.Lane...)
+	}
+	if len(p.Identity) != 0 {
+		b = append(b, extIdentity, IdentityKeySize)
+		b = append(b, p.Identity...)
+	}
+	return b, nil
 }
 
 // ParsePayload decodes a payload from the start of b and returns it and the
 // number of bytes it used, extension included; bytes after that are left to
-// the caller. Of the extension it reads the records it knows (Lane) and
-// skips the rest. It allocates at most MaxFeatures
-// features and MaxNameLen bytes of name, whatever the input.
+// the caller. Of the extension it reads the records it knows (Lane,
+// Identity) and skips the rest; it checks only their sizes. It allocates at
+// most MaxFeatures features and MaxNameLen bytes of name, whatever the input.
 func ParsePayload(b []byte) (Payload, int, error) {
 	var p Payload
 	if len(b) < MinPayloadSize {
@@ -174,15 +200,40 @@ func (p *Payload) parseExt(ext []byte) error {
 		}
 		val := ext[:n]
 		ext = ext[n:]
-		if typ != extLane {
-			continue
+		switch typ {
+		case extLane:
+			if n != LaneKeySize {
+				return errorf(ErrInvalidPayload, "handshake: payload lane key is %d bytes, want %d", n, LaneKeySize)
+			}
+			p.Lane = append([]byte(nil), val...)
+		case extIdentity:
+			if n != IdentityKeySize {
+				return errorf(ErrInvalidPayload, "handshake: payload identity key is %d bytes, want %d", n, IdentityKeySize)
+			}
+			p.Identity = append([]byte(nil), val...)
 		}
-		if n != LaneKeySize {
-			return errorf(ErrInvalidPayload, "handshake: payload lane key is %d bytes, want %d", n, LaneKeySize)
-		}
-		p.Lane = append([]byte(nil), val...)
 	}
 	return nil
+}
+
+// CheckIdentity checks p.Identity against static, the X25519 key the
+// handshake proved the sender holds, and returns the sender's peer ID. It
+// returns the zero PeerID when p has no identity record (older nodes send
+// none). A key that is not a usable Ed25519 key, or whose X25519 form is not
+// static, is ErrInvalidPayload: the handshake has failed, as with any payload
+// that does not parse.
+func (p Payload) CheckIdentity(static [KeySize]byte) (identity.PeerID, error) {
+	if len(p.Identity) == 0 {
+		return identity.PeerID{}, nil
+	}
+	if len(p.Identity) != IdentityKeySize {
+		return identity.PeerID{}, errorf(ErrInvalidPayload, "handshake: payload identity key is %d bytes, want %d", len(p.Identity), IdentityKeySize)
+	}
+	pub := identity.PublicKey(p.Identity)
+	if nk, err := pub.NoisePublic(); err != nil || nk != static {
+		return identity.PeerID{}, errorf(ErrInvalidPayload, "handshake: payload identity key %x is not the sender's static key", p.Identity)
+	}
+	return pub.PeerID(), nil
 }
 
 func short(have, need int) error {

@@ -42,6 +42,9 @@ func TestPayloadRoundTrip(t *testing.T) {
 		{Version: 1, Name: strings.Repeat("é", MaxNameLen/2)},
 		{Version: 1, Name: "東京 node 🚀"},
 		{Version: LastCompatibleVersion, Features: []Feature{5, 5}}, // duplicates are kept as sent
+		{Version: 1, Name: "id", Identity: bytes.Repeat([]byte{0x42}, IdentityKeySize)},
+		{Version: 1, Name: strings.Repeat("x", MaxNameLen), Features: maxFeatures, Instance: ^uint64(0),
+			Lane: bytes.Repeat([]byte{0xab}, LaneKeySize), Identity: bytes.Repeat([]byte{0x42}, IdentityKeySize)},
 	} {
 		b, err := p.AppendBinary(nil)
 		if err != nil {
@@ -73,6 +76,7 @@ func TestPayloadEncodeRejects(t *testing.T) {
 		"escape":         {Payload{Version: 1, Name: "\x1b[31mred"}, ErrInvalidPayload},
 		"c1 control":     {Payload{Version: 1, Name: "a\u0085b"}, ErrInvalidPayload},
 		"delete":         {Payload{Version: 1, Name: "a\x7f"}, ErrInvalidPayload},
+		"short identity": {Payload{Version: 1, Identity: make([]byte, IdentityKeySize-1)}, ErrInvalidPayload},
 	}
 	for name, c := range cases {
 		b, err := c.p.AppendBinary([]byte("keep"))
@@ -191,5 +195,99 @@ func TestPayloadLane(t *testing.T) {
 	}
 	if _, err := (Payload{Version: 1, Lane: []byte{1}}).AppendBinary(nil); !errors.Is(err, ErrInvalidPayload) {
 		t.Fatalf("encoding a 1-byte lane key: err = %v, want ErrInvalidPayload", err)
+	}
+}
+
+// TestPayloadIdentity: the initiator's Ed25519 key travels in an extension
+// record (type 2) that older versions skip, next to a lane record and
+// unknown ones; a record of the wrong size is invalid; CheckIdentity names
+// the sender's exact peer ID only when the key is the one behind the static
+// key, and the zero PeerID when the record is absent.
+func TestPayloadIdentity(t *testing.T) {
+	a, b := newNode(t), newNode(t)
+	pub := a.id.Public()
+	p := Payload{Version: 1, Name: "a", Instance: 9, Identity: pub[:]}
+	enc := mustPayload(t, p)
+	plain := mustPayload(t, Payload{Version: 1, Name: "a", Instance: 9})
+	if len(enc) != len(plain)+identityRecordSize || enc[len(plain)] != extIdentity || enc[len(plain)+1] != IdentityKeySize {
+		t.Fatalf("identity record %x after %x, want type %d, length %d", enc[len(plain)-2:], plain, extIdentity, IdentityKeySize)
+	}
+	got, n, err := ParsePayload(enc)
+	if err != nil || n != len(enc) || !reflect.DeepEqual(got, p) {
+		t.Fatalf("round trip: %v, n=%d, err %v; want %v", got, n, err, p)
+	}
+	if maxEncodedSize > MaxPayloadSize {
+		t.Fatalf("the largest payload, %d bytes, is over MaxPayloadSize %d", maxEncodedSize, MaxPayloadSize)
+	}
+
+	// After an unknown record and a lane record, in any order.
+	lane := append([]byte{extLane, LaneKeySize}, bytes.Repeat([]byte{0xab}, LaneKeySize)...)
+	ext := append(append([]byte{0x7f, 3, 1, 2, 3}, enc[len(plain):]...), lane...)
+	mixed := append(bytes.Clone(plain[:len(plain)-2]), byte(len(ext)>>8), byte(len(ext)))
+	mixed = append(mixed, ext...)
+	if got, _, err := ParsePayload(mixed); err != nil || !bytes.Equal(got.Identity, pub[:]) || len(got.Lane) != LaneKeySize {
+		t.Fatalf("identity among other records: %+v, %v", got, err)
+	}
+	// A record of the wrong length.
+	bad := append(bytes.Clone(plain[:len(plain)-2]), 0, 4, extIdentity, 2, 1, 2)
+	if _, _, err := ParsePayload(bad); !errors.Is(err, ErrInvalidPayload) {
+		t.Fatalf("short identity record: err = %v, want ErrInvalidPayload", err)
+	}
+
+	// CheckIdentity against the static key message 1 proved.
+	if id, err := got.CheckIdentity(a.kp.Public); err != nil || id != a.id.PeerID() {
+		t.Fatalf("CheckIdentity(a's static) = %v, %v; want %v", id, err, a.id.PeerID())
+	}
+	if id, err := (Payload{Version: 1}).CheckIdentity(a.kp.Public); err != nil || !id.IsZero() {
+		t.Fatalf("CheckIdentity without a record = %v, %v; want the zero PeerID", id, err)
+	}
+	for name, key := range map[string][]byte{
+		"another key": func() []byte { k := b.id.Public(); return k[:] }(),
+		"zero key":    make([]byte, IdentityKeySize),
+		"not a point": bytes.Repeat([]byte{0xff}, IdentityKeySize),
+		"short":       pub[:IdentityKeySize-1],
+	} {
+		id, err := Payload{Version: 1, Identity: key}.CheckIdentity(a.kp.Public)
+		if !errors.Is(err, ErrInvalidPayload) || !id.IsZero() {
+			t.Errorf("%s: CheckIdentity = %v, %v; want ErrInvalidPayload", name, id, err)
+		}
+	}
+}
+
+// TestMessage1Identity: a message 1 whose payload carries the initiator's
+// Ed25519 key, at the largest payload AppendBinary writes, passes a real
+// handshake, and the responder learns the exact peer ID before it answers.
+func TestMessage1Identity(t *testing.T) {
+	a, b := newNode(t), newNode(t)
+	pub := a.id.Public()
+	full := make([]Feature, MaxFeatures)
+	p := Payload{Version: ProtocolVersion, Features: full, Name: strings.Repeat("n", MaxNameLen),
+		Lane: make([]byte, LaneKeySize), Identity: pub[:]}
+	enc := mustPayload(t, p)
+	if len(enc) != maxEncodedSize {
+		t.Fatalf("payload is %d bytes, want maxEncodedSize %d", len(enc), maxEncodedSize)
+	}
+	ini, err := NewInitiator(Config{Static: a.kp, Prologue: BindingPrologue(testExporter)}, b.kp.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg1, err := ini.WriteMessage1(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResponder(Config{Static: b.kp, Prologue: BindingPrologue(testExporter)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	static, payload, err := r.ReadMessage1(msg1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := ParsePayload(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := got.CheckIdentity(static); err != nil || id != a.id.PeerID() {
+		t.Fatalf("responder read identity %v, %v; want %v", id, err, a.id.PeerID())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,6 +141,11 @@ listen = "127.0.0.1:%d"
 // connection must end with no byte.
 func refusedThrough(addr string) error {
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// The forward accepted and reset the connection (the refusal)
+		// before the dialer looked: on a loaded machine that happens.
+		return nil
+	}
 	if err != nil {
 		return err
 	}

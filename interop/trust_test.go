@@ -35,7 +35,9 @@ type pendingDoc struct {
 	} `json:"pending"`
 }
 
-// pendingFor returns a's pending entry for the peer ID id, if any.
+// pendingFor returns a's pending entry for the peer ID id, if any. The
+// entry must name id exactly: as its id, with no alt_id (the initiator
+// states its Ed25519 key in the handshake).
 func pendingFor(t *testing.T, a *testNode, id string) (entry string, count uint64, ok bool) {
 	t.Helper()
 	out, err := a.ctl("--json", "pending")
@@ -48,6 +50,9 @@ func pendingFor(t *testing.T, a *testNode, id string) (entry string, count uint6
 	}
 	for _, p := range doc.Pending {
 		if p.ID == id || p.AltID == id {
+			if p.ID != id || p.AltID != "" {
+				t.Errorf("pending entry for %s: id %q, alt_id %q; want the exact ID alone", id, p.ID, p.AltID)
+			}
 			return fmt.Sprintf("%+v", p), p.Count, true
 		}
 	}

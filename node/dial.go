@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/transport"
 )
 
@@ -129,69 +128,103 @@ func (n *Node) dialAddr(ctx context.Context, p *peer, addr string) (*transport.S
 	case TransportTCP:
 		return n.ep.DialTCP(ctx, p.id, addr)
 	}
-	type result struct {
-		s   *transport.Session
-		err error
-		tcp bool
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make(chan result, 2)
-	dial := func(f func(context.Context, identity.PeerID, string) (*transport.Session, error), tcp bool) {
-		s, err := f(ctx, p.id, addr)
-		results <- result{s, err, tcp}
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { dial(n.ep.Dial, false) })
-	started, pending := false, 1
+	// QUIC runs on a context of its own: once TCP has won, it goes on (up
+	// to handshakeWait) and, if it completes, replaces the TCP session, as
+	// the peer, which may have completed both handshakes and kept QUIC
+	// (replaces), does on its side. Cancelling it would leave this side
+	// with a TCP session the peer is retiring.
+	qctx, qcancel := context.WithCancel(n.ctx)
+	stopQ := context.AfterFunc(ctx, qcancel) // until TCP wins, the caller's end ends QUIC too
+	tctx, tcancel := context.WithCancel(ctx)
+	defer tcancel()
+	quicC, tcpC := make(chan dialResult, 1), make(chan dialResult, 1)
+	go func() {
+		s, err := n.ep.Dial(qctx, p.id, addr)
+		quicC <- dialResult{s, err}
+	}()
+	tcpStarted, quicDone, tcpDone := false, false, false
 	startTCP := func() {
-		if !started {
-			started, pending = true, pending+1
-			wg.Go(func() { dial(n.ep.DialTCP, true) })
+		if !tcpStarted {
+			tcpStarted = true
+			go func() {
+				s, err := n.ep.DialTCP(tctx, p.id, addr)
+				tcpC <- dialResult{s, err}
+			}()
 		}
 	}
 	timer := time.NewTimer(HappyEyeballsDelay)
 	defer timer.Stop()
-	var won *transport.Session
 	var errs carrierErrors
 	reason := fmt.Sprintf("QUIC did not complete within %v", HappyEyeballsDelay)
-	for pending > 0 {
+	for {
 		select {
 		case <-timer.C:
 			startTCP()
-			continue
-		case r := <-results:
-			pending--
-			switch {
-			case r.err != nil && r.tcp:
-				errs.tcp = r.err
-			case r.err != nil:
-				errs.quic = r.err
-				if won == nil && !started {
-					reason = "QUIC failed: " + r.err.Error()
-					startTCP() // QUIC failed early: do not wait for the timer
+		case r := <-quicC:
+			quicDone = true
+			stopQ()
+			qcancel()
+			if r.err == nil {
+				tcancel()
+				if tcpStarted && !tcpDone {
+					go func() { // TCP lost: close it if it comes up after all
+						if t := <-tcpC; t.err == nil {
+							t.s.Close(transport.CodeDuplicate)
+						}
+					}()
 				}
-			case won == nil:
-				won = r.s
-				cancel()
-			default:
-				r.s.Close(transport.CodeDuplicate)
+				return r.s, nil
+			}
+			errs.quic = r.err
+			if !tcpStarted {
+				reason = "QUIC failed: " + r.err.Error()
+				startTCP() // QUIC failed early: do not wait for the timer
+			}
+			if tcpDone {
+				return nil, &errs
+			}
+		case r := <-tcpC:
+			tcpDone = true
+			if r.err == nil {
+				stopQ()
+				n.wg.Add(1)
+				go n.lateQUIC(p, quicC, qcancel)
+				p.mu.Lock()
+				p.tcpReason = reason
+				p.mu.Unlock()
+				return r.s, nil
+			}
+			errs.tcp = r.err
+			if quicDone {
+				return nil, &errs
 			}
 		}
 	}
-	wg.Wait()
-	if won == nil {
-		if errs.tcp == nil {
-			return nil, errs.quic
-		}
-		return nil, &errs
+}
+
+// dialResult is the outcome of one carrier's dial.
+type dialResult struct {
+	s   *transport.Session
+	err error
+}
+
+// handshakeWait bounds a QUIC dial that goes on after TCP won.
+const handshakeWait = transport.DefaultHandshakeTimeout
+
+// lateQUIC waits for the QUIC dial of an auto dial that TCP won and adopts
+// its session, which then replaces the TCP one (see dialAddr).
+func (n *Node) lateQUIC(p *peer, quicC <-chan dialResult, cancel context.CancelFunc) {
+	defer n.wg.Done()
+	defer cancel()
+	t := time.AfterFunc(handshakeWait, cancel)
+	defer t.Stop()
+	r := <-quicC
+	if r.err != nil {
+		return
 	}
-	if won.Carrier() == transport.CarrierTCP {
-		p.mu.Lock()
-		p.tcpReason = reason
-		p.mu.Unlock()
+	if n.adopt(r.s) == r.s {
+		n.log.Info("session moved from TCP to QUIC", "peer", p.nameNow(), "remote", r.s.RemoteAddr().String())
 	}
-	return won, nil
 }
 
 // carrierErrors are the errors of an "auto" dial to one address that

@@ -47,7 +47,9 @@ func TestSessionsOnDemand(t *testing.T) {
 	}
 	c.Close()
 	waitFor(t, "the idle session to close on both sides", func() bool {
-		return len(a.Sessions()) == 0 && len(b.Sessions()) == 0
+		sa, _ := peerState(a, "B")
+		sb, _ := peerState(b, "A")
+		return len(a.Sessions()) == 0 && len(b.Sessions()) == 0 && sa.State != node.Connected && sb.State != node.Connected
 	})
 	for _, n := range []*testNode{a, b} {
 		peer := "B"

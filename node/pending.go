@@ -24,14 +24,17 @@ const (
 
 // PendingPeer is a key refused recently.
 //
-// The handshake proves the initiator's X25519 key. That key fixes its
-// Ed25519 key, and so its peer ID, up to one sign bit: the peer's ID is ID
-// or AltID (`p2pd id` on that host tells which). Either, put in the trust
-// list, admits the same key; the one that p2pd id prints is also the
-// peer's libp2p identity, which discovery looks up.
+// The handshake proves the initiator's X25519 key, and the initiator states
+// its Ed25519 key in message 1, checked against it (transport.Refusal): ID
+// is then its exact peer ID and AltID is zero. An older node does not state
+// it, and the X25519 key fixes the Ed25519 key, and so the peer ID, only up
+// to one sign bit: the peer's ID is ID or AltID (`p2pd id` on that host
+// tells which). Either, put in the trust list, admits the same key; the one
+// that p2pd id prints is also the peer's libp2p identity, which discovery
+// looks up.
 type PendingPeer struct {
 	ID        identity.PeerID
-	AltID     identity.PeerID // zero when the key has one form only
+	AltID     identity.PeerID // zero when ID is exact, or the key has one form only
 	Name      string          // the name the peer claims in its handshake; "" if none
 	Remote    string          // the address of the latest attempt
 	Carrier   string          // "quic" or "tcp", of the latest attempt
@@ -58,7 +61,9 @@ type pendingEntry struct {
 	lastLogged time.Time
 }
 
-// record notes a refusal at now. It reports whether to log it, and how many
+// record notes a refusal at now, ids being the peer's ID, or its two
+// candidates. One ID replaces the candidates an earlier refusal of the key
+// left; two do not replace one. It reports whether to log it, and how many
 // refusals went unlogged since the last line for want of budget.
 func (t *pendingTable) record(r transport.Refusal, ids []identity.PeerID, now time.Time) (e PendingPeer, log bool, suppressed int) {
 	t.mu.Lock()
@@ -76,6 +81,8 @@ func (t *pendingTable) record(r transport.Refusal, ids []identity.PeerID, now ti
 			p.AltID = ids[1]
 		}
 		t.entries[r.NoiseStatic] = p
+	} else if len(ids) == 1 {
+		p.ID, p.AltID = ids[0], identity.PeerID{}
 	}
 	p.Count++
 	p.LastSeen = now
@@ -140,7 +147,7 @@ func (n *Node) Pending() []PendingPeer {
 
 // refused is the transport's Refused hook.
 func (n *Node) refused(r transport.Refusal) {
-	ids := peerIDsOfNoiseKey(r.NoiseStatic)
+	ids := refusedIDs(r)
 	if len(ids) == 0 {
 		return // a key no Ed25519 key maps to: no peer ID could ever name it
 	}
@@ -159,6 +166,15 @@ func (n *Node) refused(r transport.Refusal) {
 		args = append(args, "unlogged_refusals", suppressed)
 	}
 	n.log.Info("refused a handshake from an untrusted key (p2pctl pending lists it; p2pctl trust add NAME ID trusts it)", args...)
+}
+
+// refusedIDs returns the peer ID the refused initiator stated, or, when it
+// stated none (an older node), the candidates its key names.
+func refusedIDs(r transport.Refusal) []identity.PeerID {
+	if !r.PeerID.IsZero() {
+		return []identity.PeerID{r.PeerID}
+	}
+	return peerIDsOfNoiseKey(r.NoiseStatic)
 }
 
 // peerIDsOfNoiseKey returns the peer IDs whose Noise static key is u: the

@@ -93,3 +93,45 @@ func TestPendingTableBoundedAndRateLimited(t *testing.T) {
 		t.Error("a trusted key is still listed")
 	}
 }
+
+// TestPendingExactID: a refusal that carries the initiator's peer ID lists
+// that one ID, no alternative; one from an older node lists both
+// candidates, until a refusal of the same key names the exact one, which a
+// later refusal without it does not undo.
+func TestPendingExactID(t *testing.T) {
+	var tab pendingTable
+	now := time.Unix(1_000_000, 0)
+	k := mustKey(t)
+	r, candidates := refusalOf(t, k)
+	exact := r
+	exact.PeerID = k.PeerID()
+	if ids := refusedIDs(exact); len(ids) != 1 || ids[0] != k.PeerID() {
+		t.Fatalf("refusedIDs with a stated ID = %v, want [%s]", ids, k.PeerID())
+	}
+	if ids := refusedIDs(r); !slices.Equal(ids, candidates) || len(ids) != 2 {
+		t.Fatalf("refusedIDs without a stated ID = %v, want both candidates %v", ids, candidates)
+	}
+
+	if e, _, _ := tab.record(exact, refusedIDs(exact), now); e.ID != k.PeerID() || !e.AltID.IsZero() {
+		t.Fatalf("exact refusal: entry %s / %s, want %s alone", e.ID, e.AltID, k.PeerID())
+	}
+	if e, _, _ := tab.record(r, refusedIDs(r), now.Add(time.Second)); e.ID != k.PeerID() || !e.AltID.IsZero() || e.Count != 2 {
+		t.Fatalf("a later refusal without the ID: entry %+v, want %s alone, count 2", e, k.PeerID())
+	}
+
+	k2 := mustKey(t)
+	old, _ := refusalOf(t, k2)
+	if e, _, _ := tab.record(old, refusedIDs(old), now); e.AltID.IsZero() {
+		t.Fatalf("older node: entry %+v, want two candidates", e)
+	}
+	upgraded := old
+	upgraded.PeerID = k2.PeerID()
+	if e, _, _ := tab.record(upgraded, refusedIDs(upgraded), now.Add(time.Second)); e.ID != k2.PeerID() || !e.AltID.IsZero() {
+		t.Fatalf("after an exact refusal: entry %s / %s, want %s alone", e.ID, e.AltID, k2.PeerID())
+	}
+	for _, p := range tab.list(func([32]byte) bool { return false }) {
+		if !p.AltID.IsZero() {
+			t.Errorf("listed %s with an alternative %s", p.ID, p.AltID)
+		}
+	}
+}

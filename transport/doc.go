@@ -18,12 +18,16 @@
 // QUIC on both sides sees two different exporters and the handshake fails; a
 // recorded message 1 fails on every other connection.
 //
-// After message 1 the responder knows the initiator's static key. A key that
-// is not trusted, a garbled message, a wrong prologue or a timeout all end the
-// same way: the QUIC connection is closed with [CodeRefused] and nothing else
-// is sent. Until message 1 is verified the responder accepts no other stream;
-// until message 2 is verified the initiator opens none. The first stream then
-// stays open as the session's control stream (ping, pong, going-away, drained).
+// After message 1 the responder knows the initiator's static key, and from
+// its payload the initiator's Ed25519 key (handshake.Payload.Identity),
+// checked against the static key before trust is decided, so that a refusal
+// names the exact peer ID ([Refusal]). A key that is not trusted, a garbled
+// message or payload (an identity that is not the static key's among them),
+// a wrong prologue or a timeout all end the same way: the QUIC connection is
+// closed with [CodeRefused] and nothing else is sent. Until message 1 is
+// verified the responder accepts no other stream; until message 2 is
+// verified the initiator opens none. The first stream then stays open as the
+// session's control stream (ping, pong, going-away, drained).
 //
 // Before authentication a connection is cheap on purpose (admission.go): a
 // QUIC Retry for new sources once 16 connections are half-open, message 1

@@ -132,6 +132,12 @@ func TestFlowPeerClose(t *testing.T) {
 	}
 	g := <-accepted
 	g.WriteDatagram([]byte("last"))
+	// A datagram may overtake the stream's FIN or fall behind it (QUIC
+	// orders neither against the other): close once it has arrived.
+	deadline := time.Now().Add(5 * time.Second)
+	for f.Stats().Received == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	g.Close()
 	select {
 	case <-f.Done():

@@ -64,6 +64,30 @@ func (e *Endpoint) localPayload(lane []byte) ([]byte, error) {
 	return p.AppendBinary(nil)
 }
 
+// helloPayload is message 1's payload: localPayload and this node's Ed25519
+// key, so that a responder that refuses it can name its peer ID exactly.
+func (e *Endpoint) helloPayload(lane []byte) ([]byte, error) {
+	pub := e.cfg.Key.Public()
+	p := handshake.Payload{Version: handshake.ProtocolVersion, Name: e.cfg.Name, Instance: e.cfg.Instance, Lane: lane, Identity: pub[:]}
+	return p.AppendBinary(nil)
+}
+
+// readHello parses message 1's payload and checks its identity record
+// against static, the key message 1 proved. id is the initiator's exact peer
+// ID, zero when it sent none (an older node). The responder calls it before
+// it decides trust, so that a refusal can name the peer; an error is a
+// failed handshake whether or not the key is trusted.
+func readHello(static [32]byte, payload []byte) (p handshake.Payload, id identity.PeerID, err error) {
+	p, _, err = handshake.ParsePayload(payload)
+	if err != nil {
+		return handshake.Payload{}, identity.PeerID{}, err
+	}
+	if id, err = p.CheckIdentity(static); err != nil {
+		return handshake.Payload{}, identity.PeerID{}, err
+	}
+	return p, id, nil
+}
+
 func (e *Endpoint) noiseConfig(conn *quic.Conn) (handshake.Config, error) {
 	exp, err := exporter(conn.ConnectionState().TLS)
 	if err != nil {
@@ -87,7 +111,7 @@ func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.Pe
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
-	payload, err := e.localPayload(lane)
+	payload, err := e.helloPayload(lane)
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
@@ -156,14 +180,14 @@ func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn, pend *pendingHS
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
+	p, claimed, perr := readHello(static, payload)
 	id, ok := e.cfg.Trust(static)
 	if !ok {
-		e.refused(static, payload, conn.RemoteAddr(), "quic")
+		e.refused(static, p, claimed, conn.RemoteAddr(), "quic")
 		return nil, peerInfo{}, ErrUntrusted
 	}
-	p, _, err := handshake.ParsePayload(payload)
-	if err != nil {
-		return nil, peerInfo{}, err
+	if perr != nil {
+		return nil, peerInfo{}, perr
 	}
 	var join *Session
 	if p.Lane != nil {

@@ -323,13 +323,25 @@ func (s *Session) dialLane() error {
 // Each side's streams are done only when it has read the other's FIN, so the
 // close loses nothing. A peer that does not know lane-close (an older one)
 // never answers, and the lane then just stays idle.
-var laneIdle = time.Minute
+var laneIdle = newDuration(time.Minute)
+
+// duration is a time.Duration that tests may change while sessions run.
+type duration struct{ v atomic.Int64 }
+
+func newDuration(d time.Duration) *duration {
+	var x duration
+	x.v.Store(int64(d))
+	return &x
+}
+
+func (d *duration) get() time.Duration  { return time.Duration(d.v.Load()) }
+func (d *duration) set(v time.Duration) { d.v.Store(int64(v)) }
 
 // reapLanes starts retiring the lanes this side dialed that have been idle
 // for laneIdle.
 func (s *Session) reapLanes(now time.Time) {
 	for _, l := range s.lanesNow()[1:] {
-		if !l.dialed || l.closing.Load() || l.streams.Load() != 0 || now.UnixNano()-l.idle.Load() < int64(laneIdle) {
+		if !l.dialed || l.closing.Load() || l.streams.Load() != 0 || now.UnixNano()-l.idle.Load() < int64(laneIdle.get()) {
 			continue
 		}
 		l.closing.Store(true)

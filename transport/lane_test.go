@@ -233,9 +233,9 @@ func TestLaneEndsAlone(t *testing.T) {
 // closed by the side that dialed them, after both sides agreed; a lane with
 // a stream still open stays; new streams then grow the session again.
 func TestIdleLanesRetired(t *testing.T) {
-	old := laneIdle
-	laneIdle = 50 * time.Millisecond
-	t.Cleanup(func() { laneIdle = old })
+	old := laneIdle.get()
+	laneIdle.set(50 * time.Millisecond)
+	t.Cleanup(func() { laneIdle.set(old) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ka, kb := newKey(t), newKey(t)

@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/p2pd/p2pd/handshake"
+	"github.com/p2pd/p2pd/identity"
 )
 
 // Refusal is an inbound handshake refused because the initiator's static
@@ -11,21 +12,24 @@ import (
 // payload decrypts only with the static-static secret) on this very
 // connection (the channel binding), so a refusal names a key someone really
 // used, not one copied from elsewhere.
+//
+// PeerID is the initiator's exact peer ID: the Ed25519 key its payload
+// states, checked to be the one behind NoiseStatic (only the key's holder
+// can have sent it). It is zero when the payload carries no such key (an
+// older node), and then NoiseStatic fixes the peer ID only up to a sign bit.
 type Refusal struct {
-	NoiseStatic [32]byte // the initiator's X25519 static key
-	Name        string   // the name its payload claims; "" when the payload does not parse
+	NoiseStatic [32]byte        // the initiator's X25519 static key
+	PeerID      identity.PeerID // its exact peer ID; zero when its payload does not say
+	Name        string          // the name its payload claims; "" when the payload does not parse
 	Remote      net.Addr
 	Carrier     string // "quic" or "tcp"
 }
 
-// refused reports an untrusted initiator to Config.Refused, if set.
-func (e *Endpoint) refused(static [32]byte, payload []byte, remote net.Addr, carrier string) {
+// refused reports an untrusted initiator to Config.Refused, if set. A
+// payload that did not pass readHello reports neither name nor peer ID.
+func (e *Endpoint) refused(static [32]byte, hello handshake.Payload, id identity.PeerID, remote net.Addr, carrier string) {
 	if e.cfg.Refused == nil {
 		return
 	}
-	r := Refusal{NoiseStatic: static, Remote: remote, Carrier: carrier}
-	if p, _, err := handshake.ParsePayload(payload); err == nil {
-		r.Name = p.Name
-	}
-	e.cfg.Refused(r)
+	e.cfg.Refused(Refusal{NoiseStatic: static, PeerID: id, Name: hello.Name, Remote: remote, Carrier: carrier})
 }

@@ -54,7 +54,7 @@ func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.Peer
 	if err != nil {
 		return nil, err
 	}
-	payload, err := e.localPayload(nil)
+	payload, err := e.helloPayload(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -111,14 +111,14 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS) 
 	if err != nil {
 		return nil, err
 	}
+	p, claimed, perr := readHello(static, payload)
 	id, ok := e.cfg.Trust(static)
 	if !ok {
-		e.refused(static, payload, c.RemoteAddr(), "tcp")
+		e.refused(static, p, claimed, c.RemoteAddr(), "tcp")
 		return nil, ErrUntrusted
 	}
-	p, _, err := handshake.ParsePayload(payload)
-	if err != nil {
-		return nil, err
+	if perr != nil {
+		return nil, perr
 	}
 	if p.Lane != nil {
 		return nil, errors.New("transport: a lane key on the TCP carrier")

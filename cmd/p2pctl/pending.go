@@ -17,8 +17,9 @@ func pendingCmd(a *app) *cobra.Command {
 		Short: "List keys whose handshakes were refused recently because they are not trusted",
 		Long: "List the peer IDs whose handshakes the daemon refused recently (the latest 64), with\n" +
 			"the address of their last attempt, so that a newcomer can be trusted with\n" +
-			"`p2pctl trust add NAME ID`. The handshake proves the peer's key up to one bit, so an entry\n" +
-			"may show two IDs: `p2pd id` on that host prints the one it uses; either admits it.",
+			"`p2pctl trust add NAME ID`. A peer of an older release does not state its ID, only its\n" +
+			"key, which fixes the ID up to one bit: its entry shows two IDs, and `p2pd id` on that\n" +
+			"host prints the one it uses; either admits it.",
 		Args: cobra.NoArgs,
 		RunE: a.action(func(ctx context.Context, _ []string) error {
 			ctx, cancel := context.WithTimeout(ctx, requestTimeout)
@@ -43,12 +44,18 @@ func pendingCmd(a *app) *cobra.Command {
 			if err := t.flush(); err != nil {
 				return err
 			}
+			alt := false
 			for _, p := range ps {
 				if p.AltID != "" {
+					alt = true
 					fmt.Fprintf(a.out, "%s: the same key is also %s\n", p.ID, p.AltID)
 				}
 			}
-			_, err = fmt.Fprintln(a.out, "trust one with: p2pctl trust add NAME ID (of the two forms of a key, the one `p2pd id` prints on that host)")
+			hint := "trust one with: p2pctl trust add NAME ID"
+			if alt {
+				hint += " (of the two forms of a key, the one `p2pd id` prints on that host)"
+			}
+			_, err = fmt.Fprintln(a.out, hint)
 			return err
 		}),
 	}
