@@ -174,14 +174,11 @@ func (r *runner) newHPNode(dir, name, ns string) (*hpNode, error) {
 	if err := n.write("", ""); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command(r.p2pd, "init", "--config", n.config(), "--name", name).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("bench: p2pd init for %s: %v: %s", name, err, strings.TrimSpace(string(out)))
-	}
-	out, err := exec.Command(r.p2pd, "id", "--config", n.config()).Output()
+	id, err := r.initKey(r.ctx, n.config(), name)
 	if err != nil {
-		return nil, fmt.Errorf("bench: p2pd id for %s: %w", name, err)
+		return nil, err
 	}
-	n.id = strings.TrimSpace(string(out))
+	n.id = id
 	return n, nil
 }
 

@@ -41,16 +41,8 @@ func (r *runner) newNode(dir, name, listenIP string) (*pnode, error) {
 	if err := n.writeConfig("info", ""); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command(r.p2pd, "init", "--config", n.config(), "--name", name).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("bench: p2pd init for %s: %v: %s", name, err, strings.TrimSpace(string(out)))
-	}
-	out, err := exec.Command(r.p2pd, "id", "--config", n.config()).Output()
-	if err != nil {
-		return nil, fmt.Errorf("bench: p2pd id for %s: %w", name, err)
-	}
-	n.id = strings.TrimSpace(string(out))
-	if n.id == "" {
-		return nil, fmt.Errorf("bench: p2pd id for %s printed nothing", name)
+	if n.id, err = r.initKey(r.ctx, n.config(), name); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -74,6 +66,20 @@ level = %q
 
 %s`, n.name, n.listen, level, extra)
 	return os.WriteFile(n.config(), []byte(cfg), 0o600)
+}
+
+// initKey makes a node's key with `p2pd init`, as a user would, and
+// returns the peer ID `p2pd id` prints.
+func (r *runner) initKey(ctx context.Context, config, name string) (string, error) {
+	if out, err := exec.CommandContext(ctx, r.p2pd, "init", "--config", config, "--name", name).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("bench: p2pd init for %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	out, err := exec.CommandContext(ctx, r.p2pd, "id", "--config", config).Output()
+	id := strings.TrimSpace(string(out))
+	if err != nil || id == "" {
+		return "", fmt.Errorf("bench: p2pd id for %s printed %q: %v", name, id, err)
+	}
+	return id, nil
 }
 
 func peerTOML(name, id, addr string) string {

@@ -32,6 +32,25 @@ func (r *runner) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
+// scratch records the command line and makes the scratch directory (-work,
+// or a new temporary one named with prefix); cleanup removes a temporary
+// one unless -keep.
+func (r *runner) scratch(args []string, prefix string) (cleanup func(), err error) {
+	if r.command = os.Getenv("BENCH_COMMAND"); r.command == "" {
+		r.command = strings.TrimSpace("bench " + strings.Join(args, " "))
+	}
+	if r.work = r.o.work; r.work != "" {
+		return func() {}, os.MkdirAll(r.work, 0o700)
+	}
+	if r.work, err = os.MkdirTemp("", prefix); err != nil {
+		return nil, err
+	}
+	if r.o.keep {
+		return func() {}, nil
+	}
+	return func() { os.RemoveAll(r.work) }, nil
+}
+
 func runBench(args []string) error {
 	o, err := parseOptions(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -52,20 +71,11 @@ func runBench(args []string) error {
 	if r.self, err = os.Executable(); err != nil {
 		return err
 	}
-	r.command = os.Getenv("BENCH_COMMAND")
-	if r.command == "" {
-		r.command = strings.TrimSpace("bench " + strings.Join(args, " "))
-	}
-	if r.work = o.work; r.work == "" {
-		if r.work, err = os.MkdirTemp("", "p2pd-bench-"); err != nil {
-			return err
-		}
-		if !o.keep {
-			defer os.RemoveAll(r.work)
-		}
-	} else if err := os.MkdirAll(r.work, 0o700); err != nil {
+	cleanup, err := r.scratch(args, "p2pd-bench-")
+	if err != nil {
 		return err
 	}
+	defer cleanup()
 	defer r.procs.stopAll()
 	nofile := raiseNoFile(1 << 18)
 	r.machine = describeMachine(nofile)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -90,19 +89,11 @@ func runScale(args []string) error {
 			return fmt.Errorf("bench: %s: %w (build it, or use bench/run.sh)", b, err)
 		}
 	}
-	if r.command = os.Getenv("BENCH_COMMAND"); r.command == "" {
-		r.command = strings.TrimSpace("bench " + strings.Join(args, " "))
-	}
-	if r.work = o.work; r.work == "" {
-		if r.work, err = os.MkdirTemp("", "p2pd-scale-"); err != nil {
-			return err
-		}
-		if !o.keep {
-			defer os.RemoveAll(r.work)
-		}
-	} else if err := os.MkdirAll(r.work, 0o700); err != nil {
+	cleanup, err := r.scratch(args, "p2pd-scale-")
+	if err != nil {
 		return err
 	}
+	defer cleanup()
 	r.machine = describeMachine(raiseNoFile(1 << 16))
 	r.logf("scratch directory %s", r.work)
 	res, err := r.scaleRun()
@@ -211,14 +202,9 @@ func (r *runner) scaleKeys(ctx context.Context, lab *scaleLab) ([]*scaleNode, er
 		if err := n.writeConfig("", "warn", ""); err != nil {
 			return err
 		}
-		if out, err := exec.CommandContext(ctx, r.p2pd, "init", "--config", n.config(), "--name", n.name).CombinedOutput(); err != nil {
-			return fmt.Errorf("bench: p2pd init for %s: %v: %s", n.name, err, strings.TrimSpace(string(out)))
-		}
-		out, err := exec.CommandContext(ctx, r.p2pd, "id", "--config", n.config()).Output()
-		if n.id = strings.TrimSpace(string(out)); err != nil || n.id == "" {
-			return fmt.Errorf("bench: p2pd id for %s: %v", n.name, err)
-		}
-		return nil
+		var err error
+		n.id, err = r.initKey(ctx, n.config(), n.name)
+		return err
 	})
 	return nodes, err
 }
