@@ -8,6 +8,7 @@ import (
 
 	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/node"
+	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
 )
 
@@ -93,4 +94,41 @@ func TestUDPFlows(t *testing.T) {
 func statusIs(err error, s transport.Status) bool {
 	var se *transport.StatusError
 	return errors.As(err, &se) && se.Status == s
+}
+
+// TestFlowsPerPeerBounded: a trusted peer holds at most MaxFlowsPerPeer
+// udp flows (each a UDP socket on this node); the next is answered
+// overloaded, and closing one makes room again.
+func TestFlowsPerPeerBounded(t *testing.T) {
+	target := testnet.NewUDPEcho(t).String()
+	kA := newKey(t)
+	b := startNode(t, node.Config{Name: "B", Peers: []node.Peer{{Name: "A", ID: kA.PeerID()}},
+		Services: []node.Service{{Name: "uecho", Target: target, Protocol: "udp", Allow: []string{"A"}}}})
+	a := startNode(t, node.Config{Name: "A", Key: kA, Peers: []node.Peer{b.peer("B", true)}})
+	ctx := testCtx(t)
+	flows := make([]proxy.Flow, 0, node.MaxFlowsPerPeer)
+	defer func() {
+		for _, f := range flows {
+			f.Close()
+		}
+	}()
+	for i := range node.MaxFlowsPerPeer {
+		f, err := a.DialFlow(ctx, "B", "uecho")
+		if err != nil {
+			t.Fatalf("flow %d of %d: %v", i+1, node.MaxFlowsPerPeer, err)
+		}
+		flows = append(flows, f)
+	}
+	if _, err := a.DialFlow(ctx, "B", "uecho"); !statusIs(err, transport.StatusOverloaded) {
+		t.Fatalf("flow %d: %v, want overloaded", node.MaxFlowsPerPeer+1, err)
+	}
+	flows[0].Close()
+	flows = flows[1:]
+	waitFor(t, "B to let go of the closed flow", func() bool { return len(b.Flows()) < node.MaxFlowsPerPeer })
+	f, err := a.DialFlow(ctx, "B", "uecho")
+	if err != nil {
+		t.Fatalf("after closing one: %v", err)
+	}
+	flows = append(flows, f)
+	testnet.EchoDatagrams(t, f, []int{100})
 }
