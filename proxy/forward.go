@@ -196,18 +196,15 @@ func (f *Forwarder) handle(fw Forward, c net.Conn) {
 	remote, err := f.dialer.DialService(ctx, fw.Peer, fw.Service)
 	cancel()
 	if err != nil {
+		f.failed(fw, err) // before the client sees the reset, so it sees the count
 		local.Abort()
-		f.failed(fw, err)
 		return
 	}
 	stop := context.AfterFunc(f.ctx, func() { local.Abort(); remote.Abort() })
 	defer stop()
-	ac := &answerConn{Conn: remote}
-	if _, _, err := Splice(local, ac); err != nil {
-		if refusal := ac.refusal(f.classify); refusal != nil {
-			f.failed(fw, refusal)
-			return
-		}
+	refused := false
+	ac := newAnswerConn(remote, f.classify, func(err error) { refused = true; f.failed(fw, err) })
+	if _, _, err := Splice(local, ac); err != nil && !refused {
 		f.log.Debug("forward: connection aborted", "peer", fw.Peer, "service", fw.Service, "err", err)
 	}
 }

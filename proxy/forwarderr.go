@@ -84,25 +84,55 @@ func (f *Forwarder) listenerOf(listen string) *listener {
 	return f.byListen[listen]
 }
 
-// answerConn remembers the error of an early stream's first Read when it
-// came before any byte and before this side aborted the stream: the
-// service's refusal (an early stream's answer comes with its first Read),
-// or the loss of the session that was to carry it. Only Splice's reading
-// goroutine touches read and err until Splice returns.
+// answerConn notices an early stream's refusal: the error of its first
+// Read when it came before any byte and before this side aborted the stream
+// (an early stream's answer comes with its first Read), such as the
+// service's refusal or the loss of the session that was to carry it. It
+// calls refused from that Read, so the failure is counted before Splice
+// closes the client's connection and the client can look at the counters.
+// Only Splice's reading goroutine touches read.
 type answerConn struct {
 	Conn
-	aborted atomic.Bool // Abort was called (the client went away, say)
-	read    bool
-	err     error
+	classify Classifier
+	refused  func(error)
+	aborted  atomic.Bool // Abort was called (the client went away, say)
+	read     bool
+	answered chan struct{} // closed when the first Read returned
+}
+
+// answerWait bounds how long a failed Write waits for the answer that
+// explains it.
+const answerWait = 5 * time.Second
+
+func newAnswerConn(c Conn, classify Classifier, refused func(error)) *answerConn {
+	return &answerConn{Conn: c, classify: classify, refused: refused, answered: make(chan struct{})}
 }
 
 func (c *answerConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if !c.read && (n > 0 || err != nil) {
 		c.read = true
-		if n == 0 && !errors.Is(err, io.EOF) && !c.aborted.Load() {
-			c.err = err
+		if n == 0 && !errors.Is(err, io.EOF) && !c.aborted.Load() && isRefusal(err, c.classify) {
+			c.refused(err)
 		}
+		close(c.answered)
+	}
+	return n, err
+}
+
+// Write writes p. A refused stream fails writes as soon as the refusal
+// arrives, which may be before the reading goroutine read the answer; the
+// writer then waits for that answer, so that the abort that follows the
+// failed Write does not hide why the stream ended.
+func (c *answerConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		t := time.NewTimer(answerWait)
+		select {
+		case <-c.answered:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	return n, err
 }
@@ -112,17 +142,14 @@ func (c *answerConn) Abort() {
 	c.Conn.Abort()
 }
 
-// refusal returns why the stream got no answer, if that is how it ended:
-// the far side's refusal, or a peer that stopped answering, not a stream
-// this side cut.
-func (c *answerConn) refusal(classify Classifier) error {
-	if c.err == nil {
-		return nil
-	}
-	switch kindOf(c.err, classify) {
+// isRefusal reports whether err, the first answer on a stream, says why the
+// stream got no answer: the far side's refusal, or a peer that stopped
+// answering, not a stream this side cut.
+func isRefusal(err error, classify Classifier) bool {
+	switch kindOf(err, classify) {
 	case KindUnknownService, KindAccessDenied, KindTargetRefused, KindTargetUnreachable, KindOverloaded, KindBadRequest,
 		KindPeerUnreachable, KindTimeout:
-		return c.err
+		return true
 	}
-	return nil
+	return false
 }
