@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -12,22 +13,53 @@ import (
 
 // rssKiB reads VmRSS of a process from /proc/PID/status.
 func rssKiB(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := procFields(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+	return v["VmRSS:"], err
+}
+
+// memKiB is a process's memory three ways: VmRSS (every resident page it
+// maps, the executable's shared pages included), RssAnon (its private
+// memory: heap, stacks) and Pss (each shared page divided among the
+// processes that map it, which is what N daemons of one binary cost each).
+type memKiB struct{ RSS, Anon, PSS int64 }
+
+func procMem(pid int) (memKiB, error) {
+	st, err := procFields(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:", "RssAnon:")
 	if err != nil {
-		return 0, err
+		return memKiB{}, err
+	}
+	sm, err := procFields(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
+	if err != nil {
+		return memKiB{}, err
+	}
+	return memKiB{RSS: st["VmRSS:"], Anon: st["RssAnon:"], PSS: sm["Pss:"]}, nil
+}
+
+// procFields reads the kB figures of the named lines of a /proc file.
+func procFields(path string, names ...string) (map[string]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
+	out := make(map[string]int64, len(names))
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) == 0 {
-				break
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && slices.Contains(names, fields[0]) {
+			v, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %s: %q: %v", path, sc.Text(), err)
 			}
-			return strconv.ParseInt(fields[0], 10, 64)
+			out[fields[0]] = v
 		}
 	}
-	return 0, fmt.Errorf("bench: no VmRSS in /proc/%d/status", pid)
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return nil, fmt.Errorf("bench: no %s line in %s", n, path)
+		}
+	}
+	return out, sc.Err()
 }
 
 // cpuNanos is the CPU time of every live thread of a process, from

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,10 +44,18 @@ func (r *runner) scaleIdle(ctx context.Context, lab *scaleLab, up []*scaleNode, 
 		res.MachineBusy = 100 * float64(busy1-busy0) / float64(total1-total0)
 	}
 	// CPU and RSS now, before the slower control-socket reads below.
-	cpu1, rss1 := map[int]int64{}, map[int]int64{}
+	cpu1, mem1 := map[int]int64{}, map[int]memKiB{}
 	for _, n := range up {
 		cpu1[n.i], _ = cpuTotalNanos(n.proc.pid())
-		rss1[n.i], _ = rssKiB(n.proc.pid())
+		mem1[n.i], _ = procMem(n.proc.pid())
+	}
+	if len(up) > 1 {
+		heap := filepath.Join(r.work, "idle-node-heap.pprof")
+		if err := saveHeap(ctx, up[1].socket(), heap); err != nil {
+			res.note("heap profile of %s: %v", up[1].name, err)
+		} else {
+			r.logf("scale: %s's heap profile at the end of the idle window: %s (kept with -keep)", up[1].name, heap)
+		}
 	}
 	minutes := window.Minutes()
 	byIndex := map[string]int{}
@@ -58,7 +67,7 @@ func (r *runner) scaleIdle(ctx context.Context, lab *scaleLab, up []*scaleNode, 
 	err = forEach(ctx, up, func(n *scaleNode) error {
 		s := scaleNodeIdle{Name: n.name, Bootstrap: n.i == scaleBootstrap, Goroutines: -1}
 		s.CPUPercent = 100 * float64(cpu1[n.i]-cpu0[n.i]) / float64(window.Nanoseconds())
-		s.RSSKiB = rss1[n.i]
+		s.RSSKiB, s.AnonKiB, s.PSSKiB = mem1[n.i].RSS, mem1[n.i].Anon, mem1[n.i].PSS
 		if g, conns, err := goroutines(ctx, n.socket()); err == nil {
 			s.Goroutines, s.QUICConns = g, conns
 		}
@@ -119,23 +128,52 @@ func (r *runner) ctlSocket(ctx context.Context, socket string, args ...string) (
 // pprof ("goroutine profile: total N"), and how many QUIC connections it
 // holds: goroutines running quic-go's connection loop, one per connection.
 func goroutines(ctx context.Context, socket string) (total, quicConns int, err error) {
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}
-	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://p2pd/debug/pprof/goroutine?debug=1", nil)
+	body, err := debugGet(ctx, socket, "goroutine?debug=1")
 	if err != nil {
 		return 0, 0, err
+	}
+	defer body.Close()
+	return parseGoroutines(body)
+}
+
+// saveHeap writes the daemon's heap profile to path, for `go tool pprof`.
+func saveHeap(ctx context.Context, socket, path string) error {
+	body, err := debugGet(ctx, socket, "heap")
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// debugGet fetches one of the control socket's /debug/pprof/ pages.
+func debugGet(ctx context.Context, socket, page string) (io.ReadCloser, error) {
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: tr}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://p2pd/debug/pprof/"+page, nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	return parseGoroutines(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("bench: %s /debug/pprof/%s: %s", socket, page, resp.Status)
+	}
+	return resp.Body, nil
 }
 
 // parseGoroutines reads a goroutine profile in its debug=1 text form: a

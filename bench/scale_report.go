@@ -32,7 +32,9 @@ type scaleNodeIdle struct {
 	Name          string  `json:"name"`
 	Bootstrap     bool    `json:"bootstrap,omitempty"`
 	Sessions      int     `json:"sessions"`
-	RSSKiB        int64   `json:"rss_kib"`
+	RSSKiB        int64   `json:"rss_kib"`  // VmRSS, the binary's shared pages included
+	AnonKiB       int64   `json:"anon_kib"` // RssAnon: private memory
+	PSSKiB        int64   `json:"pss_kib"`  // shared pages divided among the daemons
 	CPUPercent    float64 `json:"cpu_percent"` // of one core, over the window
 	Goroutines    int     `json:"goroutines"`  // -1 if unread
 	QUICConns     int     `json:"quic_conns"`  // libp2p's and the overlay's, from the goroutines
@@ -81,18 +83,20 @@ func (r *runner) scaleMarkdown(res *scaleResult) string {
 		res.N, res.N-1, res.Started, res.N, res.StartSeconds, r.o.scaleBatch, res.IdleSeconds)
 
 	var boot *scaleNodeIdle
-	var sess, rss, cpu, gor, conns, bytes, pkts []float64
+	var sess, rss, anon, pss, cpu, gor, conns, bytes, pkts []float64
 	var cpuAll, rssAll float64
 	for i := range res.Nodes {
 		n := &res.Nodes[i]
 		cpuAll += n.CPUPercent
-		rssAll += float64(n.RSSKiB)
+		rssAll += float64(n.PSSKiB)
 		if n.Bootstrap {
 			boot = n
 			continue
 		}
 		sess = append(sess, float64(n.Sessions))
 		rss = append(rss, float64(n.RSSKiB)/1024)
+		anon = append(anon, float64(n.AnonKiB)/1024)
+		pss = append(pss, float64(n.PSSKiB)/1024)
 		cpu = append(cpu, n.CPUPercent)
 		if n.Goroutines >= 0 {
 			gor = append(gor, float64(n.Goroutines))
@@ -116,13 +120,15 @@ func (r *runner) scaleMarkdown(res *scaleResult) string {
 			bt = *boot
 		}
 		row("sessions (`p2pctl --json sessions`)", sess, float64(bt.Sessions))
-		row("RSS (MiB, VmRSS)", rss, float64(bt.RSSKiB)/1024)
+		row("RSS (MiB, VmRSS: the binary's shared pages included)", rss, float64(bt.RSSKiB)/1024)
+		row("private memory (MiB, RssAnon)", anon, float64(bt.AnonKiB)/1024)
+		row("proportional memory (MiB, Pss: shared pages divided among the daemons)", pss, float64(bt.PSSKiB)/1024)
 		row("CPU (% of one core over the window)", cpu, bt.CPUPercent)
 		row("goroutines (control socket's pprof)", gor, float64(bt.Goroutines))
 		row("QUIC connections (libp2p and overlay; quic-go connection goroutines)", conns, float64(bt.QUICConns))
 		row("traffic, sent + received (KiB/min, the node's link)", bytes, bt.BytesPerMin/1024)
 		row("packets, sent + received (per min)", pkts, bt.PacketsPerMin)
-		fmt.Fprintf(&b, "\nAll %d daemons together: %.1f %% of one core, %.2f GiB RSS. The machine's %d cores were %.0f %% busy over the window (everyone's work); near 100 %% the CPU figures are what the daemons got, not what they asked for.\n\n",
+		fmt.Fprintf(&b, "\nAll %d daemons together: %.1f %% of one core, %.2f GiB of memory (the sum of their Pss). The machine's %d cores were %.0f %% busy over the window (everyone's work); near 100 %% the CPU figures are what the daemons got, not what they asked for.\n\n",
 			len(res.Nodes), cpuAll, rssAll/(1<<20), r.machine.NProc, res.MachineBusy)
 	}
 

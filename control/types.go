@@ -31,9 +31,20 @@ type Status struct {
 	// Addresses are the libp2p multiaddrs others can use to reach this node
 	// (bootstrap, relays), observed ones included; empty without discovery.
 	Addresses []string `json:"addresses,omitempty"`
+	// DHT is the private DHT's state; absent when the DHT is off.
+	DHT *DHTStatus `json:"dht,omitempty"`
 	// Config is the absolute path of the config file the daemon loaded;
 	// empty when it runs on defaults without one.
 	Config string `json:"config,omitempty"`
+}
+
+// DHTStatus is the node's view of the private DHT.
+type DHTStatus struct {
+	// RoutingTable counts the DHT nodes the node knows, trusted or not.
+	RoutingTable int `json:"routing_table"`
+	// Connections counts libp2p's open connections (DHT, identify, hole
+	// punching, relays), bounded by the connection manager.
+	Connections int `json:"libp2p_connections"`
 }
 
 // Peer states reported in Peer.State.

@@ -29,12 +29,17 @@ const (
 // startDHT starts the DHT in server mode (any node can serve it), with
 // only peer routing: no provider or value records are stored.
 func (d *Discovery) startDHT() error {
+	timeout, err := requestTimeout(dhtRequestTimeout)
+	if err != nil {
+		return err
+	}
 	kd, err := dht.New(d.host,
 		dht.ProtocolPrefix(DHTPrefix),
 		dht.Mode(dht.ModeServer),
 		dht.BootstrapPeers(d.boot...),
 		dht.DisableProviders(),
 		dht.DisableValues(),
+		timeout,
 	)
 	if err != nil {
 		return fmt.Errorf("discovery: dht: %w", err)
@@ -283,4 +288,13 @@ func merge(a, b []string) []string {
 		}
 	}
 	return a
+}
+
+// DHTStats reports the size of the DHT's routing table and how many
+// connections the libp2p host holds; ok is false when the DHT is off.
+func (d *Discovery) DHTStats() (routingTable, conns int, ok bool) {
+	if d.dht == nil {
+		return 0, 0, false
+	}
+	return d.dht.RoutingTable().Size(), len(d.host.Network().Conns()), true
 }

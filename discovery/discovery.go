@@ -41,6 +41,7 @@ type Discovery struct {
 	punch  *puncher     // hole punching; nil until the host runs
 	em     *emitter
 	store  *learnedStore
+	holds  *streamHolds // overlay streams' connections, kept from trimming
 
 	connect chan peer.AddrInfo // to the connect workers
 	found   chan peer.AddrInfo // mDNS announcements, to mdnsLoop
@@ -121,6 +122,7 @@ func (d *Discovery) start() error {
 		return err
 	}
 	d.host = h
+	d.holds = &streamHolds{cm: h.ConnManager(), n: map[peer.ID]int{}}
 	if want := d.cfg.Key.PeerID().String(); h.ID().String() != want {
 		return fmt.Errorf("discovery: libp2p host id %s is not the node's peer id %s", h.ID(), want)
 	}

@@ -216,10 +216,19 @@ func (p *hostParts) close() {
 	p.rm.Close()
 }
 
-// libp2p's default connection-manager watermarks.
+// The connection manager's watermarks: above connsHigh libp2p connections
+// it closes the least useful down to connsLow. Connections younger than
+// its grace period (a minute), those of configured relays (autorelay
+// protects them) and those carrying overlay streams (streamHolds) are
+// spared. libp2p's defaults (160/192) let a node of a large mesh hold a
+// connection to nearly every peer it ever looked up or that refreshed its
+// routing table through it, each with its keepalives and buffers, so an
+// idle node's cost grew with the mesh. The DHT needs no standing
+// connections: its routing table keeps peers, not connections, and a query
+// dials what it needs.
 const (
-	connsLow  = 160
-	connsHigh = 192
+	connsLow  = 16
+	connsHigh = 32
 )
 
 // newHost builds and starts the host. libp2p calls sh.newConnManager while

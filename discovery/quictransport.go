@@ -63,9 +63,13 @@ func newSharedTransport(sock transport.Socket, overlay *quic.Config, refuse *tls
 // windows). The overlay needs other values, so the config is changed to the
 // endpoint's where it matters:
 // its stream limit (small: it is what a stranger may open before any
-// authentication; libp2p connections get the same), its keep-alive and
-// idle timeout (how fast a dead session is noticed), its handshake timeout,
-// its flow-control windows, and DATAGRAM frames (UDP services). libp2p's
+// authentication; libp2p connections get the same), its handshake timeout,
+// its flow-control windows, and DATAGRAM frames (UDP services). The idle
+// timeout and keep-alive stay libp2p's (30 s, 15 s): QUIC uses the smaller
+// of the two sides' idle timeouts, so an overlay session, whose dialer asks
+// for the endpoint's 3.5 s, still notices a dead peer that fast and pings
+// inside it, while an idle libp2p connection costs a ping per 15 s, not
+// one per 1.75 s as it would with the overlay's timeout on one side. libp2p's
 // resource manager still limits libp2p's streams and memory. libp2p's
 // AllowConnectionWindowIncrease (which asks the resource manager of the
 // connection's ALPN), version list and qlog tracer are kept.
@@ -104,8 +108,9 @@ func (l handshakeDoneListener) Accept(ctx context.Context) (*quic.Conn, error) {
 func raiseForOverlay(conf, overlay *quic.Config) *quic.Config {
 	c := conf.Clone()
 	c.HandshakeIdleTimeout = overlay.HandshakeIdleTimeout
-	c.MaxIdleTimeout = overlay.MaxIdleTimeout
-	c.KeepAlivePeriod = overlay.KeepAlivePeriod
+	if c.MaxIdleTimeout != 0 { // 0: quic-go's 30 s
+		c.MaxIdleTimeout = max(c.MaxIdleTimeout, overlay.MaxIdleTimeout)
+	}
 	// Never more: before its handshake, nobody can tell an overlay
 	// connection from a libp2p one, and the limit is what a stranger's
 	// first STREAM frame can make this node allocate (transport's lanes).

@@ -3,8 +3,10 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -24,8 +26,9 @@ const OverlayProtocol = "/p2pd/overlay/1"
 // payload; CloseWrite half-closes; Close ends an orderly stream; Abort
 // resets it.
 type Stream struct {
-	s    network.Stream
-	peer identity.PeerID
+	s       network.Stream
+	peer    identity.PeerID
+	release func() // ends the stream's hold on its connection; once
 }
 
 // Peer returns the authenticated peer at the other end.
@@ -44,10 +47,16 @@ func (st *Stream) SetWriteDeadline(t time.Time) error { return st.s.SetWriteDead
 func (st *Stream) CloseWrite() error { return st.s.CloseWrite() }
 
 // Close finishes writing and stops reading.
-func (st *Stream) Close() error { return st.s.Close() }
+func (st *Stream) Close() error {
+	st.release()
+	return st.s.Close()
+}
 
 // Abort resets the stream both ways.
-func (st *Stream) Abort() { st.s.Reset() }
+func (st *Stream) Abort() {
+	st.release()
+	st.s.Reset()
+}
 
 // ReadRequest reads the stream's request header within timeout.
 func (st *Stream) ReadRequest(timeout time.Duration) (transport.Request, error) {
@@ -85,7 +94,13 @@ func (d *Discovery) OpenStream(ctx context.Context, id identity.PeerID) (*Stream
 	if err != nil {
 		return nil, fmt.Errorf("discovery: open stream to %s over libp2p: %w", id.ShortString(), err)
 	}
-	return &Stream{s: s, peer: id}, nil
+	return d.newStream(s, id), nil
+}
+
+// newStream wraps s, and keeps the connection manager from trimming the
+// connection that carries it (a relayed one, typically) while it is open.
+func (d *Discovery) newStream(s network.Stream, id identity.PeerID) *Stream {
+	return &Stream{s: s, peer: id, release: d.holds.hold(s.Conn().RemotePeer())}
 }
 
 // HasRelays reports whether relays are configured ([discovery] relays), so
@@ -120,7 +135,7 @@ func (d *Discovery) HandleStreams(f func(id identity.PeerID, st *Stream)) {
 			s.Reset()
 			return
 		}
-		f(id, &Stream{s: s, peer: id})
+		f(id, d.newStream(s, id))
 	})
 }
 
@@ -169,4 +184,39 @@ func (d *Discovery) Forget(id identity.PeerID) {
 	}
 	d.host.Network().ClosePeer(pid)
 	d.host.Peerstore().ClearAddrs(pid)
+}
+
+// overlayTag protects the libp2p connections of peers with open overlay
+// streams from the connection manager.
+const overlayTag = "p2pd-overlay"
+
+// streamHolds counts each peer's open overlay streams, and protects its
+// connections while there are any: the connection manager trims down to
+// connsLow whatever is not protected, relayed connections that carry a
+// session's streams included.
+type streamHolds struct {
+	cm connmgr.ConnManager
+	mu sync.Mutex // guards n
+	n  map[peer.ID]int
+}
+
+// hold counts one more stream of p; the function it returns counts it out,
+// once however often it is called.
+func (h *streamHolds) hold(p peer.ID) func() {
+	h.mu.Lock()
+	if h.n[p]++; h.n[p] == 1 {
+		h.cm.Protect(p, overlayTag)
+	}
+	h.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.n[p]--; h.n[p] == 0 {
+				delete(h.n, p)
+				h.cm.Unprotect(p, overlayTag)
+			}
+		})
+	}
 }

@@ -2,11 +2,13 @@ package interop
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -210,6 +212,63 @@ func TestNetnsDHT(t *testing.T) {
 	if !strings.Contains(string(out), `"dht"`) {
 		t.Fatalf("p2pctl peers does not say c was found by the dht: %s", out)
 	}
+}
+
+// TestNetnsDHTSilentBootstrap: a and c know each other by ID alone and
+// have both joined the DHT through bootstrap node b. Then b hangs
+// (SIGSTOP: its connections stay open and nothing answers, as with a node
+// whose host froze), and a's first contact with c must still succeed
+// within the ping's 8 s, less than kad-dht's own 10 s read timeout: what a
+// learned through b is enough, and nothing waits on b. (A lookup that has
+// to ask the hung node is bounded by dhtRequestTimeout; discovery's
+// TestDHTSilentPeer checks that.)
+func TestNetnsDHTSilentBootstrap(t *testing.T) {
+	l := newLab(t)
+	_, hosts := l.routed("a", "b", "c")
+	db := nsNode(t, "db", hosts["b"], "mdns = false\ndht = true")
+	boot := fmt.Sprintf("bootstrap = [\"/ip4/10.72.0.2/udp/4242/quic-v1/p2p/%s\"]", db.id)
+	da := nsNode(t, "da", hosts["a"], "mdns = false\ndht = true\n"+boot)
+	dc := nsNode(t, "dc", hosts["c"], "mdns = false\ndht = true\n"+boot)
+	db.writeConfig(da.idPeer() + dc.idPeer())
+	dc.writeConfig(da.idPeer() + db.idPeer())
+	da.writeConfig(dc.idPeer() + db.idPeer())
+	db.start()
+	dc.start()
+	da.start()
+	// Both know the other through b before b hangs.
+	for _, n := range []*testNode{da, dc} {
+		waitFor(t, n.name+"'s routing table to hold b and the other node", 30*time.Second, func() bool {
+			return dhtRoutingTable(n) >= 2
+		})
+	}
+	if err := db.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.cmd.Process.Signal(syscall.SIGCONT) }) // so that it can stop
+	start := time.Now()
+	out, err := da.ctl("--json", "ping", "dc", "--count", "1", "--timeout", "8s")
+	if err != nil {
+		t.Fatalf("a's first contact with c while the bootstrap node hangs: %v: %s\n--- a's log:\n%s", err, out, da.log)
+	}
+	t.Logf("first contact with the bootstrap node hung: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// dhtRoutingTable is the size of n's DHT routing table from `p2pctl
+// status`, or -1.
+func dhtRoutingTable(n *testNode) int {
+	out, err := n.ctl("--json", "status")
+	if err != nil {
+		return -1
+	}
+	var st struct {
+		DHT *struct {
+			RoutingTable int `json:"routing_table"`
+		} `json:"dht"`
+	}
+	if json.Unmarshal(out, &st) != nil || st.DHT == nil {
+		return -1
+	}
+	return st.DHT.RoutingTable
 }
 
 // nat makes the T3 topology of RELIABILITY.md: cli (192.168.1.100) behind a

@@ -36,6 +36,9 @@ func statusCmd(a *app) *cobra.Command {
 			line("peers", fmt.Sprintf("%d configured, %d connected", st.Peers, st.Connected))
 			line("services", fmt.Sprint(st.Services))
 			line("forwards", fmt.Sprint(st.Forwards))
+			if st.DHT != nil {
+				line("dht", fmt.Sprintf("%d nodes in the routing table, %d libp2p connections", st.DHT.RoutingTable, st.DHT.Connections))
+			}
 			for i, addr := range st.Addresses {
 				label := ""
 				if i == 0 {

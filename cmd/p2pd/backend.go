@@ -26,11 +26,15 @@ func (b backend) Status(context.Context) (control.Status, error) {
 		}
 	}
 	var addrs []string
+	var dht *control.DHTStatus
 	if b.d.disc != nil {
 		addrs = b.d.disc.Addrs()
+		if rt, conns, ok := b.d.disc.DHTStats(); ok {
+			dht = &control.DHTStatus{RoutingTable: rt, Connections: conns}
+		}
 	}
 	return control.Status{
-		Addresses: addrs,
+		Addresses: addrs, DHT: dht,
 		Config:    b.d.path,
 		ID:        n.ID().String(), Name: n.Name(), Version: buildinfo.Version, Listen: n.ListenAddrs(),
 		StartedAt: n.Started(), UptimeSeconds: time.Since(n.Started()).Seconds(),
