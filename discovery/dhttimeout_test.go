@@ -2,7 +2,9 @@ package discovery
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -59,4 +61,34 @@ func TestRequestTimeoutOption(t *testing.T) {
 	if _, err := requestTimeout(time.Second); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDHTBootstrapOneDead: of a's two bootstrap nodes the first is dead (a
+// closed port with a peer ID nobody holds); a joins through the second and
+// learns of c, which joined through that one alone.
+func TestDHTBootstrapOneDead(t *testing.T) {
+	a, b, c := prepareNode(t), prepareNode(t), prepareNode(t)
+	trustEachOther(a, b, c)
+	b.start(t, "127.0.0.1:0", func(cf *Config) { cf.DHT = true })
+	c.start(t, "127.0.0.1:0", func(cf *Config) { cf.DHT = true; cf.Bootstrap = []string{b.p2pAddr(t)} })
+	dead := fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1/p2p/%s", closedUDPPort(t), newKey(t).PeerID())
+	a.start(t, "127.0.0.1:0", func(cf *Config) { cf.DHT = true; cf.Bootstrap = []string{dead, b.p2pAddr(t)} })
+	cp, _ := toPeer(c.id)
+	deadline := time.Now().Add(20 * time.Second)
+	for a.d.dht.RoutingTable().Find(cp) == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("a never learned of c through its live bootstrap node; routing table %v", a.d.dht.RoutingTable().ListPeers())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// closedUDPPort is a loopback UDP port nothing listens on.
+func closedUDPPort(t *testing.T) int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }
