@@ -16,8 +16,14 @@ import (
 // 2 s later. The client's connection ends with a reset, not a clean EOF
 // that would pass a truncated download off as whole, before the QUIC idle
 // timeout; a new connection succeeds within 5 s of the restart, without
-// anything done to the client's daemon.
+// anything done to the client's daemon. It runs over both carriers.
 func TestPeerKilledMidTransfer(t *testing.T) {
+	for _, transport := range faultCarriers {
+		t.Run(transport, func(t *testing.T) { testPeerKilledMidTransfer(t, transport) })
+	}
+}
+
+func testPeerKilledMidTransfer(t *testing.T, transport string) {
 	const chunk, chunks = 64 << 10, 1024 // 64 MiB at about 3 MiB/s
 	src := testnet.Serve(t, func(c net.Conn) {
 		buf := make([]byte, chunk)
@@ -33,7 +39,7 @@ func TestPeerKilledMidTransfer(t *testing.T) {
 	slow, fecho := freePort(t, "tcp"), freePort(t, "tcp")
 	b.writeConfig(a.peerTOML() + fmt.Sprintf("[[services]]\nname = \"slow\"\ntarget = %q\nallow = [\"a\"]\n\n"+
 		"[[services]]\nname = \"echo\"\ntarget = %q\nallow = [\"a\"]\n", src.String(), echo.Addr()))
-	a.writeConfig(b.peerTOML() + fmt.Sprintf("[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = \"slow\"\n\n"+
+	a.writeConfig(b.peerTOML() + fmt.Sprintf("transport = %q\n\n", transport) + fmt.Sprintf("[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = \"slow\"\n\n"+
 		"[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = \"echo\"\n", slow, fecho))
 	b.start()
 	a.start()
@@ -55,6 +61,7 @@ func TestPeerKilledMidTransfer(t *testing.T) {
 		ended <- err
 	}()
 	time.Sleep(time.Second)
+	wantCarrier(t, a, "b", transport)
 	b.kill()
 	killed := time.Now()
 	time.Sleep(2 * time.Second)

@@ -18,16 +18,41 @@ func faultPair(t *testing.T) (l *lab, cli, router string, c *testNode, sum strin
 	return faultPairWith(t, "", 2<<20, nil)
 }
 
+// faultCarriers are the client's transport settings the fault tests that
+// apply to both carriers run with: auto (QUIC here) and tcp.
+var faultCarriers = []string{"auto", "tcp"}
+
+// faultPairOver is faultPair with the client's peer entry set to transport
+// ("auto", "quic" or "tcp").
+func faultPairOver(t *testing.T, transport string) (l *lab, cli, router string, c *testNode, sum string) {
+	l, cli, router, c, _, sum = faultTopo(t, "", transport, 2<<20, nil)
+	return l, cli, router, c, sum
+}
+
+// wantCarrier fails the test unless c's session with peer runs over the
+// carrier that transport asks for (auto: QUIC, on these unimpaired links).
+func wantCarrier(t *testing.T, c *testNode, peer, transport string) {
+	t.Helper()
+	want := transport
+	if want == "auto" {
+		want = "quic"
+	}
+	if got := carrierOf(t, c, peer); got != want {
+		t.Fatalf("the session with %s runs over %q; want %q (transport = %q)", peer, got, want, transport)
+	}
+}
+
 // faultPairWith is faultPair with both nodes' [discovery] body and with prep
 // run on the topology before the nodes start (srvIf is the server's
 // interface towards the router).
 func faultPairWith(t *testing.T, discovery string, blobSize int, prep func(l *lab, cli, router, srv, srvIf string)) (l *lab, cli, router string, c *testNode, sum string) {
-	l, cli, router, c, _, sum = faultTopo(t, discovery, blobSize, prep)
+	l, cli, router, c, _, sum = faultTopo(t, discovery, "", blobSize, prep)
 	return l, cli, router, c, sum
 }
 
-// faultTopo is faultPairWith that also returns the server node.
-func faultTopo(t *testing.T, discovery string, blobSize int, prep func(l *lab, cli, router, srv, srvIf string)) (l *lab, cli, router string, c, s *testNode, sum string) {
+// faultTopo is faultPairWith that also returns the server node; transport,
+// if not "", is the client's transport setting for the server.
+func faultTopo(t *testing.T, discovery, transport string, blobSize int, prep func(l *lab, cli, router, srv, srvIf string)) (l *lab, cli, router string, c, s *testNode, sum string) {
 	l = newLab(t)
 	if _, err := exec.LookPath("iptables"); err != nil {
 		t.Skip("needs iptables")
@@ -41,61 +66,83 @@ func faultTopo(t *testing.T, discovery string, blobSize int, prep func(l *lab, c
 	s = nsNode(t, "srv", srv, discovery)
 	c = nsNode(t, "cli", cli, discovery)
 	s.writeConfig(c.idPeer() + filesService)
-	c.writeConfig(fmt.Sprintf("[[peers]]\nname = \"srv\"\nid = %q\naddresses = [\"10.0.0.100:4242\"]\n", s.id) + forwardTo("srv"))
+	peer := fmt.Sprintf("[[peers]]\nname = \"srv\"\nid = %q\naddresses = [\"10.0.0.100:4242\"]\n", s.id)
+	if transport != "" {
+		peer += fmt.Sprintf("transport = %q\n", transport)
+	}
+	c.writeConfig(peer + forwardTo("srv"))
 	s.start()
 	c.start()
 	return l, cli, router, c, s, sum
 }
 
 // TestNetnsLoss (F5): 2 MB transfers stay byte-exact with 2 % and 5 %
-// random loss of UDP packets in both directions at the router.
+// random loss of the carrier's packets (UDP for QUIC, TCP segments for the
+// TCP carrier) in both directions at the router.
 func TestNetnsLoss(t *testing.T) {
-	l, cli, router, c, sum := faultPair(t)
-	for _, p := range []string{"0.02", "0.05"} {
-		rule := []string{"ip", "netns", "exec", router, "iptables", "-I", "FORWARD", "-p", "udp", "-m", "statistic", "--mode", "random", "--probability", p, "-j", "DROP"}
-		l.sh(rule...)
-		got, err := l.curlIn(cli, "http://127.0.0.1:18081/blob", 60*time.Second)
-		if err != nil {
-			t.Fatalf("loss %s: %v\n--- cli's log:\n%s", p, err, c.log)
-		}
-		if got != sum {
-			t.Fatalf("loss %s: transfer not byte-exact", p)
-		}
-		rule[5] = "-D"
-		l.sh(rule...)
+	for _, transport := range faultCarriers {
+		t.Run(transport, func(t *testing.T) {
+			l, cli, router, c, sum := faultPairOver(t, transport)
+			proto := "udp"
+			if transport == "tcp" {
+				proto = "tcp"
+			}
+			for _, p := range []string{"0.02", "0.05"} {
+				rule := []string{"ip", "netns", "exec", router, "iptables", "-I", "FORWARD", "-p", proto, "-m", "statistic", "--mode", "random", "--probability", p, "-j", "DROP"}
+				l.sh(rule...)
+				got, err := l.curlIn(cli, "http://127.0.0.1:18081/blob", 60*time.Second)
+				if err != nil {
+					t.Fatalf("loss %s: %v\n--- cli's log:\n%s", p, err, c.log)
+				}
+				if got != sum {
+					t.Fatalf("loss %s: transfer not byte-exact", p)
+				}
+				rule[5] = "-D"
+				l.sh(rule...)
+			}
+			wantCarrier(t, c, "srv", transport)
+		})
 	}
 }
 
 // TestNetnsPartitionHeal (F9): a 10 s partition, then the link heals; the
-// client reaches the server again within seconds, without any action.
+// client reaches the server again within seconds, without any action, over
+// either carrier.
 func TestNetnsPartitionHeal(t *testing.T) {
-	l, cli, router, c, sum := faultPair(t)
-	if got, err := l.curlIn(cli, "http://127.0.0.1:18081/blob", 30*time.Second); err != nil || got != sum {
-		t.Fatalf("before the partition: %v", err)
+	for _, transport := range faultCarriers {
+		t.Run(transport, func(t *testing.T) {
+			l, cli, router, c, sum := faultPairOver(t, transport)
+			if got, err := l.curlIn(cli, "http://127.0.0.1:18081/blob", 30*time.Second); err != nil || got != sum {
+				t.Fatalf("before the partition: %v", err)
+			}
+			l.sh("ip", "netns", "exec", router, "iptables", "-I", "FORWARD", "-j", "DROP")
+			time.Sleep(10 * time.Second)
+			l.sh("ip", "netns", "exec", router, "iptables", "-D", "FORWARD", "-j", "DROP")
+			healed := time.Now()
+			got, err := l.curlIn(cli, "http://127.0.0.1:18081/blob", 60*time.Second)
+			if err != nil {
+				t.Fatalf("after the heal: %v\n--- cli's log:\n%s", err, c.log)
+			}
+			if got != sum {
+				t.Fatal("after the heal: transfer not byte-exact")
+			}
+			t.Logf("reached again %v after the heal", time.Since(healed).Round(100*time.Millisecond))
+			wantCarrier(t, c, "srv", transport)
+		})
 	}
-	l.sh("ip", "netns", "exec", router, "iptables", "-I", "FORWARD", "-j", "DROP")
-	time.Sleep(10 * time.Second)
-	l.sh("ip", "netns", "exec", router, "iptables", "-D", "FORWARD", "-j", "DROP")
-	healed := time.Now()
-	got, err := l.curlIn(cli, "http://127.0.0.1:18081/blob", 60*time.Second)
-	if err != nil {
-		t.Fatalf("after the heal: %v\n--- cli's log:\n%s", err, c.log)
-	}
-	if got != sum {
-		t.Fatal("after the heal: transfer not byte-exact")
-	}
-	t.Logf("reached again %v after the heal", time.Since(healed).Round(100*time.Millisecond))
 }
 
 // TestNetnsMTU1280 (F8): the link between the router and the server has an
 // MTU of 1280 at both ends, and nothing sends ICMP about it (veth drops
 // what is too big). The handshake completes and a transfer is byte-exact,
 // with the overlay on its own sockets and sharing them with libp2p (whose
-// listener then answers the overlay's handshakes).
+// listener then answers the overlay's handshakes), and over the TCP carrier.
 func TestNetnsMTU1280(t *testing.T) {
-	for name, disc := range map[string]string{"no discovery": "", "libp2p shares the port": "mdns = true"} {
-		t.Run(name, func(t *testing.T) {
-			l, cli, _, c, sum := faultPairWith(t, disc, 2<<20, func(l *lab, _, router, srv, srvIf string) {
+	for _, tc := range []struct{ name, disc, transport string }{
+		{"no discovery", "", ""}, {"libp2p shares the port", "mdns = true", ""}, {"tcp carrier", "", "tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, cli, _, c, _, sum := faultTopo(t, tc.disc, tc.transport, 2<<20, func(l *lab, _, router, srv, srvIf string) {
 				routerIf := strings.TrimSuffix(srvIf, "b") + "a" // the other end of the veth pair
 				l.sh("ip", "-n", srv, "link", "set", srvIf, "mtu", "1280")
 				l.sh("ip", "-n", router, "link", "set", routerIf, "mtu", "1280")
@@ -106,6 +153,9 @@ func TestNetnsMTU1280(t *testing.T) {
 			}
 			if got != sum {
 				t.Fatal("over MTU 1280: transfer not byte-exact")
+			}
+			if tc.transport != "" {
+				wantCarrier(t, c, "srv", tc.transport)
 			}
 		})
 	}
@@ -340,7 +390,7 @@ func TestNetnsRoaming(t *testing.T) {
 		t.Skip("needs conntrack")
 	}
 	var routerOut string
-	l, cli, router, c, s, sum := faultTopo(t, "", 10<<20, func(l *lab, _, router, _, srvIf string) {
+	l, cli, router, c, s, sum := faultTopo(t, "", "", 10<<20, func(l *lab, _, router, _, srvIf string) {
 		shapeToClient(l, router, srvIf)
 		routerOut = strings.TrimSuffix(srvIf, "b") + "a" // the router's public side
 		l.sh("ip", "-n", router, "addr", "add", "10.0.0.2/24", "dev", routerOut)

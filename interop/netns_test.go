@@ -186,7 +186,15 @@ func (l *lab) routed(names ...string) (router string, hosts map[string]string) {
 	return router, hosts
 }
 
+// TestNetnsDHT: a finds c by ID alone through the DHT (bootstrap node b,
+// routed subnets) and fetches 8 MiB byte-exact, over either carrier.
 func TestNetnsDHT(t *testing.T) {
+	for _, transport := range faultCarriers {
+		t.Run(transport, func(t *testing.T) { testNetnsDHT(t, transport) })
+	}
+}
+
+func testNetnsDHT(t *testing.T, transport string) {
 	l := newLab(t)
 	_, hosts := l.routed("a", "b", "c")
 	dir, sum := blobDir(t, 8<<20)
@@ -197,7 +205,7 @@ func TestNetnsDHT(t *testing.T) {
 	dc := nsNode(t, "dc", hosts["c"], "mdns = false\ndht = true\n"+boot)
 	db.writeConfig(da.idPeer() + dc.idPeer())
 	dc.writeConfig(da.idPeer() + db.idPeer() + filesService)
-	da.writeConfig(dc.idPeer() + db.idPeer() + forwardTo("dc"))
+	da.writeConfig(dc.idPeer() + fmt.Sprintf("transport = %q\n\n", transport) + db.idPeer() + forwardTo("dc"))
 	db.start()
 	dc.start()
 	da.start()
@@ -212,6 +220,7 @@ func TestNetnsDHT(t *testing.T) {
 	if !strings.Contains(string(out), `"dht"`) {
 		t.Fatalf("p2pctl peers does not say c was found by the dht: %s", out)
 	}
+	wantCarrier(t, da, "dc", transport)
 }
 
 // TestNetnsDHTSilentBootstrap: a and c know each other by ID alone and
