@@ -25,9 +25,15 @@ const lookupTimeout = transport.DefaultHandshakeTimeout
 // handshake wins; the others are cancelled or closed. A dial that fails
 // returns a *PeerError that names every address tried and why it failed,
 // and records it as why p is down.
+//
+// A session adopted meanwhile (the peer dialed in) ends the search: the
+// lookup stops and no address is dialed from then on, so the pair does not
+// pay a second handshake for a session that would only lose. Handshakes
+// already under way finish, and the duplicate rule settles them (adopt).
 func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	up := p.upChan() // closed when a session is adopted from now on
 	type result struct {
 		addr string
 		s    *transport.Session
@@ -42,6 +48,12 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 		defer mu.Unlock()
 		if slices.Contains(tried, addr) || ctx.Err() != nil {
 			return
+		}
+		select {
+		case <-up:
+			n.log.Debug("dial: address not tried, a session came up meanwhile", "peer", p.nameNow(), "remote", addr)
+			return
+		default:
 		}
 		if len(tried) >= maxDialAddrs {
 			// Addresses come from discovery too, where anyone on the LAN
@@ -68,6 +80,13 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 			defer wg.Done()
 			lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 			defer cancel()
+			go func() {
+				select {
+				case <-up:
+					cancel()
+				case <-lctx.Done():
+				}
+			}()
 			addrs, err := n.findPeer(lctx, p)
 			lookupErr = err
 			for _, a := range addrs {
@@ -93,6 +112,13 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 	if won != nil {
 		return won, nil
 	}
+	select {
+	case <-up:
+		if p.current() != nil {
+			return nil, errSuperseded
+		}
+	default:
+	}
 	for _, err := range errs {
 		if isDuplicate(err) {
 			return nil, err // the peer's own dial won: see session
@@ -104,6 +130,10 @@ func (n *Node) dial(ctx context.Context, p *peer) (*transport.Session, error) {
 	n.log.Debug("dial failed", "peer", p.nameNow(), "err", errors.Join(slices.Collect(maps.Values(errs))...))
 	return nil, n.dialFailure(p, tried, errs, lookupErr)
 }
+
+// errSuperseded ends a dial that a session adopted meanwhile made
+// pointless (the peer dialed in): not a failure.
+var errSuperseded = errors.New("node: a session came up during the dial")
 
 // Carrier choice per peer (Peer.Transport).
 const (
@@ -332,6 +362,8 @@ func (n *Node) runDial(p *peer, ch chan struct{}) {
 		if n.adopt(s) == nil {
 			err = errors.New("node: session lost to a parallel one that ended")
 		}
+	} else if errors.Is(err, errSuperseded) {
+		err = nil
 	} else if isDuplicate(err) {
 		// The peer dialed us at the same time and its session won
 		// (DESIGN.md §3.6): that one is being adopted here right now.

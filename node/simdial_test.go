@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/node"
 )
 
@@ -155,5 +157,80 @@ func TestSimultaneousDialStreamsDuringRace(t *testing.T) {
 		during.Wait()
 		a.stop()
 		b.stop()
+	}
+}
+
+// blockingDiscovery's lookups answer nothing until their context ends,
+// like a DHT lookup for a peer that is hard to find; each lookup's end is
+// reported on ended.
+type blockingDiscovery struct {
+	fakeDiscovery
+	asked chan struct{}
+	ended chan error
+}
+
+func (d blockingDiscovery) FindPeer(ctx context.Context, _ identity.PeerID) ([]string, error) {
+	select {
+	case d.asked <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	d.ended <- ctx.Err()
+	return nil, ctx.Err()
+}
+
+// TestDialStopsWhenPeerDialsIn: A dials B, whom it can find only by a
+// lookup, and the lookup hangs; meanwhile B dials A. A's connection takes
+// B's session, A's lookup stops at once (it would otherwise run for its
+// full 10 s and could start a second handshake the pair does not need),
+// and A records no failure for B.
+func TestDialStopsWhenPeerDialsIn(t *testing.T) {
+	echo := newEchoBackend(t)
+	kA, kB := newKey(t), newKey(t)
+	svc := []node.Service{{Name: "echo", Target: echo.Addr(), Allow: []string{"*"}}}
+	a := newNode(t, node.Config{Name: "A", Key: kA, Services: svc, Peers: []node.Peer{{Name: "B", ID: kB.PeerID()}}})
+	disc := blockingDiscovery{asked: make(chan struct{}, 1), ended: make(chan error, 8)}
+	a.SetDiscovery(disc)
+	a.run()
+	b := startNode(t, node.Config{Name: "B", Key: kB, Services: svc, Peers: []node.Peer{a.peer("A", true)}})
+
+	data := randomBytes(64 << 10)
+	aDone := make(chan error, 1)
+	go func() { aDone <- dialEcho(testCtx(t), a, "B", "echo", data) }()
+	select {
+	case <-disc.asked:
+	case <-time.After(failBound):
+		t.Fatal("A's dial never looked B up")
+	}
+	if err := dialEcho(testCtx(t), b, "A", "echo", data); err != nil {
+		t.Fatalf("B→A: %v", err)
+	}
+	select {
+	case err := <-aDone:
+		if err != nil {
+			t.Fatalf("A→B while B's session came up: %v", err)
+		}
+	case <-time.After(failBound):
+		t.Fatal("A's connection did not take B's session")
+	}
+	select {
+	case err := <-disc.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("A's lookup ended with %v; want it cancelled when B's session came up", err)
+		}
+	case <-time.After(5 * time.Second): // the lookup's own bound is 10 s
+		t.Fatal("A's lookup went on after B's session came up")
+	}
+	ss := a.Sessions()
+	if len(ss) != 1 || ss[0].Initiator {
+		t.Fatalf("A's sessions %+v; want B's alone", ss)
+	}
+	for deadline := time.Now().Add(failBound); node.Dialing(a.Node, "B"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("A's dial to B never ended")
+		}
+	}
+	if ps, _ := peerState(a, "B"); ps.LastError != "" || ps.State != node.Connected {
+		t.Fatalf("A's view of B: state %v, last error %q; want connected with no failure", ps.State, ps.LastError)
 	}
 }
