@@ -107,7 +107,7 @@
 //
 // A is 0 when the flow's opener sends, 1 when the accepting side does. A
 // datagram too large for a QUIC datagram, and every datagram of a flow
-// without an id (TCP carrier, relayed path), is a frame on the flow's
+// without an id (TCP and relayed carriers), is a frame on the flow's
 // stream: a 2-byte big-endian length and the payload. Closing the stream
 // ends the flow. flow.go has the details.
 //
