@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -115,4 +116,51 @@ func TestRelayedRefused(t *testing.T) {
 			t.Fatalf("dial: %v %v; accept: %v %v; want the accept refused as %v", sa, aerr, sb, berr, ErrUntrusted)
 		}
 	})
+}
+
+// TestRelayedPendingBudget: inbound relayed handshakes share the pending
+// budget of all inbound handshakes: a silent one is closed for a newcomer
+// when the budget is full, and the newcomer's handshake completes.
+func TestRelayedPendingBudget(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	a := newEndpoint(t, ka, trustOnly(t, kb))
+	b, err := Listen(Config{Key: kb, Listen: []string{"127.0.0.1:0"}, Trust: trustOnly(t, ka), MaxPendingHandshakes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	silent, far := circuitPair(t)
+	evicted := make(chan error, 1)
+	go func() {
+		_, err := b.AcceptRelayed(ctx, far, ka.PeerID())
+		evicted <- err
+	}()
+	waitPending(t, b, 1)
+	sa, aerr, sb, berr := relayedDial(t, ctx, a, b, kb, ka.PeerID())
+	if aerr != nil || berr != nil || sa == nil || sb == nil {
+		t.Fatalf("the newcomer: dial %v, accept %v", aerr, berr)
+	}
+	// Evicted, its stream closed under it: not a session, and not the
+	// end of its Message1Timeout.
+	if err := <-evicted; err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the silent relayed handshake ended with %v; want it evicted for the newcomer", err)
+	}
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the silent initiator read %d bytes, %v; want its stream closed with nothing sent", n, err)
+	}
+}
+
+// waitPending waits until ep counts n pending handshakes.
+func waitPending(t *testing.T, ep *Endpoint, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for ep.adm.pendingCount() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending handshakes, want %d", ep.adm.pendingCount(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
