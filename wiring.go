@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 
@@ -95,13 +96,13 @@ func StartDiscovery(ctx context.Context, cfg *config.Config, key identity.Privat
 }
 
 // relayer adapts discovery to the node's Discovery interface: its
-// OpenRelayed returns the node's Relayed (overlay streams over libp2p,
-// through a circuit relay, when no direct path exists).
+// OpenRelayed returns the libp2p stream, through a circuit relay, that a
+// relayed session runs on.
 type relayer struct{ *discovery.Discovery }
 
 var _ node.Discovery = relayer{}
 
-func (r relayer) OpenRelayed(ctx context.Context, id identity.PeerID) (node.Relayed, error) {
+func (r relayer) OpenRelayed(ctx context.Context, id identity.PeerID) (net.Conn, error) {
 	st, err := r.OpenStream(ctx, id)
 	if err != nil {
 		return nil, err // a nil interface, not a nil *Stream in one

@@ -76,8 +76,8 @@ type Peer struct {
 	// DirectReason says why a relayed peer has no direct path yet, e.g.
 	// "symmetric NAT on both sides: staying relayed".
 	DirectReason string `json:"direct_reason,omitempty"`
-	// Carrier is "quic" or "tcp" on a direct path; CarrierReason says why
-	// it is TCP.
+	// Carrier is "quic" or "tcp" on a direct path, "relay" on a relayed
+	// one; CarrierReason says why it is TCP.
 	Carrier       string `json:"carrier,omitempty"`
 	CarrierReason string `json:"carrier_reason,omitempty"`
 	// Origin is where the peer is listed: "config" (the config file) or
@@ -90,7 +90,7 @@ type Session struct {
 	Peer          string    `json:"peer"`
 	PeerID        string    `json:"peer_id"`
 	Remote        string    `json:"remote"`
-	Carrier       string    `json:"carrier"` // "quic" or "tcp"
+	Carrier       string    `json:"carrier"` // "quic", "tcp" or "relay"
 	Initiator     bool      `json:"initiator"`
 	State         string    `json:"state"`
 	EstablishedAt time.Time `json:"established_at"`
@@ -172,7 +172,8 @@ type PingResult struct {
 	RTTMillis float64 `json:"rtt_ms"`
 	Remote    string  `json:"remote"`
 	// Path is how the ping went, as Peer.Path: "direct" or "relayed";
-	// Relay names the relay, Carrier is "quic" or "tcp" on a direct path.
+	// Relay names the relay, Carrier is "quic" or "tcp" on a direct path
+	// ("relay" on a relayed one).
 	Path    string `json:"path,omitempty"`
 	Relay   string `json:"relay,omitempty"`
 	Carrier string `json:"carrier,omitempty"`

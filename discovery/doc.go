@@ -48,9 +48,12 @@
 // peers observed, retried while a path stays relayed, and with a reason
 // when it fails (DirectReason).
 //
-// When no direct path exists, OpenStream and HandleStreams carry overlay
-// streams over libp2p (OverlayProtocol), typically through a circuit relay,
-// with the same stream header as a direct session; RelayPath says whether a
+// When no direct path exists, OpenStream and HandleStreams give the
+// libp2p stream (OverlayProtocol), typically through a circuit relay, on
+// which the transport runs a relayed session (the TCP carrier's Noise IK
+// and yamux); the stream is a net.Conn whose RemoteAddr is a
+// transport.RelayAddr naming the relay, and it keeps its connection from
+// the connection manager while the session lives. RelayPath says whether a
 // peer is reached through a relay and which.
 //
 // Close stops everything New started; close the Discovery before the

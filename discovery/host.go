@@ -50,7 +50,7 @@ const (
 )
 
 // relayResources are the limits of this node's relay service. Relayed
-// connections carry overlay streams, so they are not cut after libp2p's
+// connections carry overlay sessions, so they are not cut after libp2p's
 // default 2 minutes or 128 KiB, and bytes move in larger chunks.
 func relayResources() relayv2.Resources {
 	rc := relayv2.DefaultResources()

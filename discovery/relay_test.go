@@ -81,59 +81,96 @@ func TestRelaySmoke(t *testing.T) {
 	relayedEcho(t, ctx, a, b)
 }
 
-// relayedEcho sends an overlay request and 256 KiB over an overlay stream
-// on libp2p from a to b, where a handler answers OK and echoes; the bytes
-// must come back unchanged.
+// relayedEcho runs a relayed session from a to b over one overlay stream
+// on libp2p and sends 256 KiB on a stream of that session, which b echoes:
+// the bytes must come back unchanged, both sides must see the relayed
+// carrier through the relay, and the libp2p connection beneath must stay
+// protected from the connection manager while the session lives.
 func relayedEcho(t *testing.T, ctx context.Context, a, b *testNode) {
 	t.Helper()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	seen := make(chan identity.PeerID, 1)
+	accepted := make(chan *transport.Session, 1)
 	b.d.HandleStreams(func(id identity.PeerID, st *Stream) {
 		seen <- id
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, err := st.ReadRequest(5 * time.Second)
-			if err != nil || req.Service != "echo" {
-				st.Abort()
+		wg.Go(func() {
+			s, err := b.ep.AcceptRelayed(ctx, st, id)
+			if err != nil {
+				t.Errorf("B: relayed session: %v", err)
+				close(accepted)
 				return
 			}
-			st.Respond(transport.StatusOK)
-			io.Copy(st, st)
-			st.CloseWrite()
-			st.Close()
-		}()
+			accepted <- s
+			for {
+				st, err := s.AcceptStream(ctx)
+				if err != nil {
+					return
+				}
+				if req, err := st.ReadRequest(5 * time.Second); err != nil || req.Service != "echo" {
+					st.Abort()
+					continue
+				}
+				st.Respond(transport.StatusOK)
+				io.Copy(st, st)
+				st.Close()
+			}
+		})
 	})
 	st, err := a.d.OpenStream(ctx, b.id)
 	if err != nil {
 		t.Fatalf("OpenStream: %v", err)
 	}
-	defer st.Close()
-	hdr, err := transport.Request{Kind: transport.KindTCP, Service: "echo"}.AppendBinary(nil)
+	sa, err := a.ep.DialRelayed(ctx, st, b.id)
+	if err != nil {
+		t.Fatalf("A: relayed session: %v", err)
+	}
+	sb := <-accepted
+	if sb == nil {
+		t.FailNow()
+	}
+	relay, _ := a.d.RelayPath(b.id)
+	for _, s := range []*transport.Session{sa, sb} {
+		ra, ok := s.RemoteAddr().(transport.RelayAddr)
+		if s.Carrier() != transport.CarrierRelayed || !ok || ra.Relay != relay {
+			t.Fatalf("session carrier %q, remote %#v; want %q through %s", s.Carrier(), s.RemoteAddr(), transport.CarrierRelayed, relay)
+		}
+	}
+	if sb.Peer() != a.id {
+		t.Fatalf("B's session is with %s, want A %s", sb.Peer(), a.id)
+	}
+	bPeer, _ := toPeer(b.id)
+	if !a.d.host.ConnManager().IsProtected(bPeer, overlayTag) {
+		t.Fatal("A's connection to B is not protected while a relayed session runs on it")
+	}
+	es, err := sa.OpenStream(ctx, transport.Request{Kind: transport.KindTCP, Service: "echo"}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	payload := make([]byte, 256<<10)
 	rand.Read(payload)
 	go func() {
-		st.Write(hdr)
-		st.Write(payload)
-		st.CloseWrite()
+		es.Write(payload)
+		es.CloseWrite()
 	}()
-	st.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := transport.ReadResponse(st)
-	if err != nil || resp.Status != transport.StatusOK {
-		t.Fatalf("response %v, %v", resp, err)
-	}
-	got, err := io.ReadAll(st)
+	got, err := io.ReadAll(es)
 	if err != nil {
 		t.Fatalf("echo read: %v", err)
 	}
 	if sha256.Sum256(got) != sha256.Sum256(payload) {
 		t.Fatalf("echo: %d bytes back, want the %d sent unchanged", len(got), len(payload))
 	}
+	es.Close()
 	if id := <-seen; id != a.id {
 		t.Fatalf("B's handler saw peer %s, want A %s", id, a.id)
+	}
+	sa.Close(transport.CodeNormal)
+	<-sb.Done()
+	deadline := time.Now().Add(5 * time.Second)
+	for a.d.host.ConnManager().IsProtected(bPeer, overlayTag) {
+		if time.Now().After(deadline) {
+			t.Fatal("A's connection to B is still protected after the relayed session ended")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -15,27 +16,43 @@ import (
 	"github.com/p2pd/p2pd/transport"
 )
 
-// OverlayProtocol is the libp2p protocol of overlay streams that travel
-// over libp2p — through a circuit relay — when no direct QUIC path exists.
-// Such a stream starts with the same request header as a stream of a direct
-// session (package transport); the peer's identity is libp2p's
-// authenticated one.
-const OverlayProtocol = "/p2pd/overlay/1"
+// OverlayProtocol is the libp2p protocol of the stream that carries a
+// relayed overlay session when no direct path exists: one stream per
+// session, through a circuit relay, on which the transport runs its
+// relayed carrier (the TCP carrier's Noise IK handshake and yamux; see
+// package transport). Version 1 carried one overlay stream with its own
+// request header per libp2p stream; the two do not mix.
+const OverlayProtocol = "/p2pd/overlay/2"
 
-// Stream is an overlay stream carried by libp2p. Read and Write carry
-// payload; CloseWrite half-closes; Close ends an orderly stream; Abort
-// resets it.
+// Stream is a libp2p stream to a trusted peer as a net.Conn, for the
+// relayed carrier. CloseWrite half-closes; Close ends an orderly stream;
+// Abort resets it. While it is open, the libp2p connection beneath is
+// protected from the connection manager.
 type Stream struct {
 	s       network.Stream
 	peer    identity.PeerID
+	local   net.Addr
+	remote  transport.RelayAddr
 	release func() // ends the stream's hold on its connection; once
 }
+
+var _ net.Conn = (*Stream)(nil)
 
 // Peer returns the authenticated peer at the other end.
 func (st *Stream) Peer() identity.PeerID { return st.peer }
 
 func (st *Stream) Read(p []byte) (int, error)  { return st.s.Read(p) }
 func (st *Stream) Write(p []byte) (int, error) { return st.s.Write(p) }
+
+// LocalAddr is this host's address of the connection beneath.
+func (st *Stream) LocalAddr() net.Addr { return st.local }
+
+// RemoteAddr is the path to the peer: a transport.RelayAddr that names
+// the relay when the connection beneath is relayed.
+func (st *Stream) RemoteAddr() net.Addr { return st.remote }
+
+// SetDeadline sets the read and write deadlines.
+func (st *Stream) SetDeadline(t time.Time) error { return st.s.SetDeadline(t) }
 
 // SetReadDeadline sets the read deadline.
 func (st *Stream) SetReadDeadline(t time.Time) error { return st.s.SetReadDeadline(t) }
@@ -58,25 +75,12 @@ func (st *Stream) Abort() {
 	st.s.Reset()
 }
 
-// ReadRequest reads the stream's request header within timeout.
-func (st *Stream) ReadRequest(timeout time.Duration) (transport.Request, error) {
-	st.s.SetReadDeadline(time.Now().Add(timeout))
-	defer st.s.SetReadDeadline(time.Time{})
-	return transport.ReadRequest(st.s)
-}
+// maAddr is a multiaddr as a net.Addr.
+type maAddr struct{ ma.Multiaddr }
 
-// Respond sends the answer to the stream's request; a non-OK answer also
-// ends the stream.
-func (st *Stream) Respond(status transport.Status) error {
-	b, _ := transport.Response{Status: status}.AppendBinary(nil)
-	_, err := st.s.Write(b)
-	if status != transport.StatusOK {
-		st.s.Close()
-	}
-	return err
-}
+func (a maAddr) Network() string { return "libp2p" }
 
-// OpenStream opens an overlay stream to id over libp2p: over a connection
+// OpenStream opens a stream for a relayed session to id over libp2p: over a connection
 // the host has, or else one it dials, directly or through each configured
 // relay (a peer behind NAT holds a reservation there). Relayed connections
 // that the relay limits are used too.
@@ -98,9 +102,15 @@ func (d *Discovery) OpenStream(ctx context.Context, id identity.PeerID) (*Stream
 }
 
 // newStream wraps s, and keeps the connection manager from trimming the
-// connection that carries it (a relayed one, typically) while it is open.
+// connection that carries it (a relayed one, typically) while it is open:
+// for a relayed session, its whole life.
 func (d *Discovery) newStream(s network.Stream, id identity.PeerID) *Stream {
-	return &Stream{s: s, peer: id, release: d.holds.hold(s.Conn().RemotePeer())}
+	c := s.Conn()
+	remote := transport.RelayAddr{Circuit: c.RemoteMultiaddr().String()}
+	if r, relayed := circuitRelay(c.RemoteMultiaddr()); relayed && r != "" {
+		remote.Relay = r.String()
+	}
+	return &Stream{s: s, peer: id, local: maAddr{c.LocalMultiaddr()}, remote: remote, release: d.holds.hold(c.RemotePeer())}
 }
 
 // HasRelays reports whether relays are configured ([discovery] relays), so
@@ -125,9 +135,9 @@ func (d *Discovery) addCircuitAddrs(p peer.ID) {
 	}
 }
 
-// HandleStreams makes f receive the overlay streams trusted peers open over
-// libp2p; streams of other peers are reset. f runs on libp2p's goroutine for
-// the stream and should hand the stream off.
+// HandleStreams makes f receive the streams trusted peers open over libp2p
+// for relayed sessions; streams of other peers are reset. f runs on
+// libp2p's goroutine for the stream and should hand the stream off.
 func (d *Discovery) HandleStreams(f func(id identity.PeerID, st *Stream)) {
 	d.host.SetStreamHandler(OverlayProtocol, func(s network.Stream) {
 		id, err := fromPeer(s.Conn().RemotePeer())

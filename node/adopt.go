@@ -71,8 +71,9 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 	}
 	remote := s.RemoteAddr().String()
 	// An inbound TCP session comes from an ephemeral port, not from the
-	// peer's listening one: nothing to learn from it.
-	learned := !contains(p.addrs, remote) && (s.Carrier() == transport.CarrierQUIC || s.Initiator())
+	// peer's listening one, and a relayed one from the relay: nothing to
+	// learn from either.
+	learned := !contains(p.addrs, remote) && (s.Carrier() == transport.CarrierQUIC || s.Initiator() && !isRelayed(s))
 	if learned {
 		p.learned = remote
 	}
@@ -133,7 +134,8 @@ func (n *Node) retire(p *peer, s *transport.Session) {
 
 // replaces reports whether the new session s wins over the live session
 // old (DESIGN.md §3.6). A different peer instance means the peer restarted
-// and old is stale. Between the two sessions of a simultaneous dial, the
+// and old is stale. A session over a better carrier wins (QUIC, then TCP,
+// then relayed). Between the two sessions of a simultaneous dial, the
 // one initiated by the lower peer ID survives, the same on both sides;
 // between two from the same initiator, the newer one.
 func (n *Node) replaces(s, old *transport.Session) bool {
@@ -141,9 +143,11 @@ func (n *Node) replaces(s, old *transport.Session) bool {
 		return true
 	}
 	if s.Carrier() != old.Carrier() {
-		// QUIC over TCP, the same choice on both sides: TCP is the
-		// fallback, and a QUIC session that comes up takes over from it.
-		return s.Carrier() == transport.CarrierQUIC
+		// QUIC over TCP over relayed, the same choice on both sides: TCP
+		// and the relay are fallbacks, and a session over a better
+		// carrier that comes up takes over (a direct one after a hole
+		// punch, or QUIC once UDP works).
+		return transport.CarrierRank(s.Carrier()) > transport.CarrierRank(old.Carrier())
 	}
 	if s.Initiator() == old.Initiator() {
 		return true

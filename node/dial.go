@@ -267,7 +267,8 @@ func (e *carrierErrors) Error() string {
 
 func (e *carrierErrors) Unwrap() []error { return []error{e.quic, e.tcp} }
 
-// QUICRetry is how often a session that fell back to TCP tries QUIC again.
+// QUICRetry is how often a session that fell back to TCP tries QUIC again,
+// and a relayed one a direct path.
 const QUICRetry = 10 * time.Second
 
 // mayUpgrade reports whether s is a TCP session this node dialed in auto
@@ -291,6 +292,23 @@ func (n *Node) upgrade(p *peer, s *transport.Session) {
 	}
 	if n.adopt(q) == q {
 		n.log.Info("session moved from TCP to QUIC", "peer", p.nameNow(), "remote", q.RemoteAddr().String())
+	}
+}
+
+// goDirect dials p's addresses beside its relayed session and waits for
+// the dial: a direct session that comes up replaces the relayed one
+// (replaces), whose streams finish on it.
+func (n *Node) goDirect(p *peer) {
+	done, err := n.startDial(p)
+	if err != nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-n.ctx.Done():
+	}
+	if s := p.current(); s != nil && !isRelayed(s) {
+		n.log.Info("session moved from the relay to a direct path", "peer", p.nameNow(), "session", sessionName(s))
 	}
 }
 

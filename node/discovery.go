@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"net"
 	"slices"
 	"sort"
 
@@ -41,9 +42,9 @@ type Discovery interface {
 	// HasRelays reports whether relays are configured: errors mention the
 	// relayed path only then.
 	HasRelays() bool
-	// OpenRelayed opens an overlay stream to id over libp2p, through a
-	// circuit relay, when no direct path exists (relay.go).
-	OpenRelayed(ctx context.Context, id identity.PeerID) (Relayed, error)
+	// OpenRelayed opens a libp2p stream to id, through a circuit relay,
+	// for a relayed session when no direct path exists (relay.go).
+	OpenRelayed(ctx context.Context, id identity.PeerID) (net.Conn, error)
 	// RelayPath reports whether libp2p holds a relayed connection to id,
 	// and through which relay.
 	RelayPath(id identity.PeerID) (relay string, ok bool)
@@ -99,14 +100,17 @@ func (n *Node) AddAddresses(id identity.PeerID, source string, addrs []string) {
 	}
 	if n.ctx.Err() == nil && n.running {
 		n.startMaintainer(p)
-		// An on-demand peer in use over a relay: a new address (often a
-		// punched hole) is tried at once, so its streams move to a direct
-		// session.
-		if d := n.disc; onDemand && d != nil && p.current() == nil {
+		// A peer on a relayed session, or an on-demand one that libp2p
+		// reaches through a relay: a new address (often a punched hole)
+		// is dialed at once, and a direct session replaces the relayed
+		// one (replaces), so new streams go direct.
+		cur := p.current()
+		onRelay := cur != nil && isRelayed(cur)
+		if d := n.disc; d != nil && (onRelay || onDemand && cur == nil) {
 			n.wg.Add(1)
 			go func() { // discovery is not called under n.mu
 				defer n.wg.Done()
-				if _, relayed := d.RelayPath(id); relayed {
+				if _, relayed := d.RelayPath(id); onRelay || relayed {
 					n.startDial(p)
 				}
 			}()

@@ -29,11 +29,20 @@
 //   - dial.go: session (get one, or dial; concurrent callers share one dial
 //     through peer.dialing), runDial, and the address search itself
 //     (happy eyeballs between addresses, QUIC then TCP after
-//     HappyEyeballsDelay, the move back to QUIC).
+//     HappyEyeballsDelay, the move back to QUIC, the move off a relay).
+//   - relay.go: the relayed session, when no direct path works: discovery
+//     opens a libp2p stream through a circuit relay, transport runs the
+//     relayed carrier on it (DialRelayed; ServeRelayed for the peer's),
+//     and the session is adopted like any other (concurrent callers share
+//     one relayed dial through peer.relaying).
 //   - adopt.go: adopt (one session per peer; the loser of a simultaneous
-//     dial is retired gracefully on both sides), retire, replaces, ended.
+//     dial is retired gracefully on both sides; a session over a better
+//     carrier, QUIC > TCP > relayed, replaces the live one), retire,
+//     replaces, ended.
 //   - maintain.go: the maintainer of an always_on peer (redial with
-//     backoff) and, for any peer with a live session, the move back to QUIC.
+//     backoff) and, for any peer with a live session, the move back to QUIC
+//     and the move from a relayed session to a direct one (every
+//     QUICRetry; a new address, such as a punched hole, is dialed at once).
 //   - idle.go: sessions on demand and the idle reaper.
 //   - unreachable.go, probe.go: why a peer is down, fail fast, the probe of
 //     a session that stopped answering.
@@ -42,16 +51,20 @@
 // # The path of one connection
 //
 // Outbound (outbound.go): a forward or proxy calls DialService; it picks
-// the live session, a relayed path the node prefers now, or a session it
-// dials (openDialed, unreachable.go), and opens a stream whose header
+// the live session (whatever its carrier), a relayed session when the last
+// direct dial failed within directRetry and libp2p has a relayed path
+// (preferRelay), or a session it dials (openDialed, unreachable.go), else a
+// relayed session; and it opens a stream on that session whose header
 // names the service (transport's request header). UDP flows take the same
 // path with DialFlow (flow.go).
 //
 // Inbound (inbound.go): serveStreams accepts a session's streams;
 // handleStream reads the header, checks the peer's limits (limits.go) and
 // the service's allow list, dials the target, answers the status and
-// splices. Relayed streams from discovery enter at ServeRelayed (relay.go)
-// and go through the same handleStream. UDP services: serveFlow (flow.go).
+// splices. A relayed session from discovery enters at ServeRelayed
+// (relay.go), which runs the transport's handshake on it and adopts it;
+// its streams are served as every session's. UDP services: serveFlow
+// (flow.go).
 //
 // # Goroutines
 //
@@ -61,7 +74,9 @@
 //   - Run: acceptLoop (adopts inbound sessions) and reapIdle.
 //   - startMaintainer: one maintain per always_on peer, or per peer while
 //     its session lives.
-//   - startDial: one runDial per peer at a time.
+//   - startDial: one runDial per peer at a time; relayedSession: one
+//     dialRelayed per peer at a time; ServeRelayed: one per inbound
+//     relayed handshake, bounded by the transport's pending budget.
 //   - adopt: one serveStreams per session, which starts one handleStream
 //     per inbound stream; retire and closeIdle: one per ending session.
 //   - serveFlow: one goroutine per flow beside the stream's own.

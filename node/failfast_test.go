@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -183,7 +184,7 @@ func (fakeDiscovery) Close() error                        { return nil }
 func (fakeDiscovery) RelayPath(identity.PeerID) (string, bool) {
 	return "", false
 }
-func (fakeDiscovery) OpenRelayed(context.Context, identity.PeerID) (node.Relayed, error) {
+func (fakeDiscovery) OpenRelayed(context.Context, identity.PeerID) (net.Conn, error) {
 	return nil, errors.New("fake: no relays")
 }
 

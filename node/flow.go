@@ -28,7 +28,7 @@ const maxUDPDatagram = 65535
 // DialFlow opens a udp flow to svc on the peer (a name or peer ID) and
 // returns once the service has answered; a refusal is the returned error.
 // It takes the same paths as DialService: the live session, a relayed
-// path, or a session it dials. On a relayed path or the TCP carrier every
+// path, or a session it dials. On the TCP and relayed carriers every
 // datagram rides the flow's stream.
 func (n *Node) DialFlow(ctx context.Context, peerName, svc string) (proxy.Flow, error) {
 	c, err := n.dialService(ctx, peerName, svc, transport.KindUDP, func(ctx context.Context, s *transport.Session, req transport.Request) (*transport.Stream, error) {
@@ -41,10 +41,7 @@ func (n *Node) DialFlow(ctx context.Context, peerName, svc string) (proxy.Flow, 
 	if err != nil {
 		return nil, err
 	}
-	if st, ok := c.(*transport.Stream); ok && st.Flow() != nil {
-		return st.Flow(), nil
-	}
-	return transport.NewStreamFlow(c), nil // relayed: answered already
+	return c.(*transport.Stream).Flow(), nil
 }
 
 // inboundFlow is a flow a peer opened to a udp service, as p2pctl flows
@@ -96,7 +93,7 @@ func (n *Node) Flows() []FlowInfo {
 
 // serveFlow answers a udp stream to the udp service cfg: a UDP socket
 // connected to the target, then datagrams both ways until the flow ends.
-func (n *Node) serveFlow(p *peer, st Inbound, req transport.Request, cfg Service, peer string, svc *service) {
+func (n *Node) serveFlow(p *peer, st *transport.Stream, req transport.Request, cfg Service, peer string, svc *service) {
 	if p.limits.flows.Add(1) > MaxFlowsPerPeer {
 		p.limits.flows.Add(-1)
 		st.Respond(transport.StatusOverloaded)
@@ -115,12 +112,7 @@ func (n *Node) serveFlow(p *peer, st Inbound, req transport.Request, cfg Service
 		return
 	}
 	defer target.Close()
-	var f *transport.Flow
-	if ts, ok := st.(*transport.Stream); ok {
-		f, err = ts.AcceptFlow(req)
-	} else {
-		f = transport.NewStreamFlow(st) // relayed: datagrams ride the stream
-	}
+	f, err := st.AcceptFlow(req)
 	if err != nil {
 		st.Respond(transport.StatusBadRequest)
 		n.countStream(req.Service, transport.StatusBadRequest)

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
@@ -23,21 +22,12 @@ type service struct {
 	active atomic.Int64
 	total  atomic.Uint64
 
-	mu      sync.Mutex         // guards streams
-	streams map[Inbound]string // live inbound streams → peer name
-}
-
-// Inbound is a stream a peer opened to this node: a QUIC stream of a direct
-// session (*transport.Stream) or a relayed libp2p stream from discovery.
-// Its first bytes are the request header of package transport.
-type Inbound interface {
-	proxy.Conn
-	ReadRequest(timeout time.Duration) (transport.Request, error)
-	Respond(status transport.Status) error
+	mu      sync.Mutex                   // guards streams
+	streams map[*transport.Stream]string // live inbound streams → peer name
 }
 
 func newService(cfg Service) *service {
-	s := &service{cfg: cfg, allow: make(map[string]bool), streams: make(map[Inbound]string)}
+	s := &service{cfg: cfg, allow: make(map[string]bool), streams: make(map[*transport.Stream]string)}
 	for _, a := range cfg.Allow {
 		s.allow[a] = true
 	}
@@ -75,11 +65,11 @@ func (n *Node) serveStreams(p *peer, s *transport.Session, logEnd bool) {
 // handleStream answers one inbound stream, which holds a header-wait token
 // of p: the request header, the access check, the connection to the
 // target; then it splices until both ends are done.
-func (n *Node) handleStream(p *peer, st Inbound) {
+func (n *Node) handleStream(p *peer, st *transport.Stream) {
 	req, err := st.ReadRequest(n.cfg.HeaderTimeout)
 	p.releaseHeaderSlot()
 	if err != nil {
-		abortWith(st, transport.StreamBadHeader)
+		st.AbortWith(transport.StreamBadHeader)
 		n.countStream("", transport.StatusBadRequest)
 		return
 	}
@@ -154,7 +144,7 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 	n.mu.Unlock()
 	if !allowed {
 		target.Close()
-		abortWith(st, transport.StreamRevoked)
+		st.AbortWith(transport.StreamRevoked)
 		return
 	}
 	stop := context.AfterFunc(n.ctx, func() { st.Abort() })
@@ -163,7 +153,7 @@ func (n *Node) handleStream(p *peer, st Inbound) {
 	n.countBytes(peerName, cfg.Name, received, sent)
 }
 
-func (s *service) track(st Inbound, peer string) {
+func (s *service) track(st *transport.Stream, peer string) {
 	s.active.Add(1)
 	s.total.Add(1)
 	s.mu.Lock()
@@ -171,7 +161,7 @@ func (s *service) track(st Inbound, peer string) {
 	s.mu.Unlock()
 }
 
-func (s *service) untrack(st Inbound) {
+func (s *service) untrack(st *transport.Stream) {
 	s.active.Add(-1)
 	s.mu.Lock()
 	delete(s.streams, st)
@@ -184,21 +174,12 @@ func (s *service) revoke(still func(peer string) bool) {
 	defer s.mu.Unlock()
 	for st, peer := range s.streams {
 		if !still(peer) {
-			abortWith(st, transport.StreamRevoked)
+			st.AbortWith(transport.StreamRevoked)
 		}
 	}
 }
 
-// abortWith resets st, with a specific code where the stream carries one.
-func abortWith(st Inbound, code transport.StreamCode) {
-	if c, ok := st.(interface{ AbortWith(transport.StreamCode) }); ok {
-		c.AbortWith(code)
-		return
-	}
-	st.Abort()
-}
-
-func (n *Node) echo(st Inbound) {
+func (n *Node) echo(st *transport.Stream) {
 	if err := st.Respond(transport.StatusOK); err != nil {
 		st.Abort()
 		return

@@ -43,14 +43,18 @@ func (n *Node) maintain(p *peer) {
 		}
 		if s := p.current(); s != nil {
 			var retry <-chan time.Time
-			if n.mayUpgrade(p, s) {
+			if n.mayUpgrade(p, s) || isRelayed(s) {
 				retry = time.After(QUICRetry)
 			}
 			select {
 			case <-s.Done():
 				backoff = minBackoff
 			case <-retry:
-				n.upgrade(p, s)
+				if isRelayed(s) {
+					n.goDirect(p)
+				} else {
+					n.upgrade(p, s)
+				}
 			case <-n.ctx.Done():
 				return
 			}

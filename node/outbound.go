@@ -39,7 +39,7 @@ func (n *Node) dialService(ctx context.Context, peerName, svc string, kind trans
 		n.checkAliveAsync(s)
 	}
 	if n.preferRelay(p) {
-		rs, err := n.openRelayed(ctx, p, req)
+		rs, err := n.openRelayed(ctx, p, req, open)
 		if err == nil {
 			return rs, nil
 		}

@@ -54,6 +54,7 @@ type peer struct {
 	sess          *transport.Session
 	retiring      []*transport.Session // superseded sessions still finishing their streams
 	dialing       chan struct{}        // non-nil while a dial runs; closed when it ends
+	relaying      *relayDial           // non-nil while a relayed dial runs (relay.go)
 	up            chan struct{}        // closed (and replaced) whenever a session is adopted
 	lastErr       error
 	lastDialFail  time.Time  // when the last direct dial failed

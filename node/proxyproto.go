@@ -19,7 +19,7 @@ const ProxyProtocolV2 = "v2"
 // sendProxyHeader writes cfg's PROXY header, if it has one, to target, a
 // connection just dialed for p's stream st. On failure it closes target,
 // answers st with target-unreachable, logs why and returns false.
-func (n *Node) sendProxyHeader(target net.Conn, st Inbound, p *peer, peerName string, cfg Service) bool {
+func (n *Node) sendProxyHeader(target net.Conn, st *transport.Stream, p *peer, peerName string, cfg Service) bool {
 	if cfg.ProxyProtocol == "" {
 		return true
 	}
@@ -56,14 +56,10 @@ func (n *Node) writeProxyHeader(target net.Conn, src netip.AddrPort, id identity
 }
 
 // streamSource is the peer's address as this node sees the session st came
-// on: UDP for QUIC, TCP for the TCP carrier. A relayed stream has none (the
-// zero AddrPort): the relay's address is not the peer's.
-func streamSource(st Inbound) netip.AddrPort {
-	ss, ok := st.(interface{ Session() *transport.Session })
-	if !ok {
-		return netip.AddrPort{}
-	}
-	s := ss.Session()
+// on: UDP for QUIC, TCP for the TCP carrier. A relayed session has none
+// (the zero AddrPort): the circuit through the relay is not the peer's.
+func streamSource(st *transport.Stream) netip.AddrPort {
+	s := st.Session()
 	if s == nil {
 		return netip.AddrPort{}
 	}

@@ -12,16 +12,9 @@ import (
 	"github.com/p2pd/p2pd/transport"
 )
 
-// relayedInbound stands for a stream that came over a libp2p relay: it has
-// no session, so the node knows no source address for it.
-type relayedInbound struct{ net.Conn }
-
-func (relayedInbound) Abort()            {}
-func (relayedInbound) CloseWrite() error { return nil }
-func (relayedInbound) ReadRequest(time.Duration) (transport.Request, error) {
-	return transport.Request{}, nil
-}
-func (relayedInbound) Respond(transport.Status) error { return nil }
+// relayedSource is the source of a stream of a relayed session: its remote
+// address is the circuit through the relay, which is not the peer's.
+var relayedSource = addrPort(transport.RelayAddr{Relay: "12D3KooWRelay", Circuit: "/ip4/192.0.2.1/udp/4242/quic-v1/p2p/12D3KooWRelay/p2p-circuit"})
 
 // TestProxyHeaderRelayed: without a source address the header says
 // AF_UNSPEC, carries no address block and still names the peer.
@@ -43,8 +36,8 @@ func TestProxyHeaderRelayed(t *testing.T) {
 	defer backend.Close()
 	backend.SetDeadline(time.Now().Add(10 * time.Second))
 
-	if src := streamSource(relayedInbound{}); src.IsValid() {
-		t.Fatalf("a relayed stream has source %v, want none", src)
+	if relayedSource.IsValid() {
+		t.Fatalf("a relayed stream has source %v, want none", relayedSource)
 	}
 	k, err := identity.GenerateKey(nil)
 	if err != nil {
@@ -52,7 +45,7 @@ func TestProxyHeaderRelayed(t *testing.T) {
 	}
 	n := &Node{cfg: Config{TargetTimeout: 10 * time.Second}}
 	cfg := Service{Name: "www", Target: ln.Addr().String(), ProxyProtocol: ProxyProtocolV2}
-	if err := n.writeProxyHeader(target, streamSource(relayedInbound{}), k.PeerID(), "web1", cfg); err != nil {
+	if err := n.writeProxyHeader(target, relayedSource, k.PeerID(), "web1", cfg); err != nil {
 		t.Fatal(err)
 	}
 	id := k.PeerID().String()
@@ -67,7 +60,7 @@ func TestProxyHeaderRelayed(t *testing.T) {
 	}
 
 	cfg.ProxyProtocol = "v1"
-	err = n.writeProxyHeader(target, streamSource(relayedInbound{}), k.PeerID(), "web1", cfg)
+	err = n.writeProxyHeader(target, relayedSource, k.PeerID(), "web1", cfg)
 	if err == nil || !strings.Contains(err.Error(), `service "www": proxy_protocol "v1" is not known; use "v2"`) {
 		t.Errorf("an unknown proxy_protocol: %v", err)
 	}

@@ -19,9 +19,9 @@ type PeerStatus struct {
 	LastHandshake time.Time
 	LastError     string
 	Sources       []string // how the peer's addresses were found: static, mdns, dht, learned
-	Path          string   // "direct" or "relayed" while connected
+	Path          string   // PathDirect or PathRelayed while connected
 	Relay         string   // the relay's peer ID on a relayed path
-	// Carrier is what carries a direct session ("quic" or "tcp"), and
+	// Carrier is what carries the session ("quic", "tcp" or "relay"), and
 	// CarrierReason why it is TCP.
 	Carrier, CarrierReason string
 	// DirectReason says why a relayed peer has no direct path yet.
@@ -35,8 +35,23 @@ type SessionStatus struct {
 	Initiator    bool
 	State        string
 	Established  time.Time
-	Carrier      string // "quic" or "tcp"
+	Carrier      string // "quic", "tcp" or "relay"
+	Path, Relay  string // as in PeerStatus
 	Stats        transport.Stats
+}
+
+// Paths of a session, as PeerStatus and SessionStatus show them.
+const (
+	PathDirect  = "direct"
+	PathRelayed = "relayed"
+)
+
+// sessionPath is s's path and, when relayed, the relay's peer ID.
+func sessionPath(s *transport.Session) (path, relay string) {
+	if isRelayed(s) {
+		return PathRelayed, relayOf(s)
+	}
+	return PathDirect, ""
 }
 
 // ServiceStatus is a snapshot of one service.
@@ -63,15 +78,12 @@ func (n *Node) Peers() []PeerStatus {
 		st.State = p.state
 		if st.State == Connected && p.sess != nil {
 			st.Endpoint = p.sess.RemoteAddr().String()
-			st.Path = "direct"
+			st.Path, st.Relay = sessionPath(p.sess)
 			st.Carrier, st.CarrierReason = p.sess.Carrier(), p.carrierReason(p.sess)
 		}
 		p.mu.Unlock()
-		if st.State != Connected && relayer != nil {
-			if relay, ok := relayer.RelayPath(p.id); ok {
-				st.State, st.Path, st.Relay = Connected, "relayed", relay
-				st.DirectReason = relayer.DirectReason(p.id)
-			}
+		if st.Path == PathRelayed && relayer != nil {
+			st.DirectReason = relayer.DirectReason(p.id)
 		}
 		p.mu.Lock()
 		if st.State != Connected && p.lastErr != nil {
@@ -98,10 +110,12 @@ func (n *Node) Sessions() []SessionStatus {
 		ps.mu.Lock()
 		name := ps.name
 		ps.mu.Unlock()
-		out = append(out, SessionStatus{
+		ss := SessionStatus{
 			Peer: name, PeerID: ps.id.String(), Remote: s.RemoteAddr().String(), Initiator: s.Initiator(),
 			State: s.State().String(), Established: s.Established(), Carrier: s.Carrier(), Stats: s.Stats(),
-		})
+		}
+		ss.Path, ss.Relay = sessionPath(s)
+		out = append(out, ss)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
 	return out

@@ -241,7 +241,7 @@ func (n *Node) openDialed(ctx context.Context, p *peer, req transport.Request, o
 	if n.relayer() == nil {
 		return nil, err
 	}
-	rs, rerr := n.openRelayed(ctx, p, req)
+	rs, rerr := n.openRelayed(ctx, p, req, open)
 	switch {
 	case rerr == nil:
 		return rs, nil

@@ -11,7 +11,8 @@ import (
 )
 
 // A session's connections are carriers: a QUIC connection (quicCarrier), or
-// yamux over a Noise-encrypted TCP connection (tcpCarrier, tcpcarrier.go).
+// yamux over a Noise-encrypted TCP connection or relayed libp2p stream
+// (tcpCarrier, tcpcarrier.go and relayed.go).
 // Session, Stream, the control stream, going-away and drain are written
 // once, over these two interfaces.
 
@@ -96,16 +97,32 @@ func (c quicCarrier) stats() carrierStats {
 		gso: c.Conn.ConnectionState().GSO}
 }
 
-// Carrier names, as Session.Carrier reports them.
+// Carrier names, as Session.Carrier reports them (and p2pctl and the
+// metrics' carrier label show them). Sessions prefer them in this order:
+// QUIC, then TCP, then relayed (CarrierRank).
 const (
-	CarrierQUIC = "quic"
-	CarrierTCP  = "tcp"
+	CarrierQUIC    = "quic"
+	CarrierTCP     = "tcp"
+	CarrierRelayed = "relay"
 )
 
-// Carrier reports what carries the session: CarrierQUIC or CarrierTCP.
+// Carrier reports what carries the session: CarrierQUIC, CarrierTCP or
+// CarrierRelayed.
 func (s *Session) Carrier() string {
-	if s.lanes0QUIC() != nil {
-		return CarrierQUIC
+	if c, ok := s.conn.(*tcpCarrier); ok {
+		return c.name
 	}
-	return CarrierTCP
+	return CarrierQUIC
+}
+
+// CarrierRank orders carriers by preference: a session over a carrier of
+// higher rank replaces one of lower rank (QUIC 2, TCP 1, relayed 0).
+func CarrierRank(carrier string) int {
+	switch carrier {
+	case CarrierQUIC:
+		return 2
+	case CarrierTCP:
+		return 1
+	}
+	return 0
 }

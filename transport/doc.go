@@ -1,6 +1,7 @@
 // Package transport is p2pd's wire: a QUIC endpoint (quic-go, ALPN "p2pd/1")
 // whose connections are authenticated by a Noise IK handshake bound to the
-// connection's TLS exporter, and the authenticated Session built on top.
+// connection's TLS exporter, the TCP and relayed carriers that run the same
+// sessions over Noise and yamux, and the authenticated Session built on top.
 //
 // # Session establishment
 //
@@ -35,6 +36,22 @@
 // [Config.MaxPendingHandshakes] waiting (the oldest silent one is closed for
 // a newcomer), per-source and per-network shares (ratelimit.go), and
 // [StreamsPerConn] streams per connection, none accepted before message 1.
+//
+// # Carriers
+//
+// A session runs over one of three carriers, preferred in this order
+// ([CarrierRank]): QUIC as above ([CarrierQUIC]); TCP ([CarrierTCP]):
+// Noise IK directly on a TCP connection (prologue "p2pd/1 noise-ik tcp",
+// suite Noise_IK_25519_AESGCM_SHA256, a confirmation record from the
+// initiator; tcp.go), then length-framed Noise records (noiseconn.go)
+// carrying yamux, whose first stream is the control stream
+// (tcpcarrier.go); and relayed ([CarrierRelayed]): exactly the TCP
+// carrier's bytes, handshake and yamux, over one libp2p stream of protocol
+// "/p2pd/overlay/2" through a circuit relay, when no direct path works
+// (relayed.go; package discovery opens and accepts the stream). The
+// relayed responder takes the handshake only from the peer libp2p
+// authenticated. Neither TCP nor relayed sessions have lanes or QUIC
+// datagrams.
 //
 // # Lanes
 //
@@ -90,7 +107,7 @@
 //
 // A is 0 when the flow's opener sends, 1 when the accepting side does. A
 // datagram too large for a QUIC datagram, and every datagram of a flow
-// without an id (TCP carrier, relayed path), is a frame on the flow's
+// without an id (TCP and relayed carriers), is a frame on the flow's
 // stream: a 2-byte big-endian length and the payload. Closing the stream
 // ends the flow. flow.go has the details.
 //

@@ -33,7 +33,7 @@ import (
 // A datagram too large for one QUIC datagram (the limit follows the path
 // MTU, about 1,200 bytes at worst) goes on the flow's stream instead, and so
 // does every datagram where the carrier has no QUIC datagrams (the TCP
-// carrier, a relayed path, a request without a flow id). On the stream each
+// and relayed carriers, a request without a flow id). On the stream each
 // datagram is a frame:
 //
 //	+------------------+-------------------+
@@ -138,14 +138,6 @@ func newFlow(id uint32, accepter bool, sess *Session) *Flow {
 func (f *Flow) start(rw io.ReadWriteCloser) {
 	f.rw = rw
 	go f.readFrames()
-}
-
-// NewStreamFlow makes a flow of a stream that carries every datagram as a
-// frame: a relayed path, or a stream without a flow id.
-func NewStreamFlow(rw io.ReadWriteCloser) *Flow {
-	f := newFlow(0, false, nil)
-	f.start(rw)
-	return f
 }
 
 // Stream returns the flow's stream when it is a session's.

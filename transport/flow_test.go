@@ -49,7 +49,7 @@ func flowEchoServer(ctx context.Context, s *Session) {
 
 // TestFlows: udp flows carry datagrams byte-exact both ways over QUIC
 // (small ones as QUIC datagrams, large ones framed on the stream) and over
-// the TCP carrier (all framed); closing one end ends the other's flow.
+// the TCP and relayed carriers (all framed); closing one end ends the other's flow.
 func TestFlows(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -61,6 +61,7 @@ func TestFlows(t *testing.T) {
 	}{
 		{"quic", func() (*Session, *Session) { sa, sb, _, _ := sessionPair(t, ctx); return sa, sb }, true},
 		{"tcp", func() (*Session, *Session) { return tcpSessionPair(t, ctx) }, false},
+		{"relayed", func() (*Session, *Session) { return relayedSessionPair(t, ctx) }, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sa, sb := c.pair()

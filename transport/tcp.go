@@ -41,6 +41,9 @@ const (
 type tcpInfo struct {
 	peerInfo
 	conn *noiseConn
+	// carrier is CarrierTCP, or CarrierRelayed for the same handshake over
+	// a relayed libp2p stream (relayed.go).
+	carrier string
 }
 
 // initiateTCP runs the initiator's side on c, a fresh TCP connection to the
@@ -87,12 +90,18 @@ func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.Peer
 		return nil, err
 	}
 	c.SetDeadline(time.Time{})
-	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc}, nil
+	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc, carrier: CarrierTCP}, nil
 }
 
-// respondTCP runs the responder's side on an accepted TCP connection.
-// Nothing is written before message 1 is verified and its key trusted.
-func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS) (*tcpInfo, error) {
+// errWrongPeer refuses a relayed handshake whose Noise key is not that of
+// the peer libp2p authenticated.
+var errWrongPeer = errors.New("transport: the handshake's key is not the relayed stream's peer")
+
+// respondTCP runs the responder's side on an accepted connection of
+// carrier (CarrierTCP or CarrierRelayed). A non-zero want is the only peer
+// accepted: the one the carrier beneath authenticated already. Nothing is
+// written before message 1 is verified and its key trusted (and want's).
+func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, want identity.PeerID, carrier string) (*tcpInfo, error) {
 	c.SetDeadline(time.Now().Add(Message1Timeout))
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -114,8 +123,11 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS) 
 	p, claimed, perr := readHello(static, payload)
 	id, ok := e.cfg.Trust(static)
 	if !ok {
-		e.refused(static, p, claimed, c.RemoteAddr(), "tcp")
+		e.refused(static, p, claimed, c.RemoteAddr(), carrier)
 		return nil, ErrUntrusted
+	}
+	if !want.IsZero() && id != want {
+		return nil, errWrongPeer
 	}
 	if perr != nil {
 		return nil, perr
@@ -140,7 +152,7 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS) 
 		return nil, err
 	}
 	c.SetDeadline(time.Time{})
-	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc}, nil
+	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc, carrier: carrier}, nil
 }
 
 func (e *Endpoint) tcpNoiseConfig() handshake.Config {

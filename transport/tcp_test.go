@@ -40,7 +40,7 @@ func tcpPair(t testing.TB, ka, kb identity.PrivateKey, trustB func([32]byte) (id
 			srv <- result{err: err}
 			return
 		}
-		info, err := b.respondTCP(context.Background(), c, nil)
+		info, err := b.respondTCP(context.Background(), c, nil, identity.PeerID{}, CarrierTCP)
 		if err != nil {
 			c.Close()
 		}
@@ -195,7 +195,7 @@ func TestTCPCarrierRefusals(t *testing.T) {
 				errc <- err
 				return
 			}
-			info, err := b.respondTCP(context.Background(), c, nil)
+			info, err := b.respondTCP(context.Background(), c, nil, identity.PeerID{}, CarrierTCP)
 			c.Close()
 			if info != nil {
 				info.conn.Close()

@@ -53,16 +53,18 @@ func (s yamuxStream) CancelWrite(c StreamCode)      { s.Stream.ResetWithError(ui
 func (s yamuxStream) StreamID() quic.StreamID       { return quic.StreamID(s.Stream.StreamID()) }
 func (s yamuxStream) SetDeadline(t time.Time) error { return s.Stream.SetDeadline(t) }
 
-// tcpCarrier is a yamux session over a Noise-encrypted TCP connection.
+// tcpCarrier is a yamux session over a Noise-encrypted TCP connection, or
+// over a relayed libp2p stream (relayed.go): name says which.
 type tcpCarrier struct {
+	name   string // CarrierTCP or CarrierRelayed
 	ys     *yamux.Session
 	nc     *noiseConn
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
 
-func newTCPCarrier(nc *noiseConn, ys *yamux.Session) *tcpCarrier {
-	c := &tcpCarrier{ys: ys, nc: nc}
+func newTCPCarrier(name string, nc *noiseConn, ys *yamux.Session) *tcpCarrier {
+	c := &tcpCarrier{name: name, ys: ys, nc: nc}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	go c.watch()
 	return c
@@ -235,7 +237,7 @@ func (e *Endpoint) startTCPSession(ctx context.Context, info *tcpInfo, initiator
 		info.conn.Close()
 		return nil, fmt.Errorf("transport: yamux: %w", err)
 	}
-	c := newTCPCarrier(info.conn, ys)
+	c := newTCPCarrier(info.carrier, info.conn, ys)
 	var ctl rawStream
 	if initiator {
 		ctl, err = c.OpenStreamSync(ctx)
@@ -316,19 +318,8 @@ func (e *Endpoint) acceptTCP(ln net.Listener) {
 
 func (e *Endpoint) handleTCP(c net.Conn, src net.Addr, p *pendingHS) {
 	defer e.wg.Done()
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
-	defer cancel()
-	start := time.Now()
-	info, err := e.respondTCP(ctx, c, p)
-	e.reportHandshake(start, err)
-	e.adm.release(p)
+	s, err := e.acceptOn(e.ctx, c, p, identity.PeerID{}, CarrierTCP)
 	e.adm.sources.end(src)
-	if err != nil {
-		e.log.Debug("inbound tcp handshake failed", "remote", src.String(), "err", err)
-		c.Close()
-		return
-	}
-	s, err := e.startTCPSession(ctx, info, false)
 	if err != nil {
 		e.log.Debug("inbound tcp session failed", "remote", src.String(), "err", err)
 		return
@@ -338,4 +329,21 @@ func (e *Endpoint) handleTCP(c net.Conn, src net.Addr, p *pendingHS) {
 	case <-e.ctx.Done():
 		s.Close(CodeGoingAway)
 	}
+}
+
+// acceptOn runs the responder's handshake on c, admitted as the pending
+// handshake p, within the handshake timeout, and starts its session; on
+// failure c is closed. want and carrier are respondTCP's.
+func (e *Endpoint) acceptOn(ctx context.Context, c net.Conn, p *pendingHS, want identity.PeerID, carrier string) (*Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
+	defer cancel()
+	start := time.Now()
+	info, err := e.respondTCP(ctx, c, p, want, carrier)
+	e.reportHandshake(start, err)
+	e.adm.release(p)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	return e.startTCPSession(ctx, info, false)
 }

@@ -36,13 +36,36 @@ func tcpSessionPair(t *testing.T, ctx context.Context) (sa, sb *Session) {
 	return sa, sb
 }
 
-// TestTCPSession: a session on the TCP carrier carries streams both ways
+// yamuxCarriers are the carriers that run yamux over Noise records, each
+// with a way to make a session pair on it and the carrier it reports.
+var yamuxCarriers = []struct {
+	name    string
+	pair    func(*testing.T, context.Context) (*Session, *Session)
+	carrier string
+}{
+	{"tcp", tcpSessionPair, CarrierTCP},
+	{"relayed", relayedSessionPair, CarrierRelayed},
+}
+
+// TestTCPSession: a session on the TCP carrier, or on the same bytes over
+// a relayed stream, reports its carrier, carries streams both ways
 // byte-exact (more at once than one QUIC connection allows), pings, and
 // ends gracefully with the close code seen on the other side.
 func TestTCPSession(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sa, sb := tcpSessionPair(t, ctx)
+	for _, c := range yamuxCarriers {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			sa, sb := c.pair(t, ctx)
+			if sa.Carrier() != c.carrier || sb.Carrier() != c.carrier {
+				t.Fatalf("carriers %q and %q, want %q", sa.Carrier(), sb.Carrier(), c.carrier)
+			}
+			checkYamuxSession(t, ctx, sa, sb)
+		})
+	}
+}
+
+func checkYamuxSession(t *testing.T, ctx context.Context, sa, sb *Session) {
 	for _, dir := range []struct {
 		name      string
 		open, srv *Session
@@ -84,20 +107,24 @@ func TestTCPSession(t *testing.T) {
 }
 
 // TestTCPSessionCloseCode: a close with a code reaches the peer as that
-// code, as on QUIC.
+// code, as on QUIC, on the TCP and the relayed carrier.
 func TestTCPSessionCloseCode(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sa, sb := tcpSessionPair(t, ctx)
-	sa.Close(CodeRemoved)
-	select {
-	case <-sb.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("responder did not see the close")
-	}
-	var ce *CloseError
-	if !errors.As(sb.Err(), &ce) || ce.Code != CodeRemoved || !ce.Remote {
-		t.Fatalf("close cause at the responder: %v, want remote %s", sb.Err(), codeText(CodeRemoved))
+	for _, c := range yamuxCarriers {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			sa, sb := c.pair(t, ctx)
+			sa.Close(CodeRemoved)
+			select {
+			case <-sb.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("responder did not see the close")
+			}
+			var ce *CloseError
+			if !errors.As(sb.Err(), &ce) || ce.Code != CodeRemoved || !ce.Remote {
+				t.Fatalf("close cause at the responder: %v, want remote %s", sb.Err(), codeText(CodeRemoved))
+			}
+		})
 	}
 }
 

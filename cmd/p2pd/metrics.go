@@ -12,7 +12,6 @@ import (
 	"github.com/p2pd/p2pd/config"
 	"github.com/p2pd/p2pd/internal/buildinfo"
 	"github.com/p2pd/p2pd/metrics"
-	"github.com/p2pd/p2pd/node"
 	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
 )
@@ -75,13 +74,8 @@ func buildInfo() metrics.Build {
 func (d *daemon) metricsSnapshot() metrics.Snapshot {
 	var s metrics.Snapshot
 	for _, ss := range d.node.Sessions() {
-		s.Sessions = append(s.Sessions, metrics.Session{Peer: ss.Peer, Carrier: ss.Carrier, Path: "direct", Stats: true,
+		s.Sessions = append(s.Sessions, metrics.Session{Peer: ss.Peer, Carrier: ss.Carrier, Path: ss.Path, Stats: true,
 			RTT: ss.Stats.RTT, PacketsLost: ss.Stats.PacketsLost, BytesSent: ss.Stats.BytesSent, BytesReceived: ss.Stats.BytesReceived})
-	}
-	for _, p := range d.node.Peers() {
-		if p.State == node.Connected && p.Path == "relayed" {
-			s.Sessions = append(s.Sessions, metrics.Session{Peer: p.Name, Carrier: "relay", Path: "relayed"})
-		}
 	}
 	for _, c := range d.node.StreamCounts() {
 		s.Streams = append(s.Streams, metrics.StreamCount{Service: c.Service, Result: c.Result, Count: c.Count})
