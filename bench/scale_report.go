@@ -32,9 +32,9 @@ type scaleNodeIdle struct {
 	Name          string  `json:"name"`
 	Bootstrap     bool    `json:"bootstrap,omitempty"`
 	Sessions      int     `json:"sessions"`
-	RSSKiB        int64   `json:"rss_kib"`  // VmRSS, the binary's shared pages included
-	AnonKiB       int64   `json:"anon_kib"` // RssAnon: private memory
-	PSSKiB        int64   `json:"pss_kib"`  // shared pages divided among the daemons
+	RSSKiB        int64   `json:"rss_kib"`     // VmRSS, the binary's shared pages included
+	AnonKiB       int64   `json:"anon_kib"`    // RssAnon: private memory
+	PSSKiB        int64   `json:"pss_kib"`     // shared pages divided among the daemons
 	CPUPercent    float64 `json:"cpu_percent"` // of one core, over the window
 	Goroutines    int     `json:"goroutines"`  // -1 if unread
 	QUICConns     int     `json:"quic_conns"`  // libp2p's and the overlay's, from the goroutines

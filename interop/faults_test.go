@@ -11,18 +11,13 @@ import (
 	"time"
 )
 
-// faultPair is the T3 topology with a server node offering files and a
-// client node forwarding to it by static address (no discovery), for the
-// fault tests of RELIABILITY.md.
-func faultPair(t *testing.T) (l *lab, cli, router string, c *testNode, sum string) {
-	return faultPairWith(t, "", 2<<20, nil)
-}
-
 // faultCarriers are the client's transport settings the fault tests that
 // apply to both carriers run with: auto (QUIC here) and tcp.
 var faultCarriers = []string{"auto", "tcp"}
 
-// faultPairOver is faultPair with the client's peer entry set to transport
+// faultPairOver is the T3 topology with a server node offering files and a
+// client node forwarding to it by static address (no discovery), for the
+// fault tests of RELIABILITY.md, the client's peer entry set to transport
 // ("auto", "quic" or "tcp").
 func faultPairOver(t *testing.T, transport string) (l *lab, cli, router string, c *testNode, sum string) {
 	l, cli, router, c, _, sum = faultTopo(t, "", transport, 2<<20, nil)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/p2pd/p2pd/identity"
 )
 
 // freezable is one end of a pipe that can go silent both ways, as a peer
@@ -112,7 +114,7 @@ func pipeSessions(t *testing.T) (sa, sb *Session, fa *freezable) {
 	ctx := context.Background()
 	bs := make(chan *Session, 1)
 	go func() {
-		info, err := b.respondTCP(ctx, pb, nil)
+		info, err := b.respondTCP(ctx, pb, nil, identity.PeerID{}, CarrierTCP)
 		if err != nil {
 			t.Errorf("responder: %v", err)
 			bs <- nil

@@ -35,8 +35,8 @@ func (b backend) Status(context.Context) (control.Status, error) {
 	}
 	return control.Status{
 		Addresses: addrs, DHT: dht,
-		Config:    b.d.path,
-		ID:        n.ID().String(), Name: n.Name(), Version: buildinfo.Version, Listen: n.ListenAddrs(),
+		Config: b.d.path,
+		ID:     n.ID().String(), Name: n.Name(), Version: buildinfo.Version, Listen: n.ListenAddrs(),
 		StartedAt: n.Started(), UptimeSeconds: time.Since(n.Started()).Seconds(),
 		Peers: len(peers), Connected: connected, Services: len(n.Services()), Forwards: len(b.d.fwd.Stats()),
 	}, nil
