@@ -35,14 +35,16 @@ func (st *Stream) hold(b []byte) {
 }
 
 // take returns the held answer and forgets it, or nil when it is gone.
-// The caller holds h.mu.
+// The caller holds h.mu, writes the answer and only then, still holding
+// h.mu, clears st.held: a Write that saw held set waits for h.mu, so it
+// cannot put payload on the stream before the answer (and a Write that
+// sees it clear comes after the answer's write).
 func (h *heldAnswer) take(st *Stream) []byte {
 	if !st.held.Load() || h.b == nil {
 		return nil
 	}
 	b := h.b
 	h.b = nil
-	st.held.Store(false)
 	h.timer.Stop()
 	return b
 }
@@ -60,6 +62,7 @@ func (h *heldAnswer) sendWith(st *Stream, p []byte) (n int, sent bool, err error
 	k := min(len(p), coalesceMax)
 	first := append(make([]byte, 0, len(b)+k), b...)
 	_, err = st.qs.Write(append(first, p[:k]...))
+	st.held.Store(false)
 	h.mu.Unlock()
 	if err != nil || k == len(p) {
 		return k, true, err
@@ -78,6 +81,7 @@ func (st *Stream) flushHeld() error {
 	defer h.mu.Unlock()
 	if b := h.take(st); b != nil {
 		_, err := st.qs.Write(b)
+		st.held.Store(false)
 		return err
 	}
 	return nil

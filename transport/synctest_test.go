@@ -233,3 +233,49 @@ func TestGoAwayDrains(t *testing.T) {
 		}
 	})
 }
+
+// TestHeldAnswerRace: the service writes its first payload at the very
+// moment its held OK answer is flushed by the timer (heldAnswerDelay after
+// Respond; synctest wakes both together), 300 times. The opener must read
+// the answer first and then exactly the payload: payload written ahead of
+// the answer reads as a malformed answer.
+func TestHeldAnswerRace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sa, sb, _ := pipeSessions(t)
+		ctx := context.Background()
+		go func() {
+			for {
+				st, err := sb.AcceptStream(ctx)
+				if err != nil {
+					return
+				}
+				go func() {
+					if _, err := st.ReadRequest(time.Second); err != nil {
+						return
+					}
+					st.Respond(StatusOK) // held: the request is pipelined
+					time.Sleep(heldAnswerDelay)
+					st.Write([]byte("payload"))
+					st.CloseWrite()
+					io.Copy(io.Discard, st)
+					st.Close()
+				}()
+			}
+		}()
+		for i := range 300 {
+			st, err := sa.OpenStreamEarly(ctx, Request{Kind: KindTCP, Service: "s"}, time.Second, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.CloseWrite()
+			got, err := io.ReadAll(st)
+			if err != nil || string(got) != "payload" {
+				t.Fatalf("stream %d: read %q, %v; want the answer, then \"payload\"", i, got, err)
+			}
+			st.Close()
+		}
+		sa.Close(CodeNormal)
+		<-sb.Done()
+		synctest.Wait()
+	})
+}
