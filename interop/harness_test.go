@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,22 +59,59 @@ type testNode struct {
 	exit      chan error
 }
 
+// portsGiven are the port numbers freePort handed out in this test
+// process, of either protocol: a port closed after the pick may come back
+// from the next pick, and a node's UDP port number is also its TCP
+// carrier's, so no number is handed out twice.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// freePort returns a loopback port number of network ("tcp" or "udp") that
+// is free now and was not handed out before; for "udp" the TCP port of the
+// same number is free too (a daemon listens on both).
 func freePort(t *testing.T, network string) int {
 	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	for range 100 {
+		p, err := pickPort(network)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if network == "udp" {
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err != nil {
+				continue
+			} else {
+				l.Close()
+			}
+		}
+		portsMu.Lock()
+		given := portsGiven[p]
+		portsGiven[p] = true
+		portsMu.Unlock()
+		if !given {
+			return p
+		}
+	}
+	t.Fatalf("no free %s port in 100 picks", network)
+	return 0
+}
+
+func pickPort(network string) (int, error) {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
 		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // newNode makes a node directory, writes a minimal config and runs `p2pd init`.
