@@ -131,14 +131,14 @@ func stream(t *testing.T, c proxy.Conn) *streamer {
 	return s
 }
 
-func isAppClose(err error, code quic.ApplicationErrorCode) bool {
+func isAppClose(err error, code transport.CloseCode) bool {
 	var ae *quic.ApplicationError
-	return errors.As(err, &ae) && ae.ErrorCode == code && ae.Remote
+	return errors.As(err, &ae) && transport.CloseCode(ae.ErrorCode) == code && ae.Remote
 }
 
-func isStreamReset(err error, code quic.StreamErrorCode) bool {
+func isStreamReset(err error, code transport.StreamCode) bool {
 	var se *quic.StreamError
-	return errors.As(err, &se) && se.ErrorCode == code && se.Remote
+	return errors.As(err, &se) && transport.StreamCode(se.ErrorCode) == code && se.Remote
 }
 
 // TestReloadRemovesPeer is RELIABILITY S5: B has a long transfer running

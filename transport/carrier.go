@@ -16,7 +16,8 @@ import (
 // Session, Stream, the control stream, going-away and drain are written
 // once, over these two interfaces.
 
-// rawStream is one stream of a carrier. *quic.Stream is one as it is.
+// rawStream is one stream of a carrier: a QUIC stream (quicStream) or a
+// yamux stream (yamuxStream).
 type rawStream interface {
 	io.Reader
 	io.Writer
@@ -39,7 +40,7 @@ type carrierConn interface {
 	AcceptStream(context.Context) (rawStream, error)
 	// Context ends when the connection does; its cause says why.
 	Context() context.Context
-	CloseWithError(quic.ApplicationErrorCode, string) error
+	CloseWithError(CloseCode, string) error
 	RemoteAddr() net.Addr
 	LocalAddr() net.Addr
 	stats() carrierStats
@@ -61,6 +62,22 @@ var errStreamLimit = errors.New("transport: at the peer's stream limit")
 // quicCarrier is a QUIC connection as a carrier.
 type quicCarrier struct{ *quic.Conn }
 
+// quicStream is a QUIC stream as a carrier's stream: p2pd's codes become
+// QUIC's here, and nowhere else.
+type quicStream struct{ *quic.Stream }
+
+func (s quicStream) CancelRead(c StreamCode)  { s.Stream.CancelRead(quic.StreamErrorCode(c)) }
+func (s quicStream) CancelWrite(c StreamCode) { s.Stream.CancelWrite(quic.StreamErrorCode(c)) }
+
+func (c quicCarrier) CloseWithError(code CloseCode, msg string) error {
+	return closeQUIC(c.Conn, code, msg)
+}
+
+// closeQUIC closes a QUIC connection with code, as its application error.
+func closeQUIC(conn *quic.Conn, code CloseCode, msg string) error {
+	return conn.CloseWithError(quic.ApplicationErrorCode(code), msg)
+}
+
 func (c quicCarrier) OpenStream() (rawStream, error) {
 	st, err := c.Conn.OpenStream()
 	if err != nil {
@@ -69,7 +86,7 @@ func (c quicCarrier) OpenStream() (rawStream, error) {
 		}
 		return nil, err
 	}
-	return st, nil
+	return quicStream{st}, nil
 }
 
 func (c quicCarrier) OpenStreamSync(ctx context.Context) (rawStream, error) {
@@ -77,7 +94,7 @@ func (c quicCarrier) OpenStreamSync(ctx context.Context) (rawStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return st, nil
+	return quicStream{st}, nil
 }
 
 func (c quicCarrier) AcceptStream(ctx context.Context) (rawStream, error) {
@@ -85,7 +102,7 @@ func (c quicCarrier) AcceptStream(ctx context.Context) (rawStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return st, nil
+	return quicStream{st}, nil
 }
 
 func (c quicCarrier) ending() bool { return c.Conn.Context().Err() != nil }

@@ -354,21 +354,21 @@ func (e *Endpoint) acceptLoop(ln Listener) {
 		QUICHandshakeDone(conn)
 		src := conn.RemoteAddr() // the same address for end, even if the peer moves
 		if conn.ConnectionState().TLS.NegotiatedProtocol != ALPN {
-			conn.CloseWithError(CodeRefused, "")
+			closeQUIC(conn, CodeRefused, "")
 			continue
 		}
 		if !e.adm.sources.begin(src, time.Now()) {
 			e.log.Debug("inbound handshake refused: too many from this source", "remote", src.String())
 			e.reportOverloaded()
-			conn.CloseWithError(CodeRefused, "")
+			closeQUIC(conn, CodeRefused, "")
 			continue
 		}
-		p := e.adm.admit(func() { conn.CloseWithError(CodeRefused, "") })
+		p := e.adm.admit(func() { closeQUIC(conn, CodeRefused, "") })
 		if p == nil {
 			e.adm.sources.end(src)
 			e.log.Debug("inbound handshake refused: too many handshakes under way", "remote", src.String())
 			e.reportOverloaded()
-			conn.CloseWithError(CodeRefused, "")
+			closeQUIC(conn, CodeRefused, "")
 			continue
 		}
 		e.wg.Add(1)
@@ -387,7 +387,7 @@ func (e *Endpoint) handleInbound(conn *quic.Conn, src net.Addr, p *pendingHS) {
 	e.adm.sources.end(src)
 	if err != nil {
 		e.log.Debug("inbound handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
-		conn.CloseWithError(CodeRefused, "")
+		closeQUIC(conn, CodeRefused, "")
 		return
 	}
 	if info.join != nil {
@@ -395,13 +395,13 @@ func (e *Endpoint) handleInbound(conn *quic.Conn, src net.Addr, p *pendingHS) {
 		st.Close()
 		if _, err := info.join.addLane(conn); err != nil {
 			e.log.Debug("inbound lane refused", "remote", conn.RemoteAddr().String(), "err", err)
-			conn.CloseWithError(CodeRefused, "")
+			closeQUIC(conn, CodeRefused, "")
 		}
 		return
 	}
 	s, err := newSession(e, conn, st, info, false)
 	if err != nil {
-		conn.CloseWithError(CodeRefused, "")
+		closeQUIC(conn, CodeRefused, "")
 		return
 	}
 	select {
@@ -425,7 +425,7 @@ func (e *Endpoint) Dial(ctx context.Context, id identity.PeerID, addr string) (*
 	}
 	s, err := newSession(e, conn, st, info, true)
 	if err != nil {
-		conn.CloseWithError(CodeRefused, "")
+		closeQUIC(conn, CodeRefused, "")
 		return nil, err
 	}
 	return s, nil
@@ -455,7 +455,7 @@ func (e *Endpoint) dialConn(ctx context.Context, id identity.PeerID, addr net.Ad
 	st, info, err := e.initiate(ctx, conn, id, lane)
 	e.reportHandshake(hsStart, err)
 	if err != nil {
-		conn.CloseWithError(CodeRefused, "")
+		closeQUIC(conn, CodeRefused, "")
 		return nil, nil, peerInfo{}, fmt.Errorf("%w with %s at %s: %w", ErrHandshake, id.ShortString(), ua, closeCause(err))
 	}
 	return conn, st, info, nil

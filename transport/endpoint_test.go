@@ -66,7 +66,7 @@ func acceptNone(t *testing.T, ep *Endpoint, d time.Duration) {
 func isRefused(err error) bool {
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) {
-		return ae.ErrorCode == CodeRefused && ae.Remote
+		return CloseCode(ae.ErrorCode) == CodeRefused && ae.Remote
 	}
 	var ce *CloseError
 	return errors.As(err, &ce) && ce.Code == CodeRefused && ce.Remote

@@ -7,18 +7,23 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
-// Connection close codes (QUIC application error codes).
+// CloseCode says why a session ended. Every carrier sends it: as the QUIC
+// application error code, or in yamux's go-away frame.
+type CloseCode uint64
+
+// Session close codes.
 const (
-	CodeNormal    quic.ApplicationErrorCode = 0x0 // orderly close
-	CodeRefused   quic.ApplicationErrorCode = 0x1 // handshake failed; the same for every reason
-	CodeDuplicate quic.ApplicationErrorCode = 0x2 // a parallel session to the same peer won
-	CodeGoingAway quic.ApplicationErrorCode = 0x3 // the peer is shutting down
-	CodeProtocol  quic.ApplicationErrorCode = 0x4 // malformed control stream
-	CodeRemoved   quic.ApplicationErrorCode = 0x5 // the peer is no longer trusted (reload)
+	CodeNormal    CloseCode = 0x0 // orderly close
+	CodeRefused   CloseCode = 0x1 // handshake failed; the same for every reason
+	CodeDuplicate CloseCode = 0x2 // a parallel session to the same peer won
+	CodeGoingAway CloseCode = 0x3 // the peer is shutting down
+	CodeProtocol  CloseCode = 0x4 // malformed control stream
+	CodeRemoved   CloseCode = 0x5 // the peer is no longer trusted (reload)
 )
 
-// StreamCode is a stream reset code (a QUIC stream error code).
-type StreamCode = quic.StreamErrorCode
+// StreamCode says why a stream was reset: the QUIC stream error code, or
+// yamux's reset code.
+type StreamCode uint64
 
 // Stream reset codes.
 const (
@@ -85,7 +90,7 @@ func (e *StatusError) Error() string {
 
 // CloseError reports why a session ended, as a close code.
 type CloseError struct {
-	Code   quic.ApplicationErrorCode
+	Code   CloseCode
 	Remote bool
 }
 
@@ -97,7 +102,7 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("transport: session closed by %s: %s", side, codeText(e.Code))
 }
 
-func codeText(c quic.ApplicationErrorCode) string {
+func codeText(c CloseCode) string {
 	switch c {
 	case CodeNormal:
 		return "normal close"
@@ -119,7 +124,7 @@ func codeText(c quic.ApplicationErrorCode) string {
 func closeCause(err error) error {
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) {
-		return &CloseError{Code: ae.ErrorCode, Remote: ae.Remote}
+		return &CloseError{Code: CloseCode(ae.ErrorCode), Remote: ae.Remote}
 	}
 	return err
 }

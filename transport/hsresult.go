@@ -62,9 +62,9 @@ func handshakeResult(err error) string {
 		return HandshakeUntrusted
 	case errors.As(err, &appErr): // before net.ErrClosed, which it matches
 		switch {
-		case appErr.Remote && appErr.ErrorCode == CodeRefused:
+		case appErr.Remote && CloseCode(appErr.ErrorCode) == CodeRefused:
 			return HandshakeUntrusted
-		case !appErr.Remote && appErr.ErrorCode == CodeRefused:
+		case !appErr.Remote && CloseCode(appErr.ErrorCode) == CodeRefused:
 			return HandshakeOverloaded // evicted by admission: only it closes a pending connection so
 		case !appErr.Remote:
 			return ""

@@ -102,9 +102,9 @@ func TestHandshakeResult(t *testing.T) {
 		{io.ErrUnexpectedEOF, HandshakeBadMessage},
 		{errors.New("handshake: message 1: decryption failed"), HandshakeBadMessage},
 		{context.Canceled, ""},
-		{&quic.ApplicationError{ErrorCode: CodeRefused, Remote: true}, HandshakeUntrusted},
-		{&quic.ApplicationError{ErrorCode: CodeRefused}, HandshakeOverloaded},
-		{&quic.ApplicationError{ErrorCode: CodeGoingAway}, ""},
+		{&quic.ApplicationError{ErrorCode: quic.ApplicationErrorCode(CodeRefused), Remote: true}, HandshakeUntrusted},
+		{&quic.ApplicationError{ErrorCode: quic.ApplicationErrorCode(CodeRefused)}, HandshakeOverloaded},
+		{&quic.ApplicationError{ErrorCode: quic.ApplicationErrorCode(CodeGoingAway)}, ""},
 		{&quic.IdleTimeoutError{}, HandshakeTimeout},
 	} {
 		if got := handshakeResult(tt.err); got != tt.want {

@@ -302,7 +302,7 @@ func (s *Session) dialLane() error {
 	st.Close()
 	l, err := s.addLane(conn)
 	if err != nil {
-		conn.CloseWithError(CodeNormal, "")
+		closeQUIC(conn, CodeNormal, "")
 		return err
 	}
 	l.dialed = true // before any stream can be done on it

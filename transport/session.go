@@ -103,7 +103,7 @@ func newSession(e *Endpoint, conn *quic.Conn, ctl *quic.Stream, info peerInfo, i
 	if err != nil {
 		return nil, err
 	}
-	s := startSession(e, &lane{conn: quicCarrier{conn}, qconn: conn}, ctl, info, initiator, key)
+	s := startSession(e, &lane{conn: quicCarrier{conn}, qconn: conn}, quicStream{ctl}, info, initiator, key)
 	return s, nil
 }
 
@@ -225,7 +225,7 @@ func (s *Session) Stats() Stats {
 
 // Close ends the session with code and waits for its goroutine. It is
 // idempotent; only the first code is sent.
-func (s *Session) Close(code quic.ApplicationErrorCode) {
+func (s *Session) Close(code CloseCode) {
 	s.once.Do(func() {
 		s.state.Store(int32(StateClosing))
 		for _, l := range s.lanesNow()[1:] {

@@ -4,8 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/quic-go/quic-go"
 )
 
 // Stream is one proxied connection inside a session. Read and Write carry
@@ -135,7 +133,7 @@ func (st *Stream) Close() error {
 }
 
 // Abort resets the stream in both directions with code.
-func (st *Stream) AbortWith(code quic.StreamErrorCode) {
+func (st *Stream) AbortWith(code StreamCode) {
 	st.dropHeld()
 	st.qs.CancelWrite(code)
 	st.qs.CancelRead(code)

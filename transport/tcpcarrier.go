@@ -99,7 +99,7 @@ func closeReason(err error) error {
 	var ga *yamux.GoAwayError
 	switch {
 	case errors.As(err, &ga):
-		return &CloseError{Code: quic.ApplicationErrorCode(ga.ErrorCode), Remote: ga.Remote}
+		return &CloseError{Code: CloseCode(ga.ErrorCode), Remote: ga.Remote}
 	case errors.Is(err, io.EOF) || errors.Is(err, yamux.ErrSessionShutdown):
 		return &CloseError{Code: CodeNormal, Remote: true}
 	}
@@ -140,7 +140,7 @@ func (c *tcpCarrier) Context() context.Context { return c.ctx }
 // watch sets the context's cause a moment later.
 func (c *tcpCarrier) ending() bool { return c.ys.IsClosed() || c.ctx.Err() != nil }
 
-func (c *tcpCarrier) CloseWithError(code quic.ApplicationErrorCode, _ string) error {
+func (c *tcpCarrier) CloseWithError(code CloseCode, _ string) error {
 	c.cancel(&CloseError{Code: code, Remote: false})
 	return c.ys.CloseWithError(uint32(code))
 }
