@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pd/p2pd/transport"
@@ -42,7 +43,7 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		n.log.Debug("retiring duplicate session", "peer", name, "session", sessionName(s))
 		n.wg.Add(1)
 		go n.serveStreams(p, s, false)
-		n.retire(p, s)
+		n.retire(p, s, retireTimeout())
 		return old
 	}
 	// Sessions with an earlier instance of the peer (it restarted) have
@@ -86,7 +87,15 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 		st.Close(transport.CodeDuplicate)
 	}
 	if old != nil {
-		n.retire(p, old)
+		bound := retireTimeout()
+		if old.Carrier() != s.Carrier() {
+			// A move to a better carrier (relayed to direct, TCP to
+			// QUIC): the old path still works, so the connections on it
+			// run to their end, however long (an ssh session), as they
+			// would have without the move. Only new ones take s.
+			bound = 0
+		}
+		n.retire(p, old, bound)
 	}
 	n.log.Info("session established", "peer", name, "remote", s.RemoteAddr().String(), "session", sessionName(s))
 	n.wg.Add(1)
@@ -99,13 +108,28 @@ func (n *Node) adopt(s *transport.Session) *transport.Session {
 	return s
 }
 
-// retireTimeout bounds how long a superseded session may finish its streams.
-const retireTimeout = 30 * time.Second
+// defaultRetireTimeout bounds how long a duplicate or replaced session may
+// finish its streams (not one left behind by a move to a better carrier;
+// see adopt).
+const defaultRetireTimeout = 30 * time.Second
+
+// retireBound, when set (tests), replaces defaultRetireTimeout.
+var retireBound atomic.Int64
+
+func retireTimeout() time.Duration {
+	if d := retireBound.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return defaultRetireTimeout
+}
 
 // retire ends a session that lost to a newer one. Streams already open on
 // it, or on their way, finish first: both sides make the same choice, and
 // the going-away exchange lets each finish its streams before the close.
-func (n *Node) retire(p *peer, s *transport.Session) {
+// bound, if not 0, cuts the streams still open after it; with 0 they run
+// until they end, the session dies (its keepalives stop) or the node stops.
+// Either way maxRetiring bounds a peer's retiring sessions.
+func (n *Node) retire(p *peer, s *transport.Session, bound time.Duration) {
 	p.mu.Lock()
 	var oldest *transport.Session
 	if len(p.retiring) >= maxRetiring {
@@ -123,7 +147,10 @@ func (n *Node) retire(p *peer, s *transport.Session) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		ctx, cancel := context.WithTimeout(n.ctx, retireTimeout)
+		ctx, cancel := n.ctx, context.CancelFunc(func() {})
+		if bound > 0 {
+			ctx, cancel = context.WithTimeout(n.ctx, bound)
+		}
 		defer cancel()
 		s.GoAway(ctx)
 		p.mu.Lock()

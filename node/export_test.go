@@ -1,5 +1,7 @@
 package node
 
+import "time"
+
 // Crash stops n the way a killed process stops: its sockets close before
 // anything can tell the peers, so they learn of it only from the network.
 func Crash(n *Node) {
@@ -16,4 +18,11 @@ func Dialing(n *Node, name string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.dialing != nil
+}
+
+// SetRetireTimeout shortens how long a replaced session may finish its
+// streams; the function it returns restores the default.
+func SetRetireTimeout(d time.Duration) (restore func()) {
+	retireBound.Store(int64(d))
+	return func() { retireBound.Store(0) }
 }
