@@ -24,13 +24,13 @@ type Snapshot struct {
 	Proxies  []Proxy
 }
 
-// Session is one live session, or a relayed path, to a peer.
+// Session is one live session to a peer, over any carrier.
 type Session struct {
 	Peer    string // the configured name
 	Carrier string // "quic", "tcp" or "relay"
 	Path    string // "direct" or "relayed"
-	// Stats tells whether the fields below are known: a relayed path has
-	// none of its own.
+	// Stats tells whether the fields below are known (every carrier has
+	// them; an embedder's source may not).
 	Stats         bool
 	RTT           time.Duration
 	PacketsLost   uint64
