@@ -51,6 +51,19 @@ func (r *runner) scratch(args []string, prefix string) (cleanup func(), err erro
 	return func() { os.RemoveAll(r.work) }, nil
 }
 
+// newRunner makes the runner of one measurement, with the built p2pd and
+// p2pctl of o.bin.
+func newRunner(ctx context.Context, o options) (*runner, error) {
+	r := &runner{o: o, ctx: ctx, procs: &procSet{}, res: newResults(), start: time.Now()}
+	r.p2pd, r.p2pctl = filepath.Join(o.bin, "p2pd"), filepath.Join(o.bin, "p2pctl")
+	for _, b := range []string{r.p2pd, r.p2pctl} {
+		if _, err := os.Stat(b); err != nil {
+			return nil, fmt.Errorf("bench: %s: %w (build it, or use bench/run.sh)", b, err)
+		}
+	}
+	return r, nil
+}
+
 func runBench(args []string) error {
 	o, err := parseOptions(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -61,12 +74,9 @@ func runBench(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	r := &runner{o: o, ctx: ctx, procs: &procSet{}, res: newResults(), start: time.Now()}
-	r.p2pd, r.p2pctl = filepath.Join(o.bin, "p2pd"), filepath.Join(o.bin, "p2pctl")
-	for _, b := range []string{r.p2pd, r.p2pctl} {
-		if _, err := os.Stat(b); err != nil {
-			return fmt.Errorf("bench: %s: %w (build it, or use bench/run.sh)", b, err)
-		}
+	r, err := newRunner(ctx, o)
+	if err != nil {
+		return err
 	}
 	if r.self, err = os.Executable(); err != nil {
 		return err

@@ -82,12 +82,9 @@ func runScale(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	r := &runner{o: o, ctx: ctx, procs: &procSet{}, res: newResults(), start: time.Now()}
-	r.p2pd, r.p2pctl = filepath.Join(o.bin, "p2pd"), filepath.Join(o.bin, "p2pctl")
-	for _, b := range []string{r.p2pd, r.p2pctl} {
-		if _, err := os.Stat(b); err != nil {
-			return fmt.Errorf("bench: %s: %w (build it, or use bench/run.sh)", b, err)
-		}
+	r, err := newRunner(ctx, o)
+	if err != nil {
+		return err
 	}
 	cleanup, err := r.scratch(args, "p2pd-scale-")
 	if err != nil {

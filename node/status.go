@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -63,12 +65,7 @@ type ServiceStatus struct {
 
 // Peers returns every trusted peer, sorted by name.
 func (n *Node) Peers() []PeerStatus {
-	n.mu.Lock()
-	ps := make([]*peer, 0, len(n.peers))
-	for _, p := range n.peers {
-		ps = append(ps, p)
-	}
-	n.mu.Unlock()
+	ps := n.peerList()
 	out := make([]PeerStatus, 0, len(ps))
 	relayer := n.relayer()
 	for _, p := range ps {
@@ -124,11 +121,7 @@ func (n *Node) Sessions() []SessionStatus {
 func (n *Node) peerList() []*peer {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := make([]*peer, 0, len(n.peers))
-	for _, p := range n.peers {
-		out = append(out, p)
-	}
-	return out
+	return slices.Collect(maps.Values(n.peers))
 }
 
 // Services returns the services, sorted by name.

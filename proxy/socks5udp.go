@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,10 +87,7 @@ func (a *associations) remove(m *flowMux) {
 // Flows lists the live flows of the SOCKS5 UDP associations.
 func (s *Server) Flows() []FlowStats {
 	s.assocs.mu.Lock()
-	ms := make([]*flowMux, 0, len(s.assocs.m))
-	for m := range s.assocs.m {
-		ms = append(ms, m)
-	}
+	ms := slices.Collect(maps.Keys(s.assocs.m))
 	s.assocs.mu.Unlock()
 	var out []FlowStats
 	for _, m := range ms {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,10 +269,7 @@ func (m *flowMux) sweep() {
 // stats lists the live flows.
 func (m *flowMux) stats() []FlowStats {
 	m.mu.Lock()
-	flows := make([]*muxFlow, 0, len(m.flows))
-	for _, mf := range m.flows {
-		flows = append(flows, mf)
-	}
+	flows := slices.Collect(maps.Values(m.flows))
 	m.mu.Unlock()
 	out := make([]FlowStats, 0, len(flows))
 	for _, mf := range flows {
@@ -314,10 +313,7 @@ func (m *flowMux) active() int {
 func (m *flowMux) close() {
 	m.cancel()
 	m.mu.Lock()
-	flows := make([]*muxFlow, 0, len(m.flows))
-	for _, mf := range m.flows {
-		flows = append(flows, mf)
-	}
+	flows := slices.Collect(maps.Values(m.flows))
 	m.mu.Unlock()
 	for _, mf := range flows {
 		m.end(mf)
@@ -431,10 +427,7 @@ func (f *Forwarder) prepareUDP(fwds []Forward) (commit func(), err error) {
 // Flows lists the live flows of the udp forwards.
 func (f *Forwarder) Flows() []FlowStats {
 	f.mu.Lock()
-	us := make([]*udpForward, 0, len(f.byUDP))
-	for _, u := range f.byUDP {
-		us = append(us, u)
-	}
+	us := slices.Collect(maps.Values(f.byUDP))
 	f.mu.Unlock()
 	var out []FlowStats
 	for _, u := range us {
