@@ -146,30 +146,72 @@ const (
 )
 
 // dialAddr dials p at addr over the peer's carriers: QUIC, TCP, or in auto
-// mode QUIC first and TCP too once QUIC has failed or not completed within
-// HappyEyeballsDelay; the first session up wins and the other is closed.
+// mode both, raced as carrierRace says.
 func (n *Node) dialAddr(ctx context.Context, p *peer, addr string) (*transport.Session, error) {
 	p.mu.Lock()
 	mode := p.transport
 	p.mu.Unlock()
+	quic := func(ctx context.Context) (*transport.Session, error) { return n.ep.Dial(ctx, p.id, addr) }
+	tcp := func(ctx context.Context) (*transport.Session, error) { return n.ep.DialTCP(ctx, p.id, addr) }
 	switch mode {
 	case TransportQUIC:
-		return n.ep.Dial(ctx, p.id, addr)
+		return quic(ctx)
 	case TransportTCP:
-		return n.ep.DialTCP(ctx, p.id, addr)
+		return tcp(ctx)
 	}
-	// QUIC runs on a context of its own: once TCP has won, it goes on (up
-	// to handshakeWait) and, if it completes, replaces the TCP session, as
-	// the peer, which may have completed both handshakes and kept QUIC
-	// (replaces), does on its side. Cancelling it would leave this side
-	// with a TCP session the peer is retiring.
-	qctx, qcancel := context.WithCancel(n.ctx)
-	stopQ := context.AfterFunc(ctx, qcancel) // until TCP wins, the caller's end ends QUIC too
+	race := carrierRace{quic: quic, tcp: tcp, delay: HappyEyeballsDelay,
+		drop: func(s *transport.Session) { s.Close(transport.CodeDuplicate) }}
+	won, err := race.run(ctx, n.ctx)
+	if err != nil {
+		return nil, err
+	}
+	if won.late != nil {
+		n.wg.Add(1)
+		go n.lateQUIC(p, won.late, won.stop)
+	}
+	if won.reason != "" {
+		p.mu.Lock()
+		p.tcpReason = won.reason
+		p.mu.Unlock()
+	}
+	return won.s, nil
+}
+
+// carrierRace is an "auto" dial to one address: QUIC alone for delay, then
+// TCP beside it, at once if QUIC fails sooner; the first session up wins
+// and one that comes up after it is dropped.
+//
+// QUIC runs on a context of its own (run's bg): once TCP has won, it goes
+// on (up to handshakeWait, lateQUIC) and, if it completes, replaces the
+// TCP session, as the peer, which may have completed both handshakes and
+// kept QUIC (replaces), does on its side. Cancelling it would leave this
+// side with a TCP session the peer is retiring.
+type carrierRace struct {
+	quic, tcp func(context.Context) (*transport.Session, error)
+	delay     time.Duration
+	drop      func(*transport.Session)
+}
+
+// raced is a race's winner. When TCP won, reason says why QUIC was not
+// used; if QUIC's dial had not failed, it goes on, late brings its outcome
+// (once), and stop ends it.
+type raced struct {
+	s      *transport.Session
+	reason string
+	late   <-chan dialResult
+	stop   context.CancelFunc
+}
+
+// run races the carriers until one wins, both fail (a *carrierErrors) or
+// ctx ends. Until TCP wins, ctx's end ends QUIC's dial too; after, bg's.
+func (r carrierRace) run(ctx, bg context.Context) (raced, error) {
+	qctx, qcancel := context.WithCancel(bg)
+	stopQ := context.AfterFunc(ctx, qcancel)
 	tctx, tcancel := context.WithCancel(ctx)
 	defer tcancel()
 	quicC, tcpC := make(chan dialResult, 1), make(chan dialResult, 1)
 	go func() {
-		s, err := n.ep.Dial(qctx, p.id, addr)
+		s, err := r.quic(qctx)
 		quicC <- dialResult{s, err}
 	}()
 	tcpStarted, quicDone, tcpDone := false, false, false
@@ -177,56 +219,54 @@ func (n *Node) dialAddr(ctx context.Context, p *peer, addr string) (*transport.S
 		if !tcpStarted {
 			tcpStarted = true
 			go func() {
-				s, err := n.ep.DialTCP(tctx, p.id, addr)
+				s, err := r.tcp(tctx)
 				tcpC <- dialResult{s, err}
 			}()
 		}
 	}
-	timer := time.NewTimer(HappyEyeballsDelay)
+	timer := time.NewTimer(r.delay)
 	defer timer.Stop()
 	var errs carrierErrors
-	reason := fmt.Sprintf("QUIC did not complete within %v", HappyEyeballsDelay)
+	reason := fmt.Sprintf("QUIC did not complete within %v", r.delay)
 	for {
 		select {
 		case <-timer.C:
 			startTCP()
-		case r := <-quicC:
+		case res := <-quicC:
 			quicDone = true
 			stopQ()
 			qcancel()
-			if r.err == nil {
+			if res.err == nil {
 				tcancel()
 				if tcpStarted && !tcpDone {
-					go func() { // TCP lost: close it if it comes up after all
+					go func() { // TCP lost: drop it if it comes up after all
 						if t := <-tcpC; t.err == nil {
-							t.s.Close(transport.CodeDuplicate)
+							r.drop(t.s)
 						}
 					}()
 				}
-				return r.s, nil
+				return raced{s: res.s}, nil
 			}
-			errs.quic = r.err
+			errs.quic = res.err
 			if !tcpStarted {
-				reason = "QUIC failed: " + r.err.Error()
+				reason = "QUIC failed: " + res.err.Error()
 				startTCP() // QUIC failed early: do not wait for the timer
 			}
 			if tcpDone {
-				return nil, &errs
+				return raced{}, &errs
 			}
-		case r := <-tcpC:
+		case res := <-tcpC:
 			tcpDone = true
-			if r.err == nil {
+			if res.err == nil {
 				stopQ()
-				n.wg.Add(1)
-				go n.lateQUIC(p, quicC, qcancel)
-				p.mu.Lock()
-				p.tcpReason = reason
-				p.mu.Unlock()
-				return r.s, nil
+				if quicDone {
+					return raced{s: res.s, reason: reason}, nil
+				}
+				return raced{s: res.s, reason: reason, late: quicC, stop: qcancel}, nil
 			}
-			errs.tcp = r.err
+			errs.tcp = res.err
 			if quicDone {
-				return nil, &errs
+				return raced{}, &errs
 			}
 		}
 	}

@@ -27,7 +27,7 @@ func (n *Node) startMaintainer(p *peer) {
 
 func (n *Node) maintain(p *peer) {
 	defer n.wg.Done()
-	backoff := minBackoff
+	var b backoff
 	for {
 		p.mu.Lock()
 		live := p.sess != nil && p.sess.State() == transport.StateEstablished
@@ -48,7 +48,7 @@ func (n *Node) maintain(p *peer) {
 			}
 			select {
 			case <-s.Done():
-				backoff = minBackoff
+				b.reset()
 			case <-retry:
 				if isRelayed(s) {
 					n.goDirect(p)
@@ -61,16 +61,33 @@ func (n *Node) maintain(p *peer) {
 			continue
 		}
 		if _, err := n.session(n.ctx, p); err == nil {
-			backoff = minBackoff
+			b.reset()
 			continue
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(backoff*2, maxBackoff)
 		select {
-		case <-time.After(wait):
+		case <-time.After(b.next()):
 		case <-p.wake:
 		case <-n.ctx.Done():
 			return
 		}
 	}
 }
+
+// backoff is the maintainer's wait between failed dials: the step doubles
+// from minBackoff to maxBackoff, and each wait is drawn from the upper half
+// of its step, so that peers that lost each other at the same moment do
+// not redial in lockstep.
+type backoff struct{ step time.Duration }
+
+// next returns the wait before the next dial and doubles the step.
+func (b *backoff) next() time.Duration {
+	if b.step == 0 {
+		b.step = minBackoff
+	}
+	wait := b.step/2 + rand.N(b.step/2+1)
+	b.step = min(b.step*2, maxBackoff)
+	return wait
+}
+
+// reset starts again from minBackoff, after a session came up.
+func (b *backoff) reset() { b.step = 0 }
