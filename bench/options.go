@@ -32,6 +32,9 @@ type options struct {
 	systems   string // comma-separated subset, or empty for all
 	skip      string // comma-separated phases to skip: mem, peers, setup
 	logLevel  string // p2pd [log] level
+	// p2pdEnv is KEY=VALUE settings for the p2pd daemons' environment
+	// alone (GOMAXPROCS=1, say), not the harness's or the baselines'.
+	p2pdEnv []string
 	// holepunch runs the hole-punching measurement instead of the figures.
 	holepunch     bool
 	holepunchReps int
@@ -94,6 +97,13 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated: p2pd,p2pd-socks5,p2pd-tcp,tcp,quic-raw,quic-tunnel,stunnel")
 	fs.StringVar(&o.skip, "skip", "", "phases to skip, comma-separated: setup,mem,peers")
 	fs.StringVar(&o.logLevel, "p2pd-log-level", "warn", "the daemons' [log] level")
+	fs.Func("p2pd-env", "KEY=VALUE for the p2pd daemons' environment alone, such as GOMAXPROCS=1 (repeatable)", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("not KEY=VALUE: %q", v)
+		}
+		o.p2pdEnv = append(o.p2pdEnv, v)
+		return nil
+	})
 	fs.BoolVar(&o.holepunch, "holepunch", false, "measure only hole punching (root): the share of NAT pairs (EI-EI, EI-PR, EI-SYM, PR-PR, PR-SYM, SYM-SYM) whose relayed path becomes direct, and how long it takes; writes holepunch-results.md and .json")
 	fs.IntVar(&o.holepunchReps, "holepunch-reps", 0, "trials per NAT pair with -holepunch (default 3, quick 1)")
 	fs.DurationVar(&o.holepunchWait, "holepunch-wait", 30*time.Second, "how long a trial waits for the direct path after the first relayed report")

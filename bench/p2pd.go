@@ -119,8 +119,12 @@ func (r *runner) startNode(n *pnode, prefix []string) error {
 
 func (r *runner) startNodeOnce(n *pnode, prefix []string) error {
 	os.Remove(n.socket())
-	p, err := r.procs.start("p2pd "+n.name, filepath.Join(n.dir, "log"), prefix,
-		[]string{r.p2pd, "run", "--config", n.config()}, false)
+	argv := []string{r.p2pd, "run", "--config", n.config()}
+	if len(r.o.p2pdEnv) > 0 {
+		// env execs p2pd in its own process: the PID stays the daemon's.
+		argv = append(append([]string{"env"}, r.o.p2pdEnv...), argv...)
+	}
+	p, err := r.procs.start("p2pd "+n.name, filepath.Join(n.dir, "log"), prefix, argv, false)
 	if err != nil {
 		return err
 	}

@@ -154,5 +154,6 @@ func (o *options) asMap() map[string]any {
 		"conn_secs": o.connSecs, "rr_secs": o.rrSecs, "setup_samples": o.setupN, "setup_rtt": o.setupRTT.String(),
 		"mem_conns": o.memConns, "mem_conns_stunnel": o.memStun, "peers": o.peers, "netns": o.netns, "netns_reps": o.netnsReps,
 		"systems": o.systems, "skip": o.skip, "p2pd_log_level": o.logLevel,
+		"p2pd_env": o.p2pdEnv,
 	}
 }

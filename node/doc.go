@@ -28,8 +28,9 @@
 //   - peer.go: the peer's state and addresses.
 //   - dial.go: session (get one, or dial; concurrent callers share one dial
 //     through peer.dialing), runDial, and the address search itself
-//     (happy eyeballs between addresses, QUIC then TCP after
-//     HappyEyeballsDelay, the move back to QUIC, the move off a relay).
+//     (happy eyeballs between addresses; per address, carrierRace: QUIC,
+//     then TCP after HappyEyeballsDelay; the move back to QUIC, the move
+//     off a relay).
 //   - relay.go: the relayed session, when no direct path works: discovery
 //     opens a libp2p stream through a circuit relay, transport runs the
 //     relayed carrier on it (DialRelayed; ServeRelayed for the peer's),
@@ -40,7 +41,7 @@
 //     carrier, QUIC > TCP > relayed, replaces the live one), retire,
 //     replaces, ended.
 //   - maintain.go: the maintainer of an always_on peer (redial with
-//     backoff) and, for any peer with a live session, the move back to QUIC
+//     backoff, the backoff type) and, for any peer with a live session, the move back to QUIC
 //     and the move from a relayed session to a direct one (every
 //     QUICRetry; a new address, such as a punched hole, is dialed at once).
 //   - idle.go: sessions on demand and the idle reaper.
