@@ -3,6 +3,8 @@ package handshake
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +87,11 @@ type Result struct {
 	// HandshakeHash is Noise's final handshake hash h, equal on both sides:
 	// a unique name of this handshake.
 	HandshakeHash []byte
+	// Secret is known to the two ends alone: derived from both transport
+	// keys and HandshakeHash (exportSecret). The TCP carrier names its
+	// session to the extra connections that join it with a value derived
+	// from it, as the QUIC carrier does with a TLS exporter.
+	Secret [32]byte
 	// Send and Receive encrypt this side's transport messages and decrypt
 	// the peer's. The QUIC carrier does not use them (TLS protects its
 	// packets); the TCP carrier encrypts every byte with them.
@@ -139,6 +146,19 @@ func checkKeypair(which string, kp Keypair) error {
 	}
 	return nil
 }
+
+// exportSecret derives Result.Secret from the split's two cipher states
+// (initiator to responder first, on both sides) and the handshake hash: an
+// HMAC-SHA256 keyed by the two keys, so that it tells nothing of them.
+func exportSecret(i2r, r2i *noise.CipherState, h []byte) [32]byte {
+	k1, k2 := i2r.UnsafeKey(), r2i.UnsafeKey()
+	m := hmac.New(sha256.New, append(k1[:], k2[:]...))
+	m.Write([]byte(exportLabel))
+	m.Write(h)
+	return [32]byte(m.Sum(nil))
+}
+
+const exportLabel = "p2pd/1 noise export"
 
 // handshakeHash returns a copy of the final handshake hash.
 func handshakeHash(hs *noise.HandshakeState) []byte {

@@ -96,6 +96,14 @@ func TestRoundTrip(t *testing.T) {
 	if len(ires.HandshakeHash) != 32 || !bytes.Equal(ires.HandshakeHash, rres.HandshakeHash) {
 		t.Fatalf("handshake hashes: %x, %x", ires.HandshakeHash, rres.HandshakeHash)
 	}
+	// Both ends derive the same secret, which is neither the public hash
+	// nor either transport key.
+	if ires.Secret != rres.Secret || ires.Secret == ([32]byte{}) || bytes.Equal(ires.Secret[:], ires.HandshakeHash) {
+		t.Fatalf("secrets: %x, %x", ires.Secret, rres.Secret)
+	}
+	if k := ires.Send.cs.UnsafeKey(); k == ires.Secret {
+		t.Fatal("the secret is the initiator's sending key")
+	}
 	// The payloads decode back to what was sent.
 	if p, _, err := ParsePayload(rres.RemotePayload); err != nil || p.Name != "alpha" || p.Instance != 42 {
 		t.Fatalf("responder parsed %+v, %v", p, err)
@@ -108,6 +116,9 @@ func TestRoundTrip(t *testing.T) {
 	again := handshake(t, a, b, BindingPrologue(testExporter), BindingPrologue(testExporter))
 	if bytes.Equal(again.HandshakeHash, ires.HandshakeHash) {
 		t.Fatal("two handshakes share a handshake hash")
+	}
+	if again.Secret == ires.Secret {
+		t.Fatal("two handshakes share a secret")
 	}
 }
 

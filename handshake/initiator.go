@@ -96,6 +96,7 @@ func (i *Initiator) ReadMessage2(msg []byte) (Result, error) {
 		RemotePayload: payload,
 		HandshakeHash: handshakeHash(i.hs),
 	}
+	res.Secret = exportSecret(cs1, cs2, res.HandshakeHash)
 	res.Send, res.Receive = ciphers(cs1, cs2)
 	i.hs = nil // drop key material
 	return res, nil

@@ -91,6 +91,7 @@ func (r *Responder) WriteMessage2(payload []byte) ([]byte, Result, error) {
 		RemotePayload: r.remotePayload,
 		HandshakeHash: handshakeHash(r.hs),
 	}
+	res.Secret = exportSecret(cs1, cs2, res.HandshakeHash)
 	res.Send, res.Receive = ciphers(cs2, cs1)
 	r.hs, r.remotePayload = nil, nil // drop key material
 	return msg, res, nil

@@ -393,7 +393,11 @@ func (e *Endpoint) handleInbound(conn *quic.Conn, src net.Addr, p *pendingHS) {
 	if info.join != nil {
 		st.CancelRead(0) // a lane's handshake stream has no further use
 		st.Close()
-		if _, err := info.join.addLane(conn); err != nil {
+		l, err := quicLane(conn)
+		if err == nil {
+			err = info.join.addLane(l)
+		}
+		if err != nil {
 			e.log.Debug("inbound lane refused", "remote", conn.RemoteAddr().String(), "err", err)
 			closeQUIC(conn, CodeRefused, "")
 		}
@@ -488,7 +492,9 @@ func (e *Endpoint) register(s *Session) {
 	e.sessMu.Lock()
 	defer e.sessMu.Unlock()
 	e.byLaneKey[s.laneKey] = s
-	e.byConn.Store(s.lanes0QUIC(), s)
+	if q := s.lanes0QUIC(); q != nil {
+		e.byConn.Store(q, s)
+	}
 }
 
 func (e *Endpoint) deregister(s *Session) {

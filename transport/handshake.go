@@ -191,7 +191,7 @@ func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn, pend *pendingHS
 	}
 	var join *Session
 	if p.Lane != nil {
-		if join = e.laneSession(p.Lane, id); join == nil {
+		if join = e.laneSession(p.Lane, id); join == nil || join.Carrier() != CarrierQUIC {
 			return nil, peerInfo{}, errNoSession
 		}
 	}

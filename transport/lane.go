@@ -30,6 +30,10 @@ import (
 // Either side may add a lane, when every lane it has is at the peer's
 // stream limit; adding is one dial at a time per session. An extra lane that
 // fails only takes its own streams with it.
+//
+// A TCP session has lanes too, for throughput rather than stream limits:
+// see tcpcarrier.go. Idle lanes, the going-away count and the end of a
+// lane work the same on both carriers.
 const (
 	// StreamsPerConn is how many concurrent streams one QUIC connection
 	// allows the peer to open (each costs ~1.5 KiB in quic-go).
@@ -49,7 +53,8 @@ const (
 // errNoLane reports that a session cannot add a lane now.
 var errNoLane = errors.New("transport: no more lanes")
 
-// lane is one QUIC connection of a session.
+// lane is one connection of a session: a QUIC connection, or yamux over
+// Noise records on a TCP connection.
 type lane struct {
 	id    uint64 // 0 for the session's first connection
 	conn  carrierConn
@@ -137,28 +142,40 @@ func refuseStream(qs rawStream) {
 	qs.CancelWrite(StreamRefused)
 }
 
-// addLane makes conn one of the session's lanes and starts accepting its
-// streams. It fails when the session is closing or has MaxLanes.
-func (s *Session) addLane(conn *quic.Conn) (*lane, error) {
+// quicLane makes conn, an extra QUIC connection, a lane.
+func quicLane(conn *quic.Conn) (*lane, error) {
 	id, err := laneID(conn)
 	if err != nil {
 		return nil, err
 	}
 	l := &lane{id: id, conn: quicCarrier{conn}, qconn: conn}
 	l.idle.Store(time.Now().UnixNano())
+	return l, nil
+}
+
+// addLane makes l one of the session's lanes and starts accepting its
+// streams. It fails when the session is closing or has its most lanes
+// (MaxLanes; tcpMaxLanes on TCP).
+func (s *Session) addLane(l *lane) error {
+	most := MaxLanes
+	if l.qconn == nil {
+		most = tcpMaxLanes
+	}
 	s.lanesMu.Lock()
 	defer s.lanesMu.Unlock()
-	if s.State() != StateEstablished || s.conn.Context().Err() != nil || len(s.lanes) >= MaxLanes {
+	if s.State() != StateEstablished || s.conn.Context().Err() != nil || len(s.lanes) >= most {
 		// The peer may count the lane in its going-away already: a drain
 		// must not wait for it.
-		s.markGone(id)
-		if len(s.lanes) >= MaxLanes {
-			return nil, errNoLane
+		s.markGone(l.id)
+		if len(s.lanes) >= most {
+			return errNoLane
 		}
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	s.lanes = append(s.lanes, l)
-	s.ep.byConn.Store(conn, s)
+	if l.qconn != nil {
+		s.ep.byConn.Store(l.qconn, s)
+	}
 	if !s.laneAcceptors {
 		// The first lane's streams now need a goroutine of their own too.
 		s.laneAcceptors = true
@@ -170,7 +187,7 @@ func (s *Session) addLane(conn *quic.Conn) (*lane, error) {
 	}
 	s.acceptors.Add(1)
 	go s.acceptLane(l)
-	return l, nil
+	return nil
 }
 
 // dropLane forgets an extra lane that ended.
@@ -228,6 +245,9 @@ func (s *Session) laneByID(id uint64) *lane {
 // every one is at the peer's limit. When no lane can be added it waits for
 // room on the first lane.
 func (s *Session) openQUIC(ctx context.Context) (rawStream, *lane, error) {
+	if s.onTCP() {
+		return s.openTCP(ctx)
+	}
 	for {
 		for _, l := range s.lanesNow() {
 			if l.closing.Load() {
@@ -255,6 +275,44 @@ func (s *Session) openQUIC(ctx context.Context) (rawStream, *lane, error) {
 	}
 }
 
+// openTCP opens a stream on the TCP lane with the fewest streams open, and
+// has a lane added in the background while the session has fewer than
+// tcpLanes (tcpcarrier.go): a session that carries streams gets its second
+// connection with its first stream, before a burst of them could all land
+// on one.
+func (s *Session) openTCP(ctx context.Context) (rawStream, *lane, error) {
+	lanes := s.lanesNow()
+	if len(lanes) < tcpLanes {
+		s.growSoon()
+	}
+	best := lanes[0]
+	for _, l := range lanes[1:] {
+		if !l.closing.Load() && !l.conn.ending() && l.streams.Load() < best.streams.Load() {
+			best = l
+		}
+	}
+	qs, err := best.conn.OpenStreamSync(ctx)
+	if err != nil && best != lanes[0] && ctx.Err() == nil {
+		best = lanes[0] // an extra lane that just failed: the first is the session
+		qs, err = best.conn.OpenStreamSync(ctx)
+	}
+	if err != nil {
+		return nil, nil, s.errOr(err)
+	}
+	return qs, best, nil
+}
+
+// growSoon adds a lane in the background if this side may add one now and
+// no lane dial is under way.
+func (s *Session) growSoon() {
+	s.lanesMu.Lock()
+	ok := s.growing == nil && s.mayGrow() && time.Since(s.growFailed) >= laneRetry && s.State() == StateEstablished
+	s.lanesMu.Unlock()
+	if ok {
+		go s.grow(s.conn.Context())
+	}
+}
+
 // grow adds a lane, or waits for the lane dial under way. It returns nil
 // when the caller should look for room again.
 func (s *Session) grow(ctx context.Context) error {
@@ -268,7 +326,7 @@ func (s *Session) grow(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	if s.lanes[0].qconn == nil || len(s.lanes) >= MaxLanes || time.Since(s.growFailed) < laneRetry || s.State() != StateEstablished {
+	if !s.mayGrow() || time.Since(s.growFailed) < laneRetry || s.State() != StateEstablished {
 		s.lanesMu.Unlock()
 		return errNoLane
 	}
@@ -285,28 +343,65 @@ func (s *Session) grow(ctx context.Context) error {
 	s.lanesMu.Unlock()
 	close(ch)
 	if err != nil {
-		s.ep.log.Info("session: could not add a connection; new streams wait for a free one", "peer", s.peer.id.ShortString(), "err", err)
+		msg := "session: could not add a connection; new streams wait for a free one"
+		if s.onTCP() {
+			msg = "session: could not add a TCP connection; streams stay on the one it has"
+		}
+		s.ep.log.Info(msg, "peer", s.peer.id.ShortString(), "err", err)
 	}
 	return err
+}
+
+// onTCP reports whether the session's lanes are yamux over Noise records
+// (the TCP carrier, or a relayed stream) rather than QUIC connections.
+func (s *Session) onTCP() bool {
+	_, ok := s.conn.(*tcpCarrier)
+	return ok
+}
+
+// mayGrow reports whether this side may add a lane now: on QUIC either side
+// up to MaxLanes, on TCP the initiator up to tcpLanes. The caller holds
+// lanesMu.
+func (s *Session) mayGrow() bool {
+	if !s.onTCP() {
+		return len(s.lanes) < MaxLanes
+	}
+	return s.initiator && s.laneKey != ([handshake.LaneKeySize]byte{}) && len(s.lanes) < tcpLanes
 }
 
 // dialLane dials an extra lane to the peer at the session's address.
 func (s *Session) dialLane() error {
 	ctx, cancel := context.WithTimeout(s.conn.Context(), s.ep.cfg.HandshakeTimeout)
 	defer cancel()
-	conn, st, _, err := s.ep.dialConn(ctx, s.peer.id, s.conn.RemoteAddr(), s.laneKey[:])
+	l, err := s.dialLaneConn(ctx)
 	if err != nil {
 		return err
 	}
-	st.CancelRead(0) // a lane's handshake stream has no further use
-	st.Close()
-	l, err := s.addLane(conn)
-	if err != nil {
-		closeQUIC(conn, CodeNormal, "")
+	if err := s.addLane(l); err != nil {
+		l.conn.CloseWithError(CodeNormal, "")
 		return err
 	}
 	l.dialed = true // before any stream can be done on it
 	return nil
+}
+
+// dialLaneConn dials the connection of an extra lane on the session's
+// carrier.
+func (s *Session) dialLaneConn(ctx context.Context) (*lane, error) {
+	if s.onTCP() {
+		return s.ep.dialTCPLane(ctx, s)
+	}
+	conn, st, _, err := s.ep.dialConn(ctx, s.peer.id, s.conn.RemoteAddr(), s.laneKey[:])
+	if err != nil {
+		return nil, err
+	}
+	st.CancelRead(0) // a lane's handshake stream has no further use
+	st.Close()
+	l, err := quicLane(conn)
+	if err != nil {
+		closeQUIC(conn, CodeNormal, "")
+	}
+	return l, err
 }
 
 // Idle lanes: the side that dialed an extra lane retires it once it has

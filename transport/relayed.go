@@ -48,7 +48,7 @@ func (e *Endpoint) DialRelayed(ctx context.Context, c net.Conn, id identity.Peer
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
 	defer cancel()
 	start := time.Now()
-	info, err := e.initiateTCP(ctx, c, id)
+	info, err := e.initiateTCP(ctx, c, id, nil)
 	e.reportHandshake(start, err)
 	if err != nil {
 		c.Close()

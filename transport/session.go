@@ -108,7 +108,8 @@ func newSession(e *Endpoint, conn *quic.Conn, ctl *quic.Stream, info peerInfo, i
 }
 
 // startSession starts a session whose first lane is first and whose
-// control stream is ctl. A session without a lane key (TCP) adds no lanes.
+// control stream is ctl. A session without a lane key (relayed) adds no
+// lanes.
 func startSession(e *Endpoint, first *lane, ctl rawStream, info peerInfo, initiator bool, key [handshake.LaneKeySize]byte) *Session {
 	s := &Session{
 		ep: e, conn: first.conn, ctl: ctl, peer: info, initiator: initiator,
@@ -119,9 +120,10 @@ func startSession(e *Endpoint, first *lane, ctl rawStream, info peerInfo, initia
 		incoming: make(chan acceptedStream),
 	}
 	s.lanes = []*lane{first}
-	if first.qconn != nil {
+	if key != ([handshake.LaneKeySize]byte{}) {
 		e.register(s)
-	} else {
+	}
+	if first.qconn == nil {
 		// A TCP carrier cannot be waited on with a context: its streams
 		// always come through an acceptLane goroutine.
 		s.laneAcceptors = true
@@ -203,7 +205,7 @@ type Stats struct {
 	// GSO reports whether the kernel batches this session's sends (UDP
 	// generic segmentation offload): without it every packet is a syscall.
 	GSO bool
-	// Conns is how many QUIC connections (lanes) the session has.
+	// Conns is how many connections (lanes) the session has.
 	Conns int
 }
 

@@ -126,7 +126,7 @@ func pipeSessions(t *testing.T) (sa, sb *Session, fa *freezable) {
 		}
 		bs <- s
 	}()
-	info, err := a.initiateTCP(ctx, fa, kb.PeerID())
+	info, err := a.initiateTCP(ctx, fa, kb.PeerID(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

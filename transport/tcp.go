@@ -41,14 +41,18 @@ const (
 type tcpInfo struct {
 	peerInfo
 	conn *noiseConn
+	// secret is the handshake's Result.Secret: the session's lane key, or
+	// an extra lane's id, derive from it (tcpLaneKey, tcpLaneID).
+	secret [32]byte
 	// carrier is CarrierTCP, or CarrierRelayed for the same handshake over
 	// a relayed libp2p stream (relayed.go).
 	carrier string
 }
 
 // initiateTCP runs the initiator's side on c, a fresh TCP connection to the
-// peer id, within ctx.
-func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.PeerID) (*tcpInfo, error) {
+// peer id, within ctx. A lane key makes the connection an extra lane of
+// the session it names (lane.go).
+func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.PeerID, lane []byte) (*tcpInfo, error) {
 	remote, err := id.PublicKey().NoisePublic()
 	if err != nil {
 		return nil, err
@@ -57,7 +61,7 @@ func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.Peer
 	if err != nil {
 		return nil, err
 	}
-	payload, err := e.helloPayload(nil)
+	payload, err := e.helloPayload(lane)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +94,7 @@ func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.Peer
 		return nil, err
 	}
 	c.SetDeadline(time.Time{})
-	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc, carrier: CarrierTCP}, nil
+	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc, secret: res.Secret, carrier: CarrierTCP}, nil
 }
 
 // errWrongPeer refuses a relayed handshake whose Noise key is not that of
@@ -132,8 +136,16 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, 
 	if perr != nil {
 		return nil, perr
 	}
+	var join *Session
 	if p.Lane != nil {
-		return nil, errors.New("transport: a lane key on the TCP carrier")
+		// Only a TCP session takes more TCP connections; a relayed one
+		// has its single stream.
+		if carrier != CarrierTCP {
+			return nil, errors.New("transport: a lane key on a relayed stream")
+		}
+		if join = e.laneSession(p.Lane, id); join == nil || join.Carrier() != CarrierTCP {
+			return nil, errNoSession
+		}
 	}
 	ours, err := e.localPayload(nil)
 	if err != nil {
@@ -152,22 +164,23 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, 
 		return nil, err
 	}
 	c.SetDeadline(time.Time{})
-	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc, carrier: carrier}, nil
+	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance, join: join}, conn: nc, secret: res.Secret, carrier: carrier}, nil
 }
 
 func (e *Endpoint) tcpNoiseConfig() handshake.Config {
 	return handshake.Config{Static: e.noise, Prologue: []byte(tcpPrologue), Suite: handshake.SuiteAESGCMSHA256}
 }
 
-// dialTCP connects to addr and runs the initiator's TCP handshake.
-func (e *Endpoint) dialTCP(ctx context.Context, id identity.PeerID, addr string) (*tcpInfo, error) {
+// dialTCP connects to addr and runs the initiator's TCP handshake, for a
+// new session or, with a lane key, an extra lane of one.
+func (e *Endpoint) dialTCP(ctx context.Context, id identity.PeerID, addr string, lane []byte) (*tcpInfo, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial tcp %s: %w", addr, err)
 	}
 	start := time.Now()
-	info, err := e.initiateTCP(ctx, c, id)
+	info, err := e.initiateTCP(ctx, c, id, lane)
 	e.reportHandshake(start, err)
 	if err != nil {
 		c.Close()

@@ -52,7 +52,7 @@ func tcpPair(t testing.TB, ka, kb identity.PrivateKey, trustB func([32]byte) (id
 	if err != nil {
 		t.Fatal(err)
 	}
-	ai, aerr := a.initiateTCP(ctx, c, kb.PeerID())
+	ai, aerr := a.initiateTCP(ctx, c, kb.PeerID(), nil)
 	if aerr != nil {
 		c.Close()
 	}
@@ -240,7 +240,7 @@ func TestTCPCarrierRefusals(t *testing.T) {
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		a.initiateTCP(ctx, rec, kb.PeerID())
+		a.initiateTCP(ctx, rec, kb.PeerID(), nil)
 		<-done
 		addr, errc := serve(t)
 		c, err := net.Dial("tcp", addr)

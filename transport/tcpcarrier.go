@@ -2,6 +2,9 @@ package transport
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,13 +21,31 @@ import (
 // The TCP carrier: after the handshake (tcp.go) a session is yamux over
 // the Noise records (noiseconn.go). The initiator opens the first yamux
 // stream as the session's control stream; every later stream is one proxied
-// connection, with the same request and response headers as on QUIC. A
-// session on TCP has one connection (no lanes: yamux has no small stream
-// limit to work around) and no datagrams yet. Closing with a code sends
-// yamux's GoAway with that code, so the peer learns it as on QUIC.
+// connection, with the same request and response headers as on QUIC.
+// Closing with a code sends yamux's GoAway with that code, so the peer
+// learns it as on QUIC.
+//
+// Lanes: one TCP connection has one send loop, which seals and writes
+// every record of the session on one core; that held bulk over 8 streams
+// below stunnel's, which runs a thread per connection. So a TCP session
+// may add connections (lanes, as on QUIC, lane.go), for throughput rather
+// than for stream limits: the session's initiator (the responder may not be
+// reachable) adds one once the session carries more than one stream at a
+// time, up to tcpLanes, and new streams go to the lane with the fewest
+// open. The responder takes at most tcpMaxLanes per session. An extra
+// lane's handshake carries the session's lane key, derived from the first
+// connection's handshake secret (tcpLaneKey); its id, the same on both
+// sides, from its own (tcpLaneID). Extra lanes keep themselves alive with
+// yamux's pings: the control stream's run on the first lane only. A
+// relayed session has its one stream and no lanes.
 const (
-	// tcpWindowBudget bounds what one session's yamux streams may buffer
-	// in all, as sessionWindowBudget does for QUIC.
+	tcpLanes        = 2
+	tcpMaxLanes     = 4
+	tcpLaneKeyLabel = "p2pd/1 tcp lane key"
+	tcpLaneIDLabel  = "p2pd/1 tcp lane id"
+
+	// tcpWindowBudget bounds what one session's yamux streams, on all its
+	// lanes, may buffer in all, as sessionWindowBudget does for QUIC.
 	tcpWindowBudget = maxConnectionWindow
 	// tcpMaxStreams bounds a TCP session's concurrent streams from the
 	// peer, as MaxLanes*StreamsPerConn does on QUIC.
@@ -59,12 +80,13 @@ type tcpCarrier struct {
 	name   string // CarrierTCP or CarrierRelayed
 	ys     *yamux.Session
 	nc     *noiseConn
+	budget *windowBudget // the session's, shared by its lanes
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
 
-func newTCPCarrier(name string, nc *noiseConn, ys *yamux.Session) *tcpCarrier {
-	c := &tcpCarrier{name: name, ys: ys, nc: nc}
+func newTCPCarrier(name string, nc *noiseConn, ys *yamux.Session, budget *windowBudget) *tcpCarrier {
+	c := &tcpCarrier{name: name, ys: ys, nc: nc, budget: budget}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	go c.watch()
 	return c
@@ -225,24 +247,45 @@ func (c idleConn) Read(p []byte) (int, error) {
 	return c.noiseConn.Read(p)
 }
 
-// startTCPSession makes the session of a completed TCP handshake: yamux on
-// the records and the control stream, which the initiator opens.
-func (e *Endpoint) startTCPSession(ctx context.Context, info *tcpInfo, initiator bool) (*Session, error) {
+// tcpLane makes the lane of a completed TCP handshake: yamux on the
+// records, its stream windows charged to budget. An extra lane pings on its
+// own (see the lanes above).
+func (e *Endpoint) tcpLane(info *tcpInfo, initiator, extra bool, budget *windowBudget) (*lane, error) {
 	mux := yamux.Server
 	if initiator {
 		mux = yamux.Client
 	}
-	ys, err := mux(idleConn{info.conn, e.cfg.IdleTimeout}, e.yamuxConfig(), (&windowBudget{}).span)
+	cfg := e.yamuxConfig()
+	if extra {
+		cfg.EnableKeepAlive = true
+		cfg.KeepAliveInterval = e.cfg.KeepAlive
+	}
+	ys, err := mux(idleConn{info.conn, e.cfg.IdleTimeout}, cfg, budget.span)
 	if err != nil {
 		info.conn.Close()
 		return nil, fmt.Errorf("transport: yamux: %w", err)
 	}
-	c := newTCPCarrier(info.carrier, info.conn, ys)
+	l := &lane{conn: newTCPCarrier(info.carrier, info.conn, ys, budget)}
+	if extra {
+		l.id = tcpLaneID(info.secret)
+	}
+	l.idle.Store(time.Now().UnixNano())
+	return l, nil
+}
+
+// startTCPSession makes the session of a completed TCP handshake: its
+// first lane and the control stream, which the initiator opens.
+func (e *Endpoint) startTCPSession(ctx context.Context, info *tcpInfo, initiator bool) (*Session, error) {
+	first, err := e.tcpLane(info, initiator, false, &windowBudget{})
+	if err != nil {
+		return nil, err
+	}
+	c := first.conn.(*tcpCarrier)
 	var ctl rawStream
 	if initiator {
 		ctl, err = c.OpenStreamSync(ctx)
 	} else {
-		stop := context.AfterFunc(ctx, func() { ys.Close() })
+		stop := context.AfterFunc(ctx, func() { c.ys.Close() })
 		ctl, err = c.AcceptStream(ctx)
 		if !stop() {
 			err = errors.Join(err, ctx.Err())
@@ -252,14 +295,65 @@ func (e *Endpoint) startTCPSession(ctx context.Context, info *tcpInfo, initiator
 		c.CloseWithError(CodeRefused, "")
 		return nil, fmt.Errorf("transport: control stream: %w", err)
 	}
-	return startSession(e, &lane{conn: c}, ctl, info.peerInfo, initiator, [handshake.LaneKeySize]byte{}), nil
+	var key [handshake.LaneKeySize]byte // none: a relayed session adds no lanes
+	if info.carrier == CarrierTCP {
+		key = tcpLaneKey(info.secret)
+	}
+	return startSession(e, first, ctl, info.peerInfo, initiator, key), nil
+}
+
+// joinTCP makes the connection of a completed handshake that carried a
+// lane key an extra lane of the session it names.
+func (e *Endpoint) joinTCP(info *tcpInfo) error {
+	first, ok := info.join.conn.(*tcpCarrier)
+	if !ok {
+		info.conn.Close()
+		return errNoSession
+	}
+	l, err := e.tcpLane(info, false, true, first.budget)
+	if err != nil {
+		return err
+	}
+	if err := info.join.addLane(l); err != nil {
+		l.conn.CloseWithError(CodeRefused, "")
+		return err
+	}
+	return nil
+}
+
+// dialTCPLane dials an extra lane of the TCP session s.
+func (e *Endpoint) dialTCPLane(ctx context.Context, s *Session) (*lane, error) {
+	first, ok := s.conn.(*tcpCarrier)
+	if !ok {
+		return nil, errNoLane
+	}
+	info, err := e.dialTCP(ctx, s.peer.id, s.conn.RemoteAddr().String(), s.laneKey[:])
+	if err != nil {
+		return nil, err
+	}
+	return e.tcpLane(info, true, true, first.budget)
+}
+
+func tcpLaneKey(secret [32]byte) (k [handshake.LaneKeySize]byte) {
+	copy(k[:], deriveTCP(secret, tcpLaneKeyLabel))
+	return k
+}
+
+func tcpLaneID(secret [32]byte) uint64 {
+	return binary.BigEndian.Uint64(deriveTCP(secret, tcpLaneIDLabel)) | 1 // never 0, the first lane's
+}
+
+func deriveTCP(secret [32]byte, label string) []byte {
+	m := hmac.New(sha256.New, secret[:])
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 // DialTCP connects to the peer id over the TCP carrier at addr ("host:port").
 func (e *Endpoint) DialTCP(ctx context.Context, id identity.PeerID, addr string) (*Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
 	defer cancel()
-	info, err := e.dialTCP(ctx, id, addr)
+	info, err := e.dialTCP(ctx, id, addr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -324,6 +418,9 @@ func (e *Endpoint) handleTCP(c net.Conn, src net.Addr, p *pendingHS) {
 		e.log.Debug("inbound tcp session failed", "remote", src.String(), "err", err)
 		return
 	}
+	if s == nil {
+		return // an extra lane, joined to its session
+	}
 	select {
 	case e.accepted <- s:
 	case <-e.ctx.Done():
@@ -332,7 +429,8 @@ func (e *Endpoint) handleTCP(c net.Conn, src net.Addr, p *pendingHS) {
 }
 
 // acceptOn runs the responder's handshake on c, admitted as the pending
-// handshake p, within the handshake timeout, and starts its session; on
+// handshake p, within the handshake timeout, and starts its session, or
+// joins c to the session its lane key names and returns no session; on
 // failure c is closed. want and carrier are respondTCP's.
 func (e *Endpoint) acceptOn(ctx context.Context, c net.Conn, p *pendingHS, want identity.PeerID, carrier string) (*Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
@@ -344,6 +442,9 @@ func (e *Endpoint) acceptOn(ctx context.Context, c net.Conn, p *pendingHS, want 
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	if info.join != nil {
+		return nil, e.joinTCP(info)
 	}
 	return e.startTCPSession(ctx, info, false)
 }

@@ -1,0 +1,168 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2pd/p2pd/identity"
+)
+
+// tcpEndpoints makes two endpoints with TCP listeners that trust each
+// other, with keepalive and idle timeout cfg's when set.
+func tcpEndpoints(t *testing.T, ka, kb identity.PrivateKey, cfg Config) (a, b *Endpoint) {
+	t.Helper()
+	listen := func(k identity.PrivateKey, trust func([32]byte) (identity.PeerID, bool)) *Endpoint {
+		ep, err := Listen(Config{Key: k, Listen: []string{"127.0.0.1:0"}, ListenTCP: []string{"127.0.0.1:0"},
+			Name: "tcp-lanes", Trust: trust, KeepAlive: cfg.KeepAlive, IdleTimeout: cfg.IdleTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ep.Close() })
+		return ep
+	}
+	return listen(ka, trustOnly(t, kb)), listen(kb, trustOnly(t, ka))
+}
+
+// waitConns waits until both ends of a session count n connections.
+func waitConns(t *testing.T, sa, sb *Session, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for (sa.Stats().Conns != n || sb.Stats().Conns != n) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if a, b := sa.Stats().Conns, sb.Stats().Conns; a != n || b != n {
+		t.Fatalf("the ends count %d and %d connections; want %d", a, b, n)
+	}
+}
+
+// TestTCPLanes: a TCP session that carries a stream adds a second TCP
+// connection; new streams spread over both and carry every byte; an idle
+// extra lane stays up past the idle timeout on its own pings; and when it
+// breaks, only its streams end.
+func TestTCPLanes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	a, b := tcpEndpoints(t, ka, kb, Config{KeepAlive: 100 * time.Millisecond, IdleTimeout: 500 * time.Millisecond})
+	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
+	echoServer(ctx, sb)
+	if n := sa.Stats().Conns; n != 1 {
+		t.Fatalf("a session that carried nothing has %d connections; want 1", n)
+	}
+	echoAll(t, openEchoStreams(t, ctx, sa, 1), 10)
+	waitConns(t, sa, sb, tcpLanes)
+
+	// Eight streams at once land on both lanes, and every byte of a
+	// bulk transfer on each comes back.
+	streams := openEchoStreams(t, ctx, sa, 8)
+	perLane := map[uint64]int{}
+	for _, st := range streams {
+		perLane[st.lane.id]++
+	}
+	if len(perLane) != tcpLanes {
+		t.Fatalf("8 streams on lanes %v; want them spread over %d", perLane, tcpLanes)
+	}
+	big := make([]byte, 4<<20)
+	rand.Read(big)
+	var wg sync.WaitGroup
+	for i, st := range streams {
+		wg.Go(func() {
+			go func() { st.Write(big); st.CloseWrite() }()
+			got, err := io.ReadAll(st)
+			if err != nil || !bytes.Equal(got, big) {
+				t.Errorf("stream %d (lane %x): %d of %d bytes back, %v", i, st.lane.id, len(got), len(big), err)
+			}
+			st.Close()
+		})
+	}
+	wg.Wait()
+
+	// Idle for three idle timeouts: the extra lane keeps itself alive.
+	time.Sleep(1500 * time.Millisecond)
+	waitConns(t, sa, sb, tcpLanes)
+
+	// A stream on each lane; the extra lane's connection breaks.
+	held := openEchoStreams(t, ctx, sa, 2)
+	var onExtra, onFirst *Stream
+	for _, st := range held {
+		if st.lane.id == 0 {
+			onFirst = st
+		} else {
+			onExtra = st
+		}
+	}
+	if onFirst == nil || onExtra == nil {
+		t.Fatalf("two streams did not take one lane each")
+	}
+	onExtra.lane.conn.(*tcpCarrier).nc.Conn.Close()
+	if _, err := io.ReadAll(onExtra); err == nil {
+		t.Fatal("a stream on the broken lane ended cleanly")
+	}
+	msg := []byte("first lane still here")
+	onFirst.Write(msg)
+	onFirst.CloseWrite()
+	if got, err := io.ReadAll(onFirst); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("the first lane's stream after the other broke: %q, %v", got, err)
+	}
+	if sa.State() != StateEstablished || sa.Err() != nil {
+		t.Fatalf("the session ended with its extra lane: %v", sa.Err())
+	}
+	// The next streams bring the second lane back.
+	echoAll(t, openEchoStreams(t, ctx, sa, 2), 10)
+	waitConns(t, sa, sb, tcpLanes)
+}
+
+// TestTCPLaneRefused: an extra TCP connection that names no session of
+// its peer, or names a QUIC session, or comes on a relayed stream, is
+// refused; a responder takes at most tcpMaxLanes per session.
+func TestTCPLaneRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ka, kb, kc := newKey(t), newKey(t), newKey(t)
+	a, b := tcpEndpoints(t, ka, kb, Config{})
+	b.cfg.Trust = trustOnly(t, ka, kc)
+	c, _ := tcpEndpoints(t, kc, kb, Config{})
+	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
+	bTCP := b.TCPAddrs()[0].String()
+
+	// c is trusted by b but presents a's lane key.
+	if _, err := c.dialTCP(ctx, kb.PeerID(), bTCP, sa.laneKey[:]); err == nil {
+		t.Fatal("a lane with another peer's session key was accepted")
+	}
+	// a with a key no session has.
+	if _, err := a.dialTCP(ctx, kb.PeerID(), bTCP, make([]byte, 16)); err == nil {
+		t.Fatal("a lane with an unknown key was accepted")
+	}
+	// a's TCP session key, presented over QUIC.
+	if _, _, _, err := a.dialConn(ctx, kb.PeerID(), b.Addrs()[0], sa.laneKey[:]); err == nil || !isRefused(err) {
+		t.Fatalf("a QUIC lane for a TCP session: %v, want refused", err)
+	}
+	if n := sb.Stats().Conns; n != 1 {
+		t.Fatalf("responder's session has %d connections, want 1", n)
+	}
+	acceptNone(t, b, 200*time.Millisecond)
+
+	// a dials more lanes than b takes.
+	for range tcpMaxLanes + 2 {
+		info, err := a.dialTCP(ctx, kb.PeerID(), bTCP, sa.laneKey[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := a.tcpLane(info, true, true, sa.conn.(*tcpCarrier).budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sa.addLane(l); err != nil {
+			l.conn.CloseWithError(CodeNormal, "")
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := sb.Stats().Conns; n != tcpMaxLanes {
+		t.Fatalf("responder's session has %d connections, want at most %d", n, tcpMaxLanes)
+	}
+}
