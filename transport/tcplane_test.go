@@ -115,6 +115,16 @@ func TestTCPLanes(t *testing.T) {
 	// The next streams bring the second lane back.
 	echoAll(t, openEchoStreams(t, ctx, sa, 2), 10)
 	waitConns(t, sa, sb, tcpLanes)
+
+	// Idle past laneIdle, the extra lane is retired by both sides'
+	// agreement, and the next stream brings it back once more.
+	old := laneIdle.get()
+	laneIdle.set(50 * time.Millisecond)
+	t.Cleanup(func() { laneIdle.set(old) })
+	waitConns(t, sa, sb, 1)
+	laneIdle.set(old)
+	echoAll(t, openEchoStreams(t, ctx, sa, 1), 10)
+	waitConns(t, sa, sb, tcpLanes)
 }
 
 // TestTCPLaneRefused: an extra TCP connection that names no session of
