@@ -377,11 +377,11 @@ func (s *Session) dialLane() error {
 	if err != nil {
 		return err
 	}
+	l.dialed = true // before addLane publishes it to reapLanes
 	if err := s.addLane(l); err != nil {
 		l.conn.CloseWithError(CodeNormal, "")
 		return err
 	}
-	l.dialed = true // before any stream can be done on it
 	return nil
 }
 
