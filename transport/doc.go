@@ -50,8 +50,9 @@
 // "/p2pd/overlay/2" through a circuit relay, when no direct path works
 // (relayed.go; package discovery opens and accepts the stream). The
 // relayed responder takes the handshake only from the peer libp2p
-// authenticated. Neither TCP nor relayed sessions have lanes or QUIC
-// datagrams.
+// authenticated. Neither TCP nor relayed sessions have QUIC datagrams
+// (UDP flows take length-framed streams there); relayed sessions have no
+// lanes.
 //
 // # Lanes
 //
@@ -67,6 +68,14 @@
 // session ends with it. The side that dialed a lane retires it after a
 // minute without streams (lane-close and lane-done control frames, 16-byte
 // bodies: the lane's id and the streams the sender opened on it).
+//
+// A TCP session adds lanes for throughput: its initiator dials a second TCP
+// connection with the session's first stream (at most two; a responder
+// takes four), and new streams go to the lane with the fewest open, so
+// that two yamux send loops seal records at once. Its lane key is
+// HMAC-SHA256(handshake.Result.Secret, "p2pd/1 tcp lane key"), 16 bytes,
+// and a lane's id HMAC-SHA256 of its own secret with "p2pd/1 tcp lane id"
+// (8 bytes, low bit set); yamux pings keep an idle extra lane alive.
 //
 // # Streams
 //
