@@ -48,7 +48,7 @@ func TestTCPLanes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ka, kb := newKey(t), newKey(t)
-	a, b := tcpEndpoints(t, ka, kb, Config{KeepAlive: 100 * time.Millisecond, IdleTimeout: 500 * time.Millisecond})
+	a, b := tcpEndpoints(t, ka, kb, Config{KeepAlive: 200 * time.Millisecond, IdleTimeout: time.Second})
 	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
 	echoServer(ctx, sb)
 	if n := sa.Stats().Conns; n != 1 {
@@ -82,8 +82,8 @@ func TestTCPLanes(t *testing.T) {
 	}
 	wg.Wait()
 
-	// Idle for three idle timeouts: the extra lane keeps itself alive.
-	time.Sleep(1500 * time.Millisecond)
+	// Idle for over two idle timeouts: the extra lane keeps itself alive.
+	time.Sleep(2500 * time.Millisecond)
 	waitConns(t, sa, sb, tcpLanes)
 
 	// A stream on each lane; the extra lane's connection breaks.
