@@ -117,7 +117,16 @@ func halfCloseExchange(addr string, n int, answer []byte) error {
 	return nil
 }
 
+// TestOverlayEndToEnd runs the core overlay with real daemons and curl,
+// over each carrier: a's and the untrusted c's peer entries for b set to
+// "auto" (QUIC on loopback) or "tcp".
 func TestOverlayEndToEnd(t *testing.T) {
+	for _, transport := range faultCarriers {
+		t.Run(transport, func(t *testing.T) { overlayEndToEnd(t, transport) })
+	}
+}
+
+func overlayEndToEnd(t *testing.T, transport string) {
 	a, b, c := newNode(t, "a"), newNode(t, "b"), newNode(t, "c")
 	www := t.TempDir()
 	blob := make([]byte, 32<<20)
@@ -147,7 +156,7 @@ name = "halfclose"
 target = "127.0.0.1:%d"
 allow = ["*"]
 `, web.port, web.port, half))
-	a.writeConfig(b.peerTOML() + fmt.Sprintf(`
+	a.writeConfig(b.peerTOML() + fmt.Sprintf("transport = %q\n", transport) + fmt.Sprintf(`
 [[forwards]]
 listen = "127.0.0.1:%d"
 peer = "b"
@@ -163,7 +172,7 @@ listen = "%d"
 peer = "b"
 service = "halfclose"
 `, fa, fa2, fh))
-	c.writeConfig(b.peerTOML() + fmt.Sprintf(`
+	c.writeConfig(b.peerTOML() + fmt.Sprintf("transport = %q\n", transport) + fmt.Sprintf(`
 [[forwards]]
 listen = "127.0.0.1:%d"
 peer = "b"
@@ -197,6 +206,7 @@ service = "files"
 		if out, err := a.ctl("ping", "b"); err != nil {
 			t.Fatalf("p2pctl ping b: %v: %s", err, out)
 		}
+		wantCarrier(t, a, "b", transport)
 	})
 	before := web.requests(t)
 	t.Run("untrusted node gets nothing", func(t *testing.T) {
