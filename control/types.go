@@ -76,8 +76,9 @@ type Peer struct {
 	// DirectReason says why a relayed peer has no direct path yet, e.g.
 	// "symmetric NAT on both sides: staying relayed".
 	DirectReason string `json:"direct_reason,omitempty"`
-	// Carrier is "quic" or "tcp" on a direct path, "relay" on a relayed
-	// one; CarrierReason says why it is TCP.
+	// Carrier is "quic", "tcp" or "libp2p" (a libp2p stream on a direct
+	// libp2p connection) on a direct path, "relay" on a relayed one;
+	// CarrierReason says why it is TCP.
 	Carrier       string `json:"carrier,omitempty"`
 	CarrierReason string `json:"carrier_reason,omitempty"`
 	// Origin is where the peer is listed: "config" (the config file) or
@@ -90,15 +91,16 @@ type Session struct {
 	Peer          string    `json:"peer"`
 	PeerID        string    `json:"peer_id"`
 	Remote        string    `json:"remote"`
-	Carrier       string    `json:"carrier"` // "quic", "tcp" or "relay"
+	Carrier       string    `json:"carrier"` // "quic", "tcp", "relay" or "libp2p"
 	Initiator     bool      `json:"initiator"`
 	State         string    `json:"state"`
 	EstablishedAt time.Time `json:"established_at"`
 	AgeSeconds    float64   `json:"age_seconds"`
 	RTTMillis     float64   `json:"rtt_ms"`
 	Streams       int       `json:"streams"`
-	// Conns is how many QUIC connections the session has: one, plus one
-	// per StreamsPerConn concurrent streams it needed beyond that.
+	// Conns is how many connections the session has: on QUIC one, plus
+	// one per StreamsPerConn concurrent streams it needed beyond that; on
+	// TCP one, or two once it carried streams.
 	Conns         int    `json:"conns"`
 	BytesSent     uint64 `json:"bytes_sent"`
 	BytesReceived uint64 `json:"bytes_received"`

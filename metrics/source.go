@@ -27,7 +27,7 @@ type Snapshot struct {
 // Session is one live session to a peer, over any carrier.
 type Session struct {
 	Peer    string // the configured name
-	Carrier string // "quic", "tcp" or "relay"
+	Carrier string // "quic", "tcp", "relay" or "libp2p"
 	Path    string // "direct" or "relayed"
 	// Stats tells whether the fields below are known (every carrier has
 	// them; an embedder's source may not).

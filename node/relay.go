@@ -134,8 +134,14 @@ func (n *Node) ServeRelayed(id identity.PeerID, c net.Conn) {
 	}()
 }
 
-// isRelayed reports whether s runs over a relay.
-func isRelayed(s *transport.Session) bool { return s.Carrier() == transport.CarrierRelayed }
+// isRelayed reports whether s runs over a libp2p stream: through a relay,
+// or on a direct libp2p connection (CarrierLibp2p). Either way the node
+// keeps trying its own direct path, and the session's remote address is a
+// multiaddr, not an address to dial.
+func isRelayed(s *transport.Session) bool {
+	c := s.Carrier()
+	return c == transport.CarrierRelayed || c == transport.CarrierLibp2p
+}
 
 // relayOf is the relay's peer ID of the relayed session s, or "".
 func relayOf(s *transport.Session) string {

@@ -23,7 +23,8 @@ type PeerStatus struct {
 	Sources       []string // how the peer's addresses were found: static, mdns, dht, learned
 	Path          string   // PathDirect or PathRelayed while connected
 	Relay         string   // the relay's peer ID on a relayed path
-	// Carrier is what carries the session ("quic", "tcp" or "relay"), and
+	// Carrier is what carries the session ("quic", "tcp", "relay" or
+	// "libp2p"), and
 	// CarrierReason why it is TCP.
 	Carrier, CarrierReason string
 	// DirectReason says why a relayed peer has no direct path yet.
@@ -37,7 +38,7 @@ type SessionStatus struct {
 	Initiator    bool
 	State        string
 	Established  time.Time
-	Carrier      string // "quic", "tcp" or "relay"
+	Carrier      string // "quic", "tcp", "relay" or "libp2p"
 	Path, Relay  string // as in PeerStatus
 	Stats        transport.Stats
 }
@@ -48,9 +49,10 @@ const (
 	PathRelayed = "relayed"
 )
 
-// sessionPath is s's path and, when relayed, the relay's peer ID.
+// sessionPath is s's path and, when relayed, the relay's peer ID. A
+// session on a direct libp2p connection is direct: no relay carries it.
 func sessionPath(s *transport.Session) (path, relay string) {
-	if isRelayed(s) {
+	if s.Carrier() == transport.CarrierRelayed {
 		return PathRelayed, relayOf(s)
 	}
 	return PathDirect, ""

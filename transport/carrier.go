@@ -116,15 +116,19 @@ func (c quicCarrier) stats() carrierStats {
 
 // Carrier names, as Session.Carrier reports them (and p2pctl and the
 // metrics' carrier label show them). Sessions prefer them in this order:
-// QUIC, then TCP, then relayed (CarrierRank).
+// QUIC, then TCP, then a libp2p stream, relayed or not (CarrierRank).
 const (
 	CarrierQUIC    = "quic"
 	CarrierTCP     = "tcp"
 	CarrierRelayed = "relay"
+	// CarrierLibp2p is the relayed carrier on a libp2p stream whose
+	// connection is direct, not a circuit: libp2p reached the peer (its
+	// own hole punch, say) where the overlay's own dials did not.
+	CarrierLibp2p = "libp2p"
 )
 
-// Carrier reports what carries the session: CarrierQUIC, CarrierTCP or
-// CarrierRelayed.
+// Carrier reports what carries the session: CarrierQUIC, CarrierTCP,
+// CarrierRelayed or CarrierLibp2p.
 func (s *Session) Carrier() string {
 	if c, ok := s.conn.(*tcpCarrier); ok {
 		return c.name

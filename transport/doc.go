@@ -50,7 +50,9 @@
 // "/p2pd/overlay/2" through a circuit relay, when no direct path works
 // (relayed.go; package discovery opens and accepts the stream). The
 // relayed responder takes the handshake only from the peer libp2p
-// authenticated. Neither TCP nor relayed sessions have QUIC datagrams
+// authenticated. On a libp2p stream whose connection is direct, not a
+// circuit, the same carrier reports [CarrierLibp2p]. Neither TCP nor
+// relayed sessions have QUIC datagrams
 // (UDP flows take length-framed streams there); relayed sessions have no
 // lanes.
 //

@@ -19,7 +19,8 @@ import (
 // streams carry the usual request and response headers; its udp flows have
 // no QUIC datagrams, so their datagrams are frames on the flow's stream.
 // The session reports CarrierRelayed, and its RemoteAddr is the circuit
-// (a RelayAddr, when discovery gave one).
+// (a RelayAddr, when discovery gave one); on a libp2p connection that is
+// direct (a RelayAddr with no relay) it reports CarrierLibp2p.
 //
 // libp2p authenticated the peer of the stream already; the responder takes
 // the Noise handshake only from that same peer, so that the peer a relayed
@@ -54,7 +55,7 @@ func (e *Endpoint) DialRelayed(ctx context.Context, c net.Conn, id identity.Peer
 		c.Close()
 		return nil, fmt.Errorf("%w with %s relayed over %s: %w", ErrHandshake, id.ShortString(), c.RemoteAddr(), err)
 	}
-	info.carrier = CarrierRelayed
+	info.carrier = libp2pCarrier(c)
 	return e.startTCPSession(ctx, info, true)
 }
 
@@ -76,5 +77,14 @@ func (e *Endpoint) AcceptRelayed(ctx context.Context, c net.Conn, want identity.
 	}
 	stop := context.AfterFunc(e.ctx, func() { c.Close() })
 	defer stop()
-	return e.acceptOn(ctx, c, p, want, CarrierRelayed)
+	return e.acceptOn(ctx, c, p, want, libp2pCarrier(c))
+}
+
+// libp2pCarrier names the carrier of a session on the libp2p stream c:
+// CarrierRelayed through a circuit, CarrierLibp2p on a direct connection.
+func libp2pCarrier(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(RelayAddr); ok && a.Relay == "" {
+		return CarrierLibp2p
+	}
+	return CarrierRelayed
 }

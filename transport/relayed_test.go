@@ -26,6 +26,12 @@ var testCircuit = RelayAddr{Relay: "12D3KooWRelay", Circuit: "/ip4/127.0.0.1/udp
 // circuitConns.
 func circuitPair(t *testing.T) (a, b net.Conn) {
 	t.Helper()
+	return circuitPairAt(t, testCircuit)
+}
+
+// circuitPairAt is circuitPair with remote as both ends' remote address.
+func circuitPairAt(t *testing.T, remote RelayAddr) (a, b net.Conn) {
+	t.Helper()
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +46,7 @@ func circuitPair(t *testing.T) (a, b net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ca.Close(); cb.Close() })
-	return circuitConn{ca, testCircuit}, circuitConn{cb, testCircuit}
+	return circuitConn{ca, remote}, circuitConn{cb, remote}
 }
 
 // relayedDial runs DialRelayed from a (key ka) to kb and AcceptRelayed on b
@@ -61,6 +67,39 @@ func relayedDial(t *testing.T, ctx context.Context, a, b *Endpoint, kb identity.
 		}
 	}
 	return sa, aerr, sb, berr
+}
+
+// TestLibp2pDirectCarrier: a session on a libp2p stream whose connection is
+// direct (a RelayAddr with no relay) reports CarrierLibp2p at both ends,
+// carries streams, and adds no lanes.
+func TestLibp2pDirectCarrier(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	a, b := newEndpoint(t, ka, trustOnly(t, kb)), newEndpoint(t, kb, trustOnly(t, ka))
+	ca, cb := circuitPairAt(t, RelayAddr{Circuit: "/ip4/127.0.0.1/udp/4001/quic-v1/p2p/" + kb.PeerID().String()})
+	var sb *Session
+	var berr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sb, berr = b.AcceptRelayed(ctx, cb, ka.PeerID())
+	}()
+	sa, aerr := a.DialRelayed(ctx, ca, kb.PeerID())
+	<-done
+	if aerr != nil || berr != nil {
+		t.Fatalf("dial %v, accept %v", aerr, berr)
+	}
+	t.Cleanup(func() { sa.Close(CodeNormal); sb.Close(CodeNormal) })
+	if sa.Carrier() != CarrierLibp2p || sb.Carrier() != CarrierLibp2p {
+		t.Fatalf("carriers %q and %q; want %q", sa.Carrier(), sb.Carrier(), CarrierLibp2p)
+	}
+	echoServer(ctx, sb)
+	echoAll(t, openEchoStreams(t, ctx, sa, 4), 100)
+	time.Sleep(100 * time.Millisecond)
+	if n := sa.Stats().Conns; n != 1 {
+		t.Fatalf("a session on a libp2p stream has %d connections; want 1", n)
+	}
 }
 
 // relayedSessionPair returns the two ends of a relayed session between two

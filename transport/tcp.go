@@ -44,8 +44,8 @@ type tcpInfo struct {
 	// secret is the handshake's Result.Secret: the session's lane key, or
 	// an extra lane's id, derive from it (tcpLaneKey, tcpLaneID).
 	secret [32]byte
-	// carrier is CarrierTCP, or CarrierRelayed for the same handshake over
-	// a relayed libp2p stream (relayed.go).
+	// carrier is CarrierTCP, or CarrierRelayed or CarrierLibp2p for the
+	// same handshake over a libp2p stream (relayed.go).
 	carrier string
 }
 
@@ -102,7 +102,7 @@ func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.Peer
 var errWrongPeer = errors.New("transport: the handshake's key is not the relayed stream's peer")
 
 // respondTCP runs the responder's side on an accepted connection of
-// carrier (CarrierTCP or CarrierRelayed). A non-zero want is the only peer
+// carrier (CarrierTCP, or CarrierRelayed or CarrierLibp2p). A non-zero want is the only peer
 // accepted: the one the carrier beneath authenticated already. Nothing is
 // written before message 1 is verified and its key trusted (and want's).
 func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, want identity.PeerID, carrier string) (*tcpInfo, error) {
@@ -141,7 +141,7 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, 
 		// Only a TCP session takes more TCP connections; a relayed one
 		// has its single stream.
 		if carrier != CarrierTCP {
-			return nil, errors.New("transport: a lane key on a relayed stream")
+			return nil, errors.New("transport: a lane key on a libp2p stream")
 		}
 		if join = e.laneSession(p.Lane, id); join == nil || join.Carrier() != CarrierTCP {
 			return nil, errNoSession

@@ -108,6 +108,7 @@ func TestPingPath(t *testing.T) {
 		{control.PingResult{Remote: "192.0.2.1:4242"}, "192.0.2.1:4242"},
 		{control.PingResult{Remote: "192.0.2.1:4242", Path: "direct", Carrier: "quic"}, "192.0.2.1:4242, direct"},
 		{control.PingResult{Remote: "192.0.2.1:4242", Path: "direct", Carrier: "tcp"}, "192.0.2.1:4242, direct (tcp)"},
+		{control.PingResult{Remote: "/ip4/192.0.2.1/udp/4001/quic-v1", Path: "direct", Carrier: "libp2p"}, "/ip4/192.0.2.1/udp/4001/quic-v1, direct (libp2p)"},
 		{control.PingResult{Remote: "198.51.100.9:4242", Path: "relayed", Relay: "12D3KooWRelay"}, "relayed via 12D3KooWRelay"},
 	} {
 		if got := pingPath(tt.res); got != tt.want {

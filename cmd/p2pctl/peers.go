@@ -33,8 +33,8 @@ func peersCmd(a *app) *cobra.Command {
 				if p.Relay != "" {
 					path += " via " + p.Relay
 				}
-				if p.Carrier == "tcp" {
-					path += " (tcp)"
+				if p.Carrier == "tcp" || p.Carrier == "libp2p" {
+					path += " (" + p.Carrier + ")"
 				}
 				t.row(p.Name, p.ID, p.State, path, p.Endpoint, ago(p.LastHandshake, now), strings.Join(p.Sources, ","), strings.Join(p.Addresses, ","), p.Origin)
 			}

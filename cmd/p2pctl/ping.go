@@ -122,7 +122,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // pingPath describes where a pong came from: "203.0.113.7:4242, direct",
-// "203.0.113.7:4242, direct (tcp)", "relayed via 12D3KooW...". A daemon
+// "203.0.113.7:4242, direct (tcp)", "relayed via 12D3KooW...", or on a
+// direct libp2p connection "/ip4/…/p2p/12D3KooW…, direct (libp2p)". A daemon
 // that does not report the path gives the address alone.
 func pingPath(res control.PingResult) string {
 	switch {
@@ -130,8 +131,8 @@ func pingPath(res control.PingResult) string {
 		return res.Remote
 	case res.Relay != "":
 		return res.Path + " via " + res.Relay
-	case res.Carrier == "tcp":
-		return res.Remote + ", " + res.Path + " (tcp)"
+	case res.Carrier == "tcp" || res.Carrier == "libp2p":
+		return res.Remote + ", " + res.Path + " (" + res.Carrier + ")"
 	default:
 		return res.Remote + ", " + res.Path
 	}
