@@ -214,7 +214,7 @@ func sessionSince(t *testing.T, c *testNode, peer string) time.Time {
 }
 
 // TestNetnsNATRebinding (F4): the NAT maps the client to a random port of
-// 40000-40100, and its table is flushed 1 s and 6 s into a 10 MB transfer
+// 40000-40100 (then of 40101-40200), and its table is flushed 1 s and 6 s into a 10 MB transfer
 // that the router's link to the client slows to about 8 s (so that the
 // bytes are on the wire, not in the client daemon's buffers, when the table
 // goes): the server sees the client come from a new port each time. The
@@ -235,14 +235,21 @@ func TestNetnsNATRebinding(t *testing.T) {
 	since := sessionSince(t, c, "srv")
 	done := l.fetchAsync(cli, url, sum)
 	ports := map[string]bool{}
-	for _, wait := range []time.Duration{time.Second, 5 * time.Second} {
+	for i, wait := range []time.Duration{time.Second, 5 * time.Second} {
 		time.Sleep(wait)
+		if i == 1 {
+			// A range apart from the first, so that the second mapping is
+			// a new port for sure (one of 101 random ports could repeat).
+			l.sh("ip", "netns", "exec", router, "iptables", "-t", "nat", "-R", "POSTROUTING", "1", "-s", "192.168.1.0/24",
+				"-p", "udp", "-j", "MASQUERADE", "--to-ports", "40101-40200", "--random")
+		}
 		l.sh("ip", "netns", "exec", router, "conntrack", "-F")
-		time.Sleep(200 * time.Millisecond)
-		out, _ := exec.Command("ip", "netns", "exec", router, "conntrack", "-L", "-p", "udp", "--dport", "4242").CombinedOutput()
-		for _, f := range strings.Fields(string(out)) {
-			if p, ok := strings.CutPrefix(f, "dport="); ok && p != "4242" {
-				ports[p] = true // the reply direction's destination: the NAT's port for the client
+		// The new mapping comes with the session's next packet: the
+		// transfer's, or a keepalive within a second.
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if p := natPort(router); p != "" {
+				ports[p] = true
+				break
 			}
 		}
 	}
@@ -256,6 +263,19 @@ func TestNetnsNATRebinding(t *testing.T) {
 	if len(ports) < 2 {
 		t.Errorf("the NAT used %d port(s) for the client; the test needs it to rebind", len(ports))
 	}
+}
+
+// natPort is the port the router's NAT maps the client to in its UDP
+// entry with the server's port 4242 (the reply direction's destination),
+// or "" while there is none.
+func natPort(router string) string {
+	out, _ := exec.Command("ip", "netns", "exec", router, "conntrack", "-L", "-p", "udp", "--dport", "4242").CombinedOutput()
+	for _, f := range strings.Fields(string(out)) {
+		if p, ok := strings.CutPrefix(f, "dport="); ok && p != "4242" {
+			return p
+		}
+	}
+	return ""
 }
 
 // TestNetnsNATExpiry (F10): the NAT forgets an idle UDP mapping after 2 s;
