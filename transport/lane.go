@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -42,7 +43,8 @@ const (
 	// MaxLanes*StreamsPerConn concurrent streams from one peer.
 	MaxLanes = 128
 	// laneRetry is how long a session waits after a failed lane dial before
-	// it tries another; meanwhile new streams wait for a free one.
+	// it tries another (laneBackoff doubles it while dials keep failing);
+	// meanwhile new streams wait for a free one.
 	laneRetry = 5 * time.Second
 
 	laneKeyLabel = "EXPORTER-p2pd/1 lane key"
@@ -306,7 +308,7 @@ func (s *Session) openTCP(ctx context.Context) (rawStream, *lane, error) {
 // no lane dial is under way.
 func (s *Session) growSoon() {
 	s.lanesMu.Lock()
-	ok := s.growing == nil && s.mayGrow() && time.Since(s.growFailed) >= laneRetry && s.State() == StateEstablished
+	ok := s.growing == nil && s.mayGrow() && s.growDue() && s.State() == StateEstablished
 	s.lanesMu.Unlock()
 	if ok {
 		go s.grow(s.conn.Context())
@@ -326,7 +328,7 @@ func (s *Session) grow(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	if !s.mayGrow() || time.Since(s.growFailed) < laneRetry || s.State() != StateEstablished {
+	if !s.mayGrow() || !s.growDue() || s.State() != StateEstablished {
 		s.lanesMu.Unlock()
 		return errNoLane
 	}
@@ -337,8 +339,13 @@ func (s *Session) grow(ctx context.Context) error {
 	err := s.dialLane()
 	s.lanesMu.Lock()
 	s.growing = nil
+	fails := 0
 	if err != nil {
 		s.growFailed = time.Now()
+		s.growFails++
+		fails = s.growFails
+	} else {
+		s.growFails = 0
 	}
 	s.lanesMu.Unlock()
 	close(ch)
@@ -347,9 +354,27 @@ func (s *Session) grow(ctx context.Context) error {
 		if s.onTCP() {
 			msg = "session: could not add a TCP connection; streams stay on the one it has"
 		}
-		s.ep.log.Info(msg, "peer", s.peer.id.ShortString(), "err", err)
+		level := slog.LevelInfo
+		if fails > 1 {
+			level = slog.LevelDebug // said once per run of failures
+		}
+		s.ep.log.Log(context.Background(), level, msg, "peer", s.peer.id.ShortString(), "err", err, "failures", fails, "retry", laneBackoff(fails))
 	}
 	return err
+}
+
+// growDue reports whether the wait after failed lane dials is over:
+// laneBackoff of the failures in a row. The caller holds lanesMu.
+func (s *Session) growDue() bool {
+	return s.growFails == 0 || time.Since(s.growFailed) >= laneBackoff(s.growFails)
+}
+
+// laneBackoff is the wait before another lane dial after fails failed in a
+// row: laneRetry, doubling up to 64 times that (about 5 minutes), so that
+// a path that takes one connection and never a second is not redialed
+// every few seconds for the session's life.
+func laneBackoff(fails int) time.Duration {
+	return laneRetry << min(max(fails-1, 0), 6)
 }
 
 // onTCP reports whether the session's lanes are yamux over Noise records

@@ -57,13 +57,14 @@ type Session struct {
 	streams atomic.Int64
 
 	laneKey [handshake.LaneKeySize]byte // what extra lanes present (see lane.go)
-	// lanesMu guards lanes, growing, growFailed, gone, laneAcceptors and
+	// lanesMu guards lanes, growing, growFailed, growFails, gone, laneAcceptors and
 	// wakeDirect. lanes[0] is the first
 	// connection, conn; the slice is replaced, never changed in place.
 	lanesMu    sync.Mutex
 	lanes      []*lane
 	growing    chan struct{}   // non-nil while a lane dial runs; closed when it ends
 	growFailed time.Time       // when the last lane dial failed
+	growFails  int             // lane dials failed in a row
 	gone       map[uint64]bool // ids of extra lanes that ended
 	incoming   chan acceptedStream
 	// Until the session has an extra lane, AcceptStream takes the first

@@ -176,3 +176,41 @@ func TestTCPLaneRefused(t *testing.T) {
 		t.Fatalf("responder's session has %d connections, want at most %d", n, tcpMaxLanes)
 	}
 }
+
+// TestTCPLaneDialFails: when the second TCP connection cannot be made, the
+// session goes on over its one, and the next dial waits laneBackoff, which
+// doubles with each failure in a row up to 64 times laneRetry.
+func TestTCPLaneDialFails(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	a, b := tcpEndpoints(t, ka, kb, Config{})
+	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
+	echoServer(ctx, sb)
+	for _, ln := range b.tcpListeners {
+		ln.Close() // the first connection stays; a second is refused
+	}
+	fails := func() int {
+		sa.lanesMu.Lock()
+		defer sa.lanesMu.Unlock()
+		return sa.growFails
+	}
+	echoAll(t, openEchoStreams(t, ctx, sa, 1), 10)
+	for deadline := time.Now().Add(5 * time.Second); fails() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if fails() != 1 {
+		t.Fatalf("%d failed lane dials; want 1", fails())
+	}
+	// More streams within the backoff dial nothing more, and work.
+	echoAll(t, openEchoStreams(t, ctx, sa, 8), 100)
+	time.Sleep(100 * time.Millisecond)
+	if n, f := sa.Stats().Conns, fails(); n != 1 || f != 1 {
+		t.Fatalf("%d connections and %d failed dials after more streams; want 1 and 1", n, f)
+	}
+	for fails, want := range map[int]time.Duration{1: laneRetry, 2: 2 * laneRetry, 3: 4 * laneRetry, 7: 64 * laneRetry, 30: 64 * laneRetry} {
+		if got := laneBackoff(fails); got != want {
+			t.Errorf("laneBackoff(%d) = %v; want %v", fails, got, want)
+		}
+	}
+}
