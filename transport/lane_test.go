@@ -200,13 +200,7 @@ func TestLaneEndsAlone(t *testing.T) {
 	}
 	extra := sa.lanesNow()[1]
 	extra.conn.CloseWithError(CodeNormal, "")
-	deadline := time.Now().Add(5 * time.Second)
-	for (sa.Stats().Conns != 1 || sb.Stats().Conns != 1) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if sa.Stats().Conns != 1 || sb.Stats().Conns != 1 {
-		t.Fatalf("the dead lane is still counted: %d and %d connections", sa.Stats().Conns, sb.Stats().Conns)
-	}
+	waitConns(t, sa, sb, 1) // the dead lane is no longer counted
 	if sa.State() != StateEstablished || sa.Err() != nil {
 		t.Fatalf("the session ended with its extra lane: %v", sa.Err())
 	}
@@ -264,13 +258,7 @@ func TestIdleLanesRetired(t *testing.T) {
 	}
 	conns := func(want int) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for (sa.Stats().Conns != want || sb.Stats().Conns != want) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if sa.Stats().Conns != want || sb.Stats().Conns != want {
-			t.Fatalf("connections: %d and %d, want %d each", sa.Stats().Conns, sb.Stats().Conns, want)
-		}
+		waitConns(t, sa, sb, want)
 	}
 	streams := open(3*StreamsPerConn + 1) // 4 lanes
 	conns(4)

@@ -53,7 +53,13 @@ func circuitPairAt(t *testing.T, remote RelayAddr) (a, b net.Conn) {
 // for want at once, over a circuitPair, and returns both outcomes.
 func relayedDial(t *testing.T, ctx context.Context, a, b *Endpoint, kb identity.PrivateKey, want identity.PeerID) (sa *Session, aerr error, sb *Session, berr error) {
 	t.Helper()
-	ca, cb := circuitPair(t)
+	return relayedDialAt(t, ctx, a, b, kb, want, testCircuit)
+}
+
+// relayedDialAt is relayedDial over a stream whose remote address is remote.
+func relayedDialAt(t *testing.T, ctx context.Context, a, b *Endpoint, kb identity.PrivateKey, want identity.PeerID, remote RelayAddr) (sa *Session, aerr error, sb *Session, berr error) {
+	t.Helper()
+	ca, cb := circuitPairAt(t, remote)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -77,20 +83,11 @@ func TestLibp2pDirectCarrier(t *testing.T) {
 	defer cancel()
 	ka, kb := newKey(t), newKey(t)
 	a, b := newEndpoint(t, ka, trustOnly(t, kb)), newEndpoint(t, kb, trustOnly(t, ka))
-	ca, cb := circuitPairAt(t, RelayAddr{Circuit: "/ip4/127.0.0.1/udp/4001/quic-v1/p2p/" + kb.PeerID().String()})
-	var sb *Session
-	var berr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sb, berr = b.AcceptRelayed(ctx, cb, ka.PeerID())
-	}()
-	sa, aerr := a.DialRelayed(ctx, ca, kb.PeerID())
-	<-done
+	direct := RelayAddr{Circuit: "/ip4/127.0.0.1/udp/4001/quic-v1/p2p/" + kb.PeerID().String()}
+	sa, aerr, sb, berr := relayedDialAt(t, ctx, a, b, kb, ka.PeerID(), direct)
 	if aerr != nil || berr != nil {
 		t.Fatalf("dial %v, accept %v", aerr, berr)
 	}
-	t.Cleanup(func() { sa.Close(CodeNormal); sb.Close(CodeNormal) })
 	if sa.Carrier() != CarrierLibp2p || sb.Carrier() != CarrierLibp2p {
 		t.Fatalf("carriers %q and %q; want %q", sa.Carrier(), sb.Carrier(), CarrierLibp2p)
 	}

@@ -10,8 +10,6 @@ import (
 	"net"
 	"testing"
 	"time"
-
-	"github.com/p2pd/p2pd/identity"
 )
 
 // tcpSessionPair connects two endpoints that trust each other over the TCP
@@ -19,16 +17,7 @@ import (
 func tcpSessionPair(t *testing.T, ctx context.Context) (sa, sb *Session) {
 	t.Helper()
 	ka, kb := newKey(t), newKey(t)
-	listen := func(k identity.PrivateKey, trust func([32]byte) (identity.PeerID, bool)) *Endpoint {
-		ep, err := Listen(Config{Key: k, Listen: []string{"127.0.0.1:0"}, ListenTCP: []string{"127.0.0.1:0"},
-			Name: "tcp-test", Instance: 9, Trust: trust})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ep.Close() })
-		return ep
-	}
-	a, b := listen(ka, trustOnly(t, kb)), listen(kb, trustOnly(t, ka))
+	a, b := tcpEndpoints(t, ka, kb, Config{Name: "tcp-test", Instance: 9})
 	sa, sb = pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
 	if sa.Peer() != kb.PeerID() || sb.Peer() != ka.PeerID() || sb.PeerName() != "tcp-test" || sa.PeerInstance() != 9 {
 		t.Fatalf("identities: a sees %s, b sees %s %q", sa.Peer(), sb.Peer(), sb.PeerName())

@@ -12,13 +12,15 @@ import (
 	"github.com/p2pd/p2pd/identity"
 )
 
-// tcpEndpoints makes two endpoints with TCP listeners that trust each
-// other, with keepalive and idle timeout cfg's when set.
+// tcpEndpoints makes two endpoints with TCP listeners on loopback that
+// trust each other, with the rest of their config from cfg.
 func tcpEndpoints(t *testing.T, ka, kb identity.PrivateKey, cfg Config) (a, b *Endpoint) {
 	t.Helper()
 	listen := func(k identity.PrivateKey, trust func([32]byte) (identity.PeerID, bool)) *Endpoint {
-		ep, err := Listen(Config{Key: k, Listen: []string{"127.0.0.1:0"}, ListenTCP: []string{"127.0.0.1:0"},
-			Name: "tcp-lanes", Trust: trust, KeepAlive: cfg.KeepAlive, IdleTimeout: cfg.IdleTimeout})
+		c := cfg
+		c.Key, c.Trust = k, trust
+		c.Listen, c.ListenTCP = []string{"127.0.0.1:0"}, []string{"127.0.0.1:0"}
+		ep, err := Listen(c)
 		if err != nil {
 			t.Fatal(err)
 		}
