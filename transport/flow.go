@@ -162,11 +162,14 @@ func (f *Flow) readFrames() {
 // deliver queues a received datagram for ReadDatagram, or drops it when
 // the queue is full.
 func (f *Flow) deliver(b []byte) {
+	// Counted before the reader can have it, so that Stats after a read
+	// includes it; taken back if the queue is full.
+	f.received.Add(1)
 	select {
 	case f.in <- b:
-		f.received.Add(1)
 		f.touch()
 	default:
+		f.received.Add(^uint64(0))
 		f.queueFull.Add(1)
 	}
 }

@@ -81,6 +81,11 @@ func TestHeldAnswer(t *testing.T) {
 		if waited := time.Since(start); waited < heldAnswerDelay/2 {
 			t.Errorf("the OK came after %v; it should be held about %v", waited, heldAnswerDelay)
 		}
+		// The flag is cleared just after the OK's write returns, which
+		// may be a moment after the reader has it.
+		for deadline := time.Now().Add(time.Second); b.held.Load() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		if b.held.Load() {
 			t.Error("held still set after the OK went out")
 		}

@@ -230,7 +230,9 @@ func (s *Session) Stats() Stats {
 // idempotent; only the first code is sent.
 func (s *Session) Close(code CloseCode) {
 	s.once.Do(func() {
-		s.state.Store(int32(StateClosing))
+		// Not a plain store: a session the peer ended is closed already,
+		// and must not read as closing again.
+		s.state.CompareAndSwap(int32(StateEstablished), int32(StateClosing))
 		for _, l := range s.lanesNow()[1:] {
 			l.conn.CloseWithError(code, "")
 		}
