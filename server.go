@@ -1,7 +1,8 @@
 // Package p2pd embeds a p2pd node in a Go program, in the manner of
 // Tailscale's tsnet: a Server joins the overlay with its own key and trust
-// list, dials services on trusted peers (Dial) and serves in-process
-// services to them (Listen), without a daemon or a control socket.
+// list, dials services on trusted peers (Dial, DialUDP) and serves
+// in-process services to them (Listen, ListenPacket), without a daemon or
+// a control socket.
 //
 // `p2pd run` is a Server too: cmd/p2pd starts one with the config file's
 // Config and its own Key, and builds its forwards, SOCKS5/HTTP proxies,
@@ -11,7 +12,8 @@
 // (NodeConfig, Trust) and the discovery host (StartDiscovery).
 //
 // Lifecycle: Start (or the first Dial or Listen) brings the node up; Close
-// drains the sessions, closes the listeners and waits for every goroutine
+// drains the sessions (the listeners still serve the streams the peers
+// opened before), then closes the listeners and waits for every goroutine
 // the Server started. A Server cannot be restarted.
 package p2pd
 
@@ -29,7 +31,8 @@ import (
 	"github.com/p2pd/p2pd/node"
 )
 
-// ErrServerClosed is returned by Start, Dial and Listen after Close.
+// ErrServerClosed is returned by Start, Dial, DialUDP, Listen and ListenPacket
+// after Close.
 var ErrServerClosed = errors.New("p2pd: server closed")
 
 // Server is an embedded p2pd node. Set its fields before Start; they are
@@ -55,11 +58,11 @@ type Server struct {
 	closed    bool
 	cfg       *config.Config
 	node      *node.Node
-	disc      *discovery.Discovery // nil without discovery
-	listeners map[string]*listener // in-process services by name
-	stopDisc  func()               // nil without discovery
-	cancel    context.CancelFunc   // ends the node's Run
-	done      chan struct{}        // closed when Run has returned
+	disc      *discovery.Discovery      // nil without discovery
+	listeners map[string]inprocListener // in-process services by name
+	stopDisc  func()                    // nil without discovery
+	cancel    context.CancelFunc        // ends the node's Run
+	done      chan struct{}             // closed when Run has returned
 }
 
 // Start brings the node up: it loads or creates the key, binds the listen
@@ -116,7 +119,7 @@ func (s *Server) startLocked() error {
 		s.disc, s.stopDisc = disc, stop
 	}
 	s.cfg, s.node, s.cancel, s.done = cfg, n, cancel, make(chan struct{})
-	s.listeners = make(map[string]*listener)
+	s.listeners = make(map[string]inprocListener)
 	s.started = true
 	go func() {
 		defer close(s.done)
@@ -162,8 +165,9 @@ func (s *Server) Dial(ctx context.Context, peer, service string) (net.Conn, erro
 	return newStreamConn(c, addr(n.ID().String()+"/"+service), addr(peer+"/"+service)), nil
 }
 
-// Close drains the node's sessions (up to node.DefaultDrainTimeout), closes
-// every listener and waits for the node to stop. It is idempotent.
+// Close drains the node's sessions (up to node.DefaultDrainTimeout) while
+// the listeners still serve, waits for the node to stop, then closes every
+// listener. It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -172,19 +176,20 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	started := s.started
+	s.mu.Unlock()
+	if started {
+		s.cancel()
+		<-s.done // the drain serves in-process services too
+		if s.stopDisc != nil {
+			s.stopDisc()
+		}
+	}
+	s.mu.Lock()
 	for _, l := range s.listeners {
-		l.shut()
+		l.base().shut()
 	}
 	s.listeners = nil
 	s.mu.Unlock()
-	if !started {
-		return nil
-	}
-	s.cancel()
-	<-s.done
-	if s.stopDisc != nil {
-		s.stopDisc()
-	}
 	return nil
 }
 

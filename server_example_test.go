@@ -1,12 +1,14 @@
 package p2pd_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/p2pd/p2pd"
 	"github.com/p2pd/p2pd/config"
@@ -80,4 +82,52 @@ func ExampleServer() {
 	}
 	fmt.Println(string(reply))
 	// Output: hello over p2pd
+}
+
+// A udp service served from the program: each datagram comes with its
+// flow's address, and the answer goes back on that flow.
+func ExampleServer_ListenPacket() {
+	dir, err := os.MkdirTemp("", "p2pd-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	serverCfg, serverID := exampleConfig(filepath.Join(dir, "server"), "server")
+	clientCfg, clientID := exampleConfig(filepath.Join(dir, "client"), "client")
+
+	serverCfg.Peers = []config.Peer{{Name: "client", ID: clientID}}
+	server := &p2pd.Server{Config: serverCfg}
+	defer server.Close()
+	pc, err := server.ListenPacket("upper", "client")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(bytes.ToUpper(buf[:n]), from)
+		}
+	}()
+
+	clientCfg.Peers = []config.Peer{{Name: "server", ID: serverID, Addresses: server.Addrs()}}
+	client := &p2pd.Server{Config: clientCfg}
+	defer client.Close()
+	c, err := client.DialUDP(context.Background(), "server", "upper")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("one datagram"))
+	buf := make([]byte, 100)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := c.Read(buf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(buf[:n]))
+	// Output: ONE DATAGRAM
 }

@@ -82,6 +82,9 @@ func TestServerMiBBothWays(t *testing.T) {
 			return
 		}
 		defer c.Close()
+		if c.RemoteAddr().String() != client.ID() {
+			t.Errorf("accepted conn's RemoteAddr = %q, want the client's ID", c.RemoteAddr())
+		}
 		in, err := exchange(c, down)
 		if err != nil {
 			t.Errorf("server side: %v", err)

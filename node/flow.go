@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
 )
@@ -91,6 +92,18 @@ func (n *Node) Flows() []FlowInfo {
 	return out
 }
 
+// dialFlowTarget connects a flow of peer to a udp service's target: a
+// UDP socket connected to it, or the in-process listener.
+func (n *Node) dialFlowTarget(target string, peer identity.PeerID) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TargetTimeout)
+	defer cancel()
+	if c, ok, err := n.dialInProc(ctx, target, peer); ok {
+		return c, err
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "udp", target)
+}
+
 // serveFlow answers a udp stream to the udp service cfg: a UDP socket
 // connected to the target, then datagrams both ways until the flow ends.
 func (n *Node) serveFlow(p *peer, st *transport.Stream, req transport.Request, cfg Service, peer string, svc *service) {
@@ -103,8 +116,7 @@ func (n *Node) serveFlow(p *peer, st *transport.Stream, req transport.Request, c
 		return
 	}
 	defer p.limits.flows.Add(-1)
-	var d net.Dialer
-	target, err := d.DialContext(n.ctx, "udp", cfg.Target)
+	target, err := n.dialFlowTarget(cfg.Target, p.id)
 	if err != nil {
 		st.Respond(transport.StatusTargetUnreachable)
 		n.countStream(req.Service, transport.StatusTargetUnreachable)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/p2pd/p2pd/identity"
 	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
 )
@@ -115,7 +116,7 @@ func (n *Node) handleStream(p *peer, st *transport.Stream) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TargetTimeout)
-	target, err := n.dialTarget(ctx, cfg.Target)
+	target, err := n.dialTarget(ctx, cfg.Target, p.id)
 	cancel()
 	if err != nil {
 		st.Respond(targetStatus(err))
@@ -194,12 +195,10 @@ func (n *Node) echo(st *transport.Stream) {
 // ErrNoInProc reports an "inproc:" target on a node without DialInProc.
 var ErrNoInProc = errors.New("node: no in-process services on this node")
 
-func (n *Node) dialTarget(ctx context.Context, target string) (net.Conn, error) {
-	if name, ok := strings.CutPrefix(target, "inproc:"); ok {
-		if n.cfg.DialInProc == nil {
-			return nil, ErrNoInProc
-		}
-		return n.cfg.DialInProc(ctx, name)
+// dialTarget connects a stream of peer to a tcp service's target.
+func (n *Node) dialTarget(ctx context.Context, target string, peer identity.PeerID) (net.Conn, error) {
+	if c, ok, err := n.dialInProc(ctx, target, peer); ok {
+		return c, err
 	}
 	var d net.Dialer
 	if path, ok := strings.CutPrefix(target, "unix:"); ok {
@@ -207,6 +206,20 @@ func (n *Node) dialTarget(ctx context.Context, target string) (net.Conn, error) 
 	}
 	d.KeepAlive = proxy.KeepAliveFor(target)
 	return d.DialContext(ctx, "tcp", target)
+}
+
+// dialInProc connects to an "inproc:NAME" target; ok is false for any
+// other target.
+func (n *Node) dialInProc(ctx context.Context, target string, peer identity.PeerID) (c net.Conn, ok bool, err error) {
+	name, ok := strings.CutPrefix(target, "inproc:")
+	if !ok {
+		return nil, false, nil
+	}
+	if n.cfg.DialInProc == nil {
+		return nil, true, ErrNoInProc
+	}
+	c, err = n.cfg.DialInProc(ctx, name, peer)
+	return c, true, err
 }
 
 func targetStatus(err error) transport.Status {

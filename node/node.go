@@ -69,11 +69,13 @@ type Config struct {
 	// MaxStreamsPerPeer bounds one peer's live inbound streams (default
 	// DefaultMaxStreamsPerPeer); see limits.go.
 	MaxStreamsPerPeer int
-	// DialInProc connects to the in-process listener NAME of a service
-	// whose target is "inproc:NAME" (package p2pd's Server.Listen). The
-	// conn must support CloseWrite (a half-close). Nil: such targets are
-	// refused.
-	DialInProc func(ctx context.Context, name string) (net.Conn, error)
+	// DialInProc connects the peer's stream or flow to the in-process
+	// listener NAME of a service whose target is "inproc:NAME" (package
+	// p2pd's Server.Listen and ListenPacket). For a tcp service the conn
+	// must support CloseWrite (a half-close); for a udp service each Write
+	// is one datagram from the peer and each Read one to it. Nil: such
+	// targets are refused.
+	DialInProc func(ctx context.Context, name string, peer identity.PeerID) (net.Conn, error)
 	// Transport tunes the QUIC endpoint; Key, Name, Listen, Trust and
 	// Logger are filled in by the node.
 	Transport transport.Config
