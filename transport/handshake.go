@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/p2pd/p2pd/handshake"
@@ -96,26 +97,102 @@ func (e *Endpoint) noiseConfig(conn *quic.Conn) (handshake.Config, error) {
 	return handshake.Config{Static: e.noise, Prologue: handshake.BindingPrologue(exp)}, nil
 }
 
-// initiate runs the initiator's side on a fresh connection to the peer whose
-// identity is id. It returns the stream that becomes the control stream.
-func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.PeerID, lane []byte) (*quic.Stream, peerInfo, error) {
+// noiseInitiate runs the initiator's two messages on rw, a byte stream of
+// any carrier to the peer id, with cfg: message 1 with our hello (and the
+// lane key, if any), then message 2, whose payload names the peer.
+func (e *Endpoint) noiseInitiate(cfg handshake.Config, rw io.ReadWriter, id identity.PeerID, lane []byte) (handshake.Result, peerInfo, error) {
 	remote, err := id.PublicKey().NoisePublic()
 	if err != nil {
-		return nil, peerInfo{}, err
-	}
-	cfg, err := e.noiseConfig(conn)
-	if err != nil {
-		return nil, peerInfo{}, err
+		return handshake.Result{}, peerInfo{}, err
 	}
 	hs, err := handshake.NewInitiator(cfg, remote)
 	if err != nil {
-		return nil, peerInfo{}, err
+		return handshake.Result{}, peerInfo{}, err
 	}
 	payload, err := e.helloPayload(lane)
 	if err != nil {
-		return nil, peerInfo{}, err
+		return handshake.Result{}, peerInfo{}, err
 	}
 	msg1, err := hs.WriteMessage1(payload)
+	if err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	if err := writeHandshakeMsg(rw, msg1); err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	msg2, err := readHandshakeMsg(rw)
+	if err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	res, err := hs.ReadMessage2(msg2)
+	if err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	p, _, err := handshake.ParsePayload(res.RemotePayload)
+	if err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	return res, peerInfo{id: id, name: p.Name, instance: p.Instance}, nil
+}
+
+// errLaneOnLibp2p refuses a lane key on a libp2p stream: a relayed session
+// has its single stream.
+var errLaneOnLibp2p = errors.New("transport: a lane key on a libp2p stream")
+
+// noiseRespond answers msg1, read from a connection of carrier at remote,
+// with cfg, and writes message 2 to w. Nothing is written before message 1
+// is verified and its key trusted; a non-zero want is the only peer
+// accepted (the one the carrier beneath authenticated already). A lane key
+// must name a live session of the same peer over the same carrier (QUIC or
+// TCP), which the connection then joins (peerInfo.join).
+func (e *Endpoint) noiseRespond(cfg handshake.Config, msg1 []byte, w io.Writer, remote net.Addr, carrier string, want identity.PeerID) (handshake.Result, peerInfo, error) {
+	hs, err := handshake.NewResponder(cfg)
+	if err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	static, payload, err := hs.ReadMessage1(msg1)
+	if err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	p, claimed, perr := readHello(static, payload)
+	id, ok := e.cfg.Trust(static)
+	if !ok {
+		e.refused(static, p, claimed, remote, carrier)
+		return handshake.Result{}, peerInfo{}, ErrUntrusted
+	}
+	if !want.IsZero() && id != want {
+		return handshake.Result{}, peerInfo{}, errWrongPeer
+	}
+	if perr != nil {
+		return handshake.Result{}, peerInfo{}, perr
+	}
+	var join *Session
+	if p.Lane != nil {
+		if carrier != CarrierQUIC && carrier != CarrierTCP {
+			return handshake.Result{}, peerInfo{}, errLaneOnLibp2p
+		}
+		if join = e.laneSession(p.Lane, id); join == nil || join.Carrier() != carrier {
+			return handshake.Result{}, peerInfo{}, errNoSession
+		}
+	}
+	ours, err := e.localPayload(nil)
+	if err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	msg2, res, err := hs.WriteMessage2(ours)
+	if err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	if err := writeHandshakeMsg(w, msg2); err != nil {
+		return handshake.Result{}, peerInfo{}, err
+	}
+	return res, peerInfo{id: id, name: p.Name, instance: p.Instance, join: join}, nil
+}
+
+// initiate runs the initiator's side on a fresh QUIC connection to the peer
+// id, on the connection's first stream, which becomes the control stream.
+func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.PeerID, lane []byte) (*quic.Stream, peerInfo, error) {
+	cfg, err := e.noiseConfig(conn)
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
@@ -126,27 +203,17 @@ func (e *Endpoint) initiate(ctx context.Context, conn *quic.Conn, id identity.Pe
 	if dl, ok := ctx.Deadline(); ok {
 		st.SetDeadline(dl)
 	}
-	if err := writeHandshakeMsg(st, msg1); err != nil {
-		return nil, peerInfo{}, err
-	}
-	msg2, err := readHandshakeMsg(st)
-	if err != nil {
-		return nil, peerInfo{}, err
-	}
-	res, err := hs.ReadMessage2(msg2)
-	if err != nil {
-		return nil, peerInfo{}, err
-	}
-	p, _, err := handshake.ParsePayload(res.RemotePayload)
+	_, info, err := e.noiseInitiate(cfg, st, id, lane)
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
 	st.SetDeadline(time.Time{})
-	return st, peerInfo{id: id, name: p.Name, instance: p.Instance}, nil
+	return st, info, nil
 }
 
-// respond runs the responder's side on an accepted connection. Nothing but the
-// first stream is read before message 1 is verified and its key trusted.
+// respond runs the responder's side on an accepted QUIC connection. Nothing
+// but the first stream is read before message 1 is verified and its key
+// trusted.
 func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn, pend *pendingHS) (*quic.Stream, peerInfo, error) {
 	ctx1, cancel := context.WithTimeout(ctx, Message1Timeout)
 	defer cancel()
@@ -172,40 +239,10 @@ func (e *Endpoint) respond(ctx context.Context, conn *quic.Conn, pend *pendingHS
 	if err != nil {
 		return nil, peerInfo{}, err
 	}
-	hs, err := handshake.NewResponder(cfg)
+	_, info, err := e.noiseRespond(cfg, msg1, st, conn.RemoteAddr(), CarrierQUIC, identity.PeerID{})
 	if err != nil {
-		return nil, peerInfo{}, err
-	}
-	static, payload, err := hs.ReadMessage1(msg1)
-	if err != nil {
-		return nil, peerInfo{}, err
-	}
-	p, claimed, perr := readHello(static, payload)
-	id, ok := e.cfg.Trust(static)
-	if !ok {
-		e.refused(static, p, claimed, conn.RemoteAddr(), "quic")
-		return nil, peerInfo{}, ErrUntrusted
-	}
-	if perr != nil {
-		return nil, peerInfo{}, perr
-	}
-	var join *Session
-	if p.Lane != nil {
-		if join = e.laneSession(p.Lane, id); join == nil || join.Carrier() != CarrierQUIC {
-			return nil, peerInfo{}, errNoSession
-		}
-	}
-	ours, err := e.localPayload(nil)
-	if err != nil {
-		return nil, peerInfo{}, err
-	}
-	msg2, _, err := hs.WriteMessage2(ours)
-	if err != nil {
-		return nil, peerInfo{}, err
-	}
-	if err := writeHandshakeMsg(st, msg2); err != nil {
 		return nil, peerInfo{}, err
 	}
 	st.SetDeadline(time.Time{})
-	return st, peerInfo{id: id, name: p.Name, instance: p.Instance, join: join}, nil
+	return st, info, nil
 }

@@ -243,10 +243,11 @@ func (s *Session) laneByID(id uint64) *lane {
 	return nil
 }
 
-// openQUIC opens a stream on the first lane with room, adding a lane when
-// every one is at the peer's limit. When no lane can be added it waits for
-// room on the first lane.
-func (s *Session) openQUIC(ctx context.Context) (rawStream, *lane, error) {
+// openRaw opens a raw stream on a lane, for every carrier: a TCP session
+// picks its lane in openTCP; a QUIC one takes the first lane with room,
+// adding a lane when every one is at the peer's limit, and when no lane
+// can be added waits for room on the first lane.
+func (s *Session) openRaw(ctx context.Context) (rawStream, *lane, error) {
 	if s.onTCP() {
 		return s.openTCP(ctx)
 	}

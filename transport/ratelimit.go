@@ -16,7 +16,7 @@ import (
 // any Noise work. Loopback sources are not limited: a local process has
 // cheaper ways to load the machine, and benchmarks and tests dial from there.
 const (
-	handshakesPerSecond = 50 // RELIABILITY.md: at most 50 initiations/s per peer
+	handshakesPerSecond = 50 // at most 50 initiations/s from one source
 	handshakeBurst      = 50
 	// pendingPerSource is how many handshakes one source may have under
 	// way at once, so that a source that completes QUIC handshakes and then

@@ -43,8 +43,9 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", int32(s))
 }
 
-// Session is an authenticated QUIC connection to one peer. Every stream on it
-// comes from that peer. It is safe for concurrent use.
+// Session is an authenticated session with one peer over one carrier (a
+// QUIC connection, Noise over TCP with yamux, or a relayed libp2p stream;
+// carrier.go). Every stream on it comes from that peer. It is safe for concurrent use.
 type Session struct {
 	ep        *Endpoint
 	conn      carrierConn // the first lane's
@@ -171,10 +172,11 @@ func (s *Session) PeerInstance() uint64 { return s.peer.instance }
 // Initiator reports whether this side dialed the session.
 func (s *Session) Initiator() bool { return s.initiator }
 
-// RemoteAddr returns the peer's UDP address.
+// RemoteAddr returns the peer's address: UDP for QUIC, TCP for the TCP
+// carrier, a RelayAddr for a relayed session.
 func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
-// LocalAddr returns this side's UDP address.
+// LocalAddr returns this side's address on the carrier.
 func (s *Session) LocalAddr() net.Addr { return s.conn.LocalAddr() }
 
 // Established returns when the handshake completed.
@@ -369,7 +371,7 @@ func (s *Session) openStream(ctx context.Context, req Request, headerTimeout tim
 	if err != nil {
 		return nil, err
 	}
-	qs, l, err := s.openQUIC(ctx)
+	qs, l, err := s.openRaw(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +475,7 @@ func (s *Session) endLanes() {
 // what it likes. p2pd's own streams always begin with a request header; this
 // is for tests and tools that play a peer that does not.
 func (s *Session) OpenRawStream(ctx context.Context) (*Stream, error) {
-	qs, l, err := s.openQUIC(ctx)
+	qs, l, err := s.openRaw(ctx)
 	if err != nil {
 		return nil, err
 	}

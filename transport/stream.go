@@ -132,7 +132,7 @@ func (st *Stream) Close() error {
 	return err
 }
 
-// Abort resets the stream in both directions with code.
+// AbortWith resets the stream in both directions with code.
 func (st *Stream) AbortWith(code StreamCode) {
 	st.dropHeld()
 	st.qs.CancelWrite(code)

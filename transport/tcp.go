@@ -53,39 +53,12 @@ type tcpInfo struct {
 // peer id, within ctx. A lane key makes the connection an extra lane of
 // the session it names (lane.go).
 func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.PeerID, lane []byte) (*tcpInfo, error) {
-	remote, err := id.PublicKey().NoisePublic()
-	if err != nil {
-		return nil, err
-	}
-	hs, err := handshake.NewInitiator(e.tcpNoiseConfig(), remote)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := e.helloPayload(lane)
-	if err != nil {
-		return nil, err
-	}
-	msg1, err := hs.WriteMessage1(payload)
-	if err != nil {
-		return nil, err
-	}
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := writeHandshakeMsg(c, msg1); err != nil {
-		return nil, err
-	}
-	msg2, err := readHandshakeMsg(c)
-	if err != nil {
-		return nil, err
-	}
-	res, err := hs.ReadMessage2(msg2)
-	if err != nil {
-		return nil, err
-	}
-	p, _, err := handshake.ParsePayload(res.RemotePayload)
+	res, info, err := e.noiseInitiate(e.tcpNoiseConfig(), c, id, lane)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +67,7 @@ func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.Peer
 		return nil, err
 	}
 	c.SetDeadline(time.Time{})
-	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance}, conn: nc, secret: res.Secret, carrier: CarrierTCP}, nil
+	return &tcpInfo{peerInfo: info, conn: nc, secret: res.Secret, carrier: CarrierTCP}, nil
 }
 
 // errWrongPeer refuses a relayed handshake whose Noise key is not that of
@@ -116,46 +89,8 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, 
 	if pend != nil {
 		pend.heard.Store(true)
 	}
-	hs, err := handshake.NewResponder(e.tcpNoiseConfig())
+	res, info, err := e.noiseRespond(e.tcpNoiseConfig(), msg1, c, c.RemoteAddr(), carrier, want)
 	if err != nil {
-		return nil, err
-	}
-	static, payload, err := hs.ReadMessage1(msg1)
-	if err != nil {
-		return nil, err
-	}
-	p, claimed, perr := readHello(static, payload)
-	id, ok := e.cfg.Trust(static)
-	if !ok {
-		e.refused(static, p, claimed, c.RemoteAddr(), carrier)
-		return nil, ErrUntrusted
-	}
-	if !want.IsZero() && id != want {
-		return nil, errWrongPeer
-	}
-	if perr != nil {
-		return nil, perr
-	}
-	var join *Session
-	if p.Lane != nil {
-		// Only a TCP session takes more TCP connections; a relayed one
-		// has its single stream.
-		if carrier != CarrierTCP {
-			return nil, errors.New("transport: a lane key on a libp2p stream")
-		}
-		if join = e.laneSession(p.Lane, id); join == nil || join.Carrier() != CarrierTCP {
-			return nil, errNoSession
-		}
-	}
-	ours, err := e.localPayload(nil)
-	if err != nil {
-		return nil, err
-	}
-	msg2, res, err := hs.WriteMessage2(ours)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeHandshakeMsg(c, msg2); err != nil {
 		return nil, err
 	}
 	c.SetDeadline(time.Now().Add(Message1Timeout))
@@ -164,7 +99,7 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, 
 		return nil, err
 	}
 	c.SetDeadline(time.Time{})
-	return &tcpInfo{peerInfo: peerInfo{id: id, name: p.Name, instance: p.Instance, join: join}, conn: nc, secret: res.Secret, carrier: carrier}, nil
+	return &tcpInfo{peerInfo: info, conn: nc, secret: res.Secret, carrier: carrier}, nil
 }
 
 func (e *Endpoint) tcpNoiseConfig() handshake.Config {

@@ -77,7 +77,7 @@ func (s yamuxStream) SetDeadline(t time.Time) error { return s.Stream.SetDeadlin
 // tcpCarrier is a yamux session over a Noise-encrypted TCP connection, or
 // over a relayed libp2p stream (relayed.go): name says which.
 type tcpCarrier struct {
-	name   string // CarrierTCP or CarrierRelayed
+	name   string // CarrierTCP, CarrierRelayed or CarrierLibp2p
 	ys     *yamux.Session
 	nc     *noiseConn
 	budget *windowBudget // the session's, shared by its lanes
