@@ -160,7 +160,7 @@ func (n *Node) retire(p *peer, s *transport.Session, bound time.Duration) {
 }
 
 // replaces reports whether the new session s wins over the live session
-// old (DESIGN.md §3.6). A different peer instance means the peer restarted
+// old. A different peer instance means the peer restarted
 // and old is stale. A session over a better carrier wins (QUIC, then TCP,
 // then relayed). Between the two sessions of a simultaneous dial, the
 // one initiated by the lower peer ID survives, the same on both sides;

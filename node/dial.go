@@ -307,51 +307,6 @@ func (e *carrierErrors) Error() string {
 
 func (e *carrierErrors) Unwrap() []error { return []error{e.quic, e.tcp} }
 
-// QUICRetry is how often a session that fell back to TCP tries QUIC again,
-// and a relayed one a direct path.
-const QUICRetry = 10 * time.Second
-
-// mayUpgrade reports whether s is a TCP session this node dialed in auto
-// mode, which it moves to QUIC when UDP works again.
-func (n *Node) mayUpgrade(p *peer, s *transport.Session) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return s.Carrier() == transport.CarrierTCP && s.Initiator() && p.transport != TransportTCP
-}
-
-// upgrade tries QUIC to the address of the TCP session s. A QUIC session
-// that comes up replaces s (see replaces): new streams go over QUIC, and
-// the streams on s finish there.
-func (n *Node) upgrade(p *peer, s *transport.Session) {
-	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-	defer cancel()
-	q, err := n.ep.Dial(ctx, p.id, s.RemoteAddr().String())
-	if err != nil {
-		n.log.Debug("QUIC still does not work; staying on TCP", "peer", p.nameNow(), "err", err)
-		return
-	}
-	if n.adopt(q) == q {
-		n.log.Info("session moved from TCP to QUIC", "peer", p.nameNow(), "remote", q.RemoteAddr().String())
-	}
-}
-
-// goDirect dials p's addresses beside its relayed session and waits for
-// the dial: a direct session that comes up replaces the relayed one
-// (replaces), whose streams finish on it.
-func (n *Node) goDirect(p *peer) {
-	done, err := n.startDial(p)
-	if err != nil {
-		return
-	}
-	select {
-	case <-done:
-	case <-n.ctx.Done():
-	}
-	if s := p.current(); s != nil && !isRelayed(s) {
-		n.log.Info("session moved from the relay to a direct path", "peer", p.nameNow(), "session", sessionName(s))
-	}
-}
-
 // session returns the peer's live session, dialing one if there is none.
 // Concurrent callers share one dial. The dial runs on the node's context,
 // so a caller that gives up does not end it for the others, and its result
@@ -424,7 +379,7 @@ func (n *Node) runDial(p *peer, ch chan struct{}) {
 		err = nil
 	} else if isDuplicate(err) {
 		// The peer dialed us at the same time and its session won
-		// (DESIGN.md §3.6): that one is being adopted here right now.
+		// (replaces, adopt.go): that one is being adopted here right now.
 		_, err = n.awaitWinner(n.ctx, p, up, err)
 	}
 	p.mu.Lock()
@@ -433,7 +388,9 @@ func (n *Node) runDial(p *peer, ch chan struct{}) {
 		p.lastErr = err
 		p.lastDialFail = time.Now()
 	}
-	if p.state == Connecting { // not adopted: a session would have made it connected
+	// Not adopted (a session would have made it connected), and no relayed
+	// dial goes on: the peer rests, disconnected now if the dial failed.
+	if (p.state == Connecting || p.state == Idle) && p.relaying == nil {
 		p.transition(p.resting())
 	}
 	p.mu.Unlock()

@@ -71,8 +71,10 @@ func (n *Node) discovery() Discovery {
 }
 
 // AddAddresses records that a source found peer id at addrs. Records for
-// peers that are not trusted are dropped. A peer with addresses is kept
-// connected from then on.
+// peers that are not trusted are dropped. An always_on peer with addresses
+// is kept connected from then on (startMaintainer); an on-demand one only
+// while its session lives, and a new address is dialed at once only for a
+// peer on a relayed path (below).
 func (n *Node) AddAddresses(id identity.PeerID, source string, addrs []string) {
 	if len(addrs) == 0 {
 		return

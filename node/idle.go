@@ -16,9 +16,11 @@ import (
 // going-away and drain), so a stream that races it finishes or, if opened
 // after the going-away, fails at once and its caller dials afresh; neither
 // side counts the end as a failure (no fail-fast state, no error shown).
-// Discovery's records only refresh a peer's addresses; they never open a
-// session by themselves. Idle cost per node so stays flat as the trust
-// list grows.
+// Discovery's records refresh a peer's addresses and open no session, with
+// one exception: a new address of a peer that libp2p reaches only through
+// a relay (often a hole just punched) is dialed at once (AddAddresses), so
+// that a direct path is ready. Idle cost per node so stays flat as the
+// trust list grows.
 
 // DefaultSessionIdle is Config.SessionIdle's default.
 const DefaultSessionIdle = 5 * time.Minute

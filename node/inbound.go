@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -169,11 +170,14 @@ func (s *service) untrack(st *transport.Stream) {
 	s.mu.Unlock()
 }
 
-// revoke resets the live streams of peers that may no longer use s.
+// revoke resets the live streams of peers that may no longer use s. still
+// is called without s.mu (it may take Node.mu). A stream tracked after the
+// copy checks its access again itself (handleStream).
 func (s *service) revoke(still func(peer string) bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for st, peer := range s.streams {
+	live := maps.Clone(s.streams)
+	s.mu.Unlock()
+	for st, peer := range live {
 		if !still(peer) {
 			st.AbortWith(transport.StreamRevoked)
 		}

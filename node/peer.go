@@ -35,13 +35,15 @@ func (s PeerState) String() string {
 
 // peer is one entry of the trust list and its session.
 type peer struct {
-	id identity.PeerID
+	id   identity.PeerID
+	wake chan struct{} // pokes the maintainer out of its backoff; set at creation
 
 	mu sync.Mutex // guards the fields below
 	// state is where the peer is in its life (doc.go); it changes only
-	// through transition, at the four places that change it: startDial,
-	// adopt, the end of a dial (runDial) and the end of a session (ended),
-	// and when a reload makes or changes the peer (apply).
+	// through transition, at the places that change it: startDial and
+	// relayedSession, adopt, the end of a dial (runDial, dialRelayed) and
+	// of a session (ended), and when a reload makes or changes the peer
+	// (apply).
 	state         PeerState
 	stateSince    time.Time
 	name          string
@@ -63,7 +65,6 @@ type peer struct {
 	probing       bool       // a probe of the session runs (probe.go)
 	lastHandshake time.Time
 	removed       bool
-	wake          chan struct{} // pokes the maintainer out of its backoff
 	maintained    bool
 
 	limits peerLimits // not guarded by mu: atomics and a channel

@@ -53,6 +53,9 @@ func (n *Node) relayedSession(ctx context.Context, p *peer) (*transport.Session,
 		}
 		d = &relayDial{done: make(chan struct{})}
 		p.relaying = d
+		if p.state == Idle || p.state == Disconnected {
+			p.transition(Connecting)
+		}
 		n.wg.Add(1)
 		go n.dialRelayed(r, p, d)
 	}
@@ -74,6 +77,9 @@ func (n *Node) dialRelayed(r Discovery, p *peer, d *relayDial) {
 	d.s, d.err = n.dialRelayedSession(ctx, r, p)
 	p.mu.Lock()
 	p.relaying = nil
+	if p.state == Connecting && p.dialing == nil { // not adopted, and no direct dial goes on
+		p.transition(p.resting())
+	}
 	p.mu.Unlock()
 	close(d.done)
 }

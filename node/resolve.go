@@ -1,23 +1,20 @@
 package node
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/p2pd/p2pd/identity"
-	"github.com/p2pd/p2pd/proxy"
-	"github.com/p2pd/p2pd/transport"
 )
 
 // What the local SOCKS5 and HTTP proxies need beyond DialService (they reach
-// the node through proxy.Overlay, which cmd/p2pd wires).
+// the node through proxy.Overlay, which cmd/p2pd wires); their dial,
+// DialServiceAnswered, is in outbound.go.
 
 // ResolvePeer returns the peer that label means in a DNS-shaped name
 // (<service>.<peer>.p2p), in the form DialService takes: a [[peers]] name in
-// any case, or the peer's ID as a base36 CIDv1 ("k51…", any case; DESIGN.md
-// §2). Base58 IDs are not accepted here: a client that lower-cases the host
+// any case, or the peer's ID as a base36 CIDv1 ("k51…", any case;
+// identity.PeerID.Base36). Base58 IDs are not accepted here: a client that lower-cases the host
 // name breaks them. An unknown label is an error wrapping ErrUnknownPeer.
 func (n *Node) ResolvePeer(label string) (string, error) {
 	n.mu.Lock()
@@ -38,26 +35,6 @@ func (n *Node) ResolvePeer(label string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%w %q (not in [[peers]])", ErrUnknownPeer, label)
-}
-
-// DialServiceAnswered opens a stream to service on peer like DialService,
-// but returns only once the service has answered: a refusal is the returned
-// error (a *transport.StatusError). The SOCKS5 and HTTP CONNECT proxies use
-// it, since their client waits for the proxy's reply before it sends
-// anything: an early stream's OK would then wait for payload that never
-// comes (the accepting side holds it back, see transport.Stream.Respond).
-func (n *Node) DialServiceAnswered(ctx context.Context, peerName, svc string) (proxy.Conn, error) {
-	return n.dialService(ctx, peerName, svc, transport.KindTCP, func(ctx context.Context, s *transport.Session, req transport.Request) (*transport.Stream, error) {
-		n.watchAnswer(s) // a crashed peer's session fails the wait at once (unreachable.go)
-		return s.OpenStream(ctx, req, n.cfg.HeaderTimeout)
-	})
-}
-
-// isAnswer reports whether err is the service's answer, which no other path
-// to the peer would change.
-func isAnswer(err error) bool {
-	var se *transport.StatusError
-	return errors.As(err, &se)
 }
 
 // looksLikePeerID reports whether s, which is no peer's name, was meant as

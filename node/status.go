@@ -88,9 +88,6 @@ func (n *Node) Peers() []PeerStatus {
 		if st.State != Connected && p.lastErr != nil {
 			st.LastError = p.lastErr.Error()
 		}
-		if st.State == Idle && p.lastErr != nil {
-			st.State = Disconnected // a failure found out since it came to rest (fail fast)
-		}
 		p.mu.Unlock()
 		out = append(out, st)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/p2pd/p2pd/identity"
-	"github.com/p2pd/p2pd/proxy"
 	"github.com/p2pd/p2pd/transport"
 )
 
@@ -201,63 +200,6 @@ func oneLine(err error) string {
 // idleTimeout is how long a session may hear nothing before it ends.
 func (n *Node) idleTimeout() time.Duration {
 	return cmp.Or(n.cfg.Transport.IdleTimeout, transport.DefaultIdleTimeout)
-}
-
-// openDialed opens req to p, which had no live session: on the session a
-// dial brings (or, when p is known to be down, the one a redial brings
-// within failFastWait), else through a relay. The error is the service's
-// answer, or a *PeerError that says why the peer could not be reached.
-func (n *Node) openDialed(ctx context.Context, p *peer, req transport.Request, open func(context.Context, *transport.Session, transport.Request) (*transport.Stream, error)) (proxy.Conn, error) {
-	start := time.Now()
-	s, down := n.failFast(ctx, p)
-	var err error
-	switch {
-	case down != nil:
-		err = down
-		if !n.hasRelays() {
-			n.log.Debug("stream refused at once: the peer is down", "peer", down.Peer, "service", req.Service, "err", down)
-			return nil, down
-		}
-	case s == nil:
-		s, err = n.session(ctx, p)
-		var pe *PeerError
-		if err != nil && ctx.Err() == nil && !errors.As(err, &pe) && !errors.Is(err, ErrUnknownPeer) {
-			err = &PeerError{Peer: p.nameNow(), ID: p.id, Reason: ReasonUnreachable, Detail: "its dial failed: " + oneLine(err), Err: err}
-		}
-	}
-	if s != nil {
-		st, oerr := open(ctx, s, req)
-		if oerr == nil {
-			return st, nil
-		}
-		if isAnswer(oerr) {
-			return nil, oerr
-		}
-		err = &PeerError{Peer: p.nameNow(), ID: p.id, Reason: ReasonUnreachable, Detail: "its session failed: " + oneLine(oerr), Err: oerr}
-	}
-	if ctx.Err() != nil {
-		return nil, n.notAnswered(p, time.Since(start), ctx.Err())
-	}
-	if n.relayer() == nil {
-		return nil, err
-	}
-	rs, rerr := n.openRelayed(ctx, p, req, open)
-	switch {
-	case rerr == nil:
-		return rs, nil
-	case isAnswer(rerr):
-		return nil, rerr
-	}
-	var pe *PeerError
-	if n.hasRelays() && errors.As(err, &pe) {
-		e := *pe
-		e.Detail += "; through the relays: " + oneLine(rerr)
-		return nil, &e
-	}
-	// Without relays libp2p tried the direct path only: what the overlay's
-	// own dial found says more.
-	n.log.Debug("no libp2p path either", "peer", p.nameNow(), "err", rerr)
-	return nil, err
 }
 
 // notAnswered is the error of a wait for p that ended before its dial did.
