@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,9 +27,14 @@ func (a FlowAddr) Network() string { return "p2pd" }
 func (a FlowAddr) String() string  { return fmt.Sprintf("%s#%d", a.Peer, a.Flow) }
 
 // packetQueue bounds the datagrams queued for ReadFrom (from every flow)
-// and, per flow, those queued by WriteTo. A full ReadFrom queue drops what
-// comes next, as a UDP socket's full receive buffer does; WriteTo waits.
-const packetQueue = 256
+// and, per flow, those queued by WriteTo; packetQueueBytes bounds the bytes
+// queued for ReadFrom, which the peers fill. A full ReadFrom queue drops
+// what comes next, as a UDP socket's full receive buffer does; WriteTo
+// waits.
+const (
+	packetQueue      = 256
+	packetQueueBytes = 1 << 20
+)
 
 // maxDatagram is the largest datagram a flow carries.
 const maxDatagram = 65535
@@ -64,6 +70,7 @@ type datagram struct {
 type packetListener struct {
 	inproc
 	in     chan datagram // from every flow to ReadFrom
+	queued atomic.Int64  // bytes in in
 	rd, wd deadline
 
 	mu    sync.Mutex // guards the fields below
@@ -89,6 +96,7 @@ func (l *packetListener) connect(_ context.Context, peer identity.PeerID) (net.C
 func (l *packetListener) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
 	case d := <-l.in:
+		l.queued.Add(-int64(len(d.b)))
 		return copy(b, d.b), d.from, nil
 	case <-l.done:
 		return 0, nil, net.ErrClosed
@@ -153,7 +161,7 @@ type inprocFlow struct {
 }
 
 // Write queues one datagram from the peer for ReadFrom, or drops it when
-// the queue is full.
+// the queue is full (packetQueue datagrams or packetQueueBytes).
 func (f *inprocFlow) Write(b []byte) (int, error) {
 	select {
 	case <-f.done:
@@ -162,9 +170,15 @@ func (f *inprocFlow) Write(b []byte) (int, error) {
 		return 0, net.ErrClosed
 	default:
 	}
+	l := f.l
+	if l.queued.Add(int64(len(b))) > packetQueueBytes {
+		l.queued.Add(-int64(len(b)))
+		return len(b), nil // dropped, as by a full socket buffer
+	}
 	select {
-	case f.l.in <- datagram{from: f.addr, b: append([]byte(nil), b...)}:
-	default: // dropped, as by a full socket buffer
+	case l.in <- datagram{from: f.addr, b: append([]byte(nil), b...)}:
+	default: // dropped
+		l.queued.Add(-int64(len(b)))
 	}
 	return len(b), nil
 }

@@ -206,3 +206,46 @@ func TestServerListenPacket(t *testing.T) {
 		t.Error("DialUDP after Close succeeded")
 	}
 }
+
+// TestServerListenPacketQueueBound: datagrams a program does not read are
+// queued up to 1 MiB; what peers send beyond that is dropped, as by a full
+// UDP socket buffer, instead of held.
+func TestServerListenPacketQueueBound(t *testing.T) {
+	server, client, _ := trio(t)
+	pc, err := server.ListenPacket("sink", "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), failBound)
+	defer cancel()
+	c, err := client.DialUDP(ctx, "server", "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const size, sent = 60000, 40 // 2.4 MB
+	for range sent {
+		if _, err := c.Write(random(t, size)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // no loss on the way
+	}
+	time.Sleep(500 * time.Millisecond)
+	got := 0
+	buf := make([]byte, 65535)
+	for {
+		pc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		if n != size {
+			t.Fatalf("a datagram of %d bytes, want %d", n, size)
+		}
+		got++
+	}
+	if got == 0 || got > (1<<20)/size {
+		t.Errorf("read %d of %d datagrams of %d bytes; want 1 to %d (1 MiB queued)", got, sent, size, (1<<20)/size)
+	}
+}
