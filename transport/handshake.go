@@ -18,7 +18,9 @@ import (
 const (
 	hsLenLen = 2
 	// MaxHandshakeMessage bounds a framed Noise message: IK message 1 is
-	// 96 bytes plus the payload and its tag, message 2 is 48 plus the same.
+	// handshake.Message1Overhead (96, its payload's tag included) plus the
+	// payload, message 2 Message2Overhead (48) plus its payload; 16 bytes
+	// of slack.
 	MaxHandshakeMessage = 96 + handshake.MaxPayloadSize + 16
 )
 

@@ -120,21 +120,50 @@ func (s *Session) acceptLane(l *lane) {
 		if err != nil {
 			return
 		}
-		if s.pastGoingAway(l.id, int64(qs.StreamID())) {
+		if s.pastGoingAway(l.id, int64(qs.StreamID())) || !s.admitInbound() {
 			refuseStream(qs)
 			continue
 		}
 		select {
 		case s.incoming <- acceptedStream{qs: qs, l: l}:
 		case <-l.conn.Context().Done():
+			s.unadmitInbound()
 			qs.CancelRead(StreamAborted)
 			qs.CancelWrite(StreamAborted)
 			return
 		case <-s.conn.Context().Done():
+			s.unadmitInbound()
 			qs.CancelRead(StreamAborted)
 			qs.CancelWrite(StreamAborted)
 			return
 		}
+	}
+}
+
+// admitInbound counts one more live stream from the peer on a TCP session,
+// or reports that the session holds tcpMaxStreams already: yamux bounds
+// each of its connections, and a session may have tcpMaxLanes. On QUIC the
+// stream credit of each connection is the bound, so nothing is counted.
+func (s *Session) admitInbound() bool {
+	if !s.onTCP() {
+		return true
+	}
+	if limit := tcpSessionStreams.Load(); s.inbound.Add(1) > limit {
+		s.inbound.Add(-1)
+		if !s.capHit.Swap(true) {
+			s.ep.log.Warn("peer holds the most streams a TCP session takes; refusing new ones until some end",
+				"peer", s.peer.id.ShortString(), "limit", limit)
+		}
+		return false
+	}
+	s.capHit.Store(false)
+	return true
+}
+
+// unadmitInbound takes back an admitInbound whose stream was not accepted.
+func (s *Session) unadmitInbound() {
+	if s.onTCP() {
+		s.inbound.Add(-1)
 	}
 }
 

@@ -22,7 +22,7 @@ type Refusal struct {
 	PeerID      identity.PeerID // its exact peer ID; zero when its payload does not say
 	Name        string          // the name its payload claims; "" when the payload does not parse
 	Remote      net.Addr
-	Carrier     string // "quic" or "tcp"
+	Carrier     string // CarrierQUIC, CarrierTCP, CarrierRelayed or CarrierLibp2p
 }
 
 // refused reports an untrusted initiator to Config.Refused, if set. A

@@ -76,6 +76,11 @@ type Session struct {
 	wakeDirect    context.CancelFunc
 	window        atomic.Int64   // flow-control window growth granted to all lanes
 	acceptors     sync.WaitGroup // one acceptLane per lane, owned by controlLoop
+	// inbound counts the live streams the peer opened on a TCP session,
+	// which admitInbound bounds at tcpMaxStreams (yamux bounds each lane
+	// alone); capHit is set while it refuses, for one log line a burst.
+	inbound atomic.Int64
+	capHit  atomic.Bool
 
 	ctlMu sync.Mutex // serialises writes on the control stream
 	// pingMu guards pings, the waiters for pongs by nonce.
@@ -419,7 +424,7 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 		s.lanesMu.Unlock()
 		cancel()
 		switch {
-		case err == nil && s.pastGoingAway(0, int64(qs.StreamID())):
+		case err == nil && (s.pastGoingAway(0, int64(qs.StreamID())) || !s.admitInbound()):
 			refuseStream(qs)
 		case err == nil:
 			return s.accepted(acceptedStream{qs: qs, l: first}), nil
@@ -436,6 +441,7 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 // moves: a drain must see it.
 func (s *Session) accepted(a acceptedStream) *Stream {
 	st := s.wrap(a.qs, a.l)
+	st.inbound = s.onTCP() // admitInbound counted it
 	raiseTo(&a.l.accepted, int64(a.qs.StreamID())+1)
 	return st
 }

@@ -10,10 +10,11 @@ import (
 // payload; CloseWrite sends a FIN (half-close); Close releases the stream;
 // Abort resets it both ways.
 type Stream struct {
-	qs   rawStream
-	sess *Session
-	lane *lane
-	once sync.Once
+	qs      rawStream
+	sess    *Session
+	lane    *lane
+	inbound bool // counted in sess.inbound (admitInbound)
+	once    sync.Once
 	// pending is the answer an early stream still waits for; only the
 	// reading goroutine touches it and err.
 	pending *pendingResponse
@@ -146,6 +147,9 @@ func (st *Stream) Abort() { st.AbortWith(StreamAborted) }
 func (st *Stream) release() {
 	st.once.Do(func() {
 		st.sess.streams.Add(-1)
+		if st.inbound {
+			st.sess.inbound.Add(-1)
+		}
 		st.lane.release()
 	})
 }

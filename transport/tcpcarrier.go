@@ -30,9 +30,10 @@ import (
 // below stunnel's, which runs a thread per connection. So a TCP session
 // may add connections (lanes, as on QUIC, lane.go), for throughput rather
 // than for stream limits: the session's initiator (the responder may not be
-// reachable) adds one once the session carries more than one stream at a
-// time, up to tcpLanes, and new streams go to the lane with the fewest
-// open. The responder takes at most tcpMaxLanes per session. An extra
+// reachable) adds one with the session's first stream, up to tcpLanes, and
+// new streams go to the lane with the fewest open. The responder takes at
+// most tcpMaxLanes per session, and tcpMaxStreams of the peer's streams on
+// all of them together (admitInbound, lane.go). An extra
 // lane's handshake carries the session's lane key, derived from the first
 // connection's handshake secret (tcpLaneKey); its id, the same on both
 // sides, from its own (tcpLaneID). Extra lanes keep themselves alive with
@@ -48,9 +49,17 @@ const (
 	// lanes, may buffer in all, as sessionWindowBudget does for QUIC.
 	tcpWindowBudget = maxConnectionWindow
 	// tcpMaxStreams bounds a TCP session's concurrent streams from the
-	// peer, as MaxLanes*StreamsPerConn does on QUIC.
+	// peer, as MaxLanes*StreamsPerConn does on QUIC: yamux applies it to
+	// each connection, admitInbound (lane.go) to the session's lanes
+	// together.
 	tcpMaxStreams = MaxLanes * StreamsPerConn
 )
+
+// tcpSessionStreams is the bound admitInbound applies, tcpMaxStreams;
+// tests lower it.
+var tcpSessionStreams atomic.Int64
+
+func init() { tcpSessionStreams.Store(tcpMaxStreams) }
 
 // yamuxStream is a yamux stream as a rawStream. A read that fails because
 // the session ended records why on the carrier first, so that whoever

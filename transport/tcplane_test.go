@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,4 +218,64 @@ func TestTCPLaneDialFails(t *testing.T) {
 			t.Errorf("laneBackoff(%d) = %v; want %v", fails, got, want)
 		}
 	}
+}
+
+// countLog counts the log records whose message contains sub.
+type countLog struct {
+	sub string
+	n   *atomic.Int32
+}
+
+func (h countLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h countLog) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.sub) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countLog) WithGroup(string) slog.Handler      { return h }
+
+// TestTCPSessionStreamCap: the bound on a peer's live streams holds for the
+// TCP session's lanes together, not per connection: past it a stream is
+// refused whichever lane it comes on, with one log line; once a stream
+// ends, the next is taken.
+func TestTCPSessionStreamCap(t *testing.T) {
+	const limit = 6
+	tcpSessionStreams.Store(limit)
+	t.Cleanup(func() { tcpSessionStreams.Store(tcpMaxStreams) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var logged atomic.Int32
+	ka, kb := newKey(t), newKey(t)
+	a, b := tcpEndpoints(t, ka, kb, Config{Logger: slog.New(countLog{"most streams a TCP session takes", &logged})})
+	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
+	echoServer(ctx, sb)
+	echoAll(t, openEchoStreams(t, ctx, sa, 1), 1)
+	waitConns(t, sa, sb, tcpLanes)
+
+	held := openEchoStreams(t, ctx, sa, limit)
+	perLane := map[uint64]int{}
+	for _, st := range held {
+		perLane[st.lane.id]++
+	}
+	if len(perLane) != tcpLanes {
+		t.Fatalf("%d streams on lanes %v; want both lanes used", limit, perLane)
+	}
+	for i := range 2 * tcpLanes { // past the cap, on either lane
+		st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "echo"}, 5*time.Second)
+		if err == nil {
+			t.Fatalf("stream %d past the session's cap of %d was taken (lane %x)", limit+i+1, limit, st.lane.id)
+		}
+	}
+	if n := logged.Load(); n != 1 {
+		t.Errorf("the cap was logged %d times; want once", n)
+	}
+	echoAll(t, held[:1], 1) // one ends
+	deadline := time.Now().Add(5 * time.Second)
+	for sb.inbound.Load() >= limit && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	echoAll(t, openEchoStreams(t, ctx, sa, 1), 1)
+	echoAll(t, held[1:], 1)
 }
