@@ -120,6 +120,7 @@
 // comes before discovery, not after, because a relayed session rides a
 // libp2p stream of discovery's host: closing discovery first would cut
 // those sessions instead of draining them. Callers outside (package p2pd's
-// Server, cmd/p2pd) only stop feeding discovery's records to the node and
-// close their own listeners after Run returns.
+// Server, which cmd/p2pd runs) only stop feeding discovery's records to the
+// node and close their own listeners after Run returns (StartDiscovery's
+// stop also calls discovery's Close, a no-op by then).
 package node
