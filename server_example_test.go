@@ -33,21 +33,36 @@ func exampleConfig(dir, name string) (*config.Config, identity.PeerID) {
 	return cfg, key.PeerID()
 }
 
-// Two programs on one host: "server" serves an echo service from its own
-// code, "client" dials it over the overlay.
-func ExampleServer() {
+// exampleServers starts two Servers on loopback, in a directory of their
+// own: "server", which trusts "client", and "client", which trusts "server"
+// at its address. done closes both and removes the directory.
+func exampleServers() (server, client *p2pd.Server, done func()) {
 	dir, err := os.MkdirTemp("", "p2pd-example")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
 	serverCfg, serverID := exampleConfig(filepath.Join(dir, "server"), "server")
 	clientCfg, clientID := exampleConfig(filepath.Join(dir, "client"), "client")
-
-	// The server trusts the client and serves "echo" to it.
 	serverCfg.Peers = []config.Peer{{Name: "client", ID: clientID}}
-	server := &p2pd.Server{Config: serverCfg}
-	defer server.Close()
+	server = &p2pd.Server{Config: serverCfg}
+	if err := server.Start(); err != nil {
+		log.Fatal(err)
+	}
+	clientCfg.Peers = []config.Peer{{Name: "server", ID: serverID, Addresses: server.Addrs()}}
+	client = &p2pd.Server{Config: clientCfg}
+	return server, client, func() {
+		client.Close()
+		server.Close()
+		os.RemoveAll(dir)
+	}
+}
+
+// Two programs on one host: "server" serves an echo service from its own
+// code, "client" dials it over the overlay (exampleServers sets up their
+// trust).
+func ExampleServer() {
+	server, client, done := exampleServers()
+	defer done()
 	ln, err := server.Listen("echo", "client")
 	if err != nil {
 		log.Fatal(err)
@@ -65,10 +80,6 @@ func ExampleServer() {
 		}
 	}()
 
-	// The client trusts the server at its address, and dials.
-	clientCfg.Peers = []config.Peer{{Name: "server", ID: serverID, Addresses: server.Addrs()}}
-	client := &p2pd.Server{Config: clientCfg}
-	defer client.Close()
 	c, err := client.Dial(context.Background(), "server", "echo")
 	if err != nil {
 		log.Fatal(err)
@@ -87,17 +98,8 @@ func ExampleServer() {
 // A udp service served from the program: each datagram comes with its
 // flow's address, and the answer goes back on that flow.
 func ExampleServer_ListenPacket() {
-	dir, err := os.MkdirTemp("", "p2pd-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	serverCfg, serverID := exampleConfig(filepath.Join(dir, "server"), "server")
-	clientCfg, clientID := exampleConfig(filepath.Join(dir, "client"), "client")
-
-	serverCfg.Peers = []config.Peer{{Name: "client", ID: clientID}}
-	server := &p2pd.Server{Config: serverCfg}
-	defer server.Close()
+	server, client, done := exampleServers()
+	defer done()
 	pc, err := server.ListenPacket("upper", "client")
 	if err != nil {
 		log.Fatal(err)
@@ -113,9 +115,6 @@ func ExampleServer_ListenPacket() {
 		}
 	}()
 
-	clientCfg.Peers = []config.Peer{{Name: "server", ID: serverID, Addresses: server.Addrs()}}
-	client := &p2pd.Server{Config: clientCfg}
-	defer client.Close()
 	c, err := client.DialUDP(context.Background(), "server", "upper")
 	if err != nil {
 		log.Fatal(err)
