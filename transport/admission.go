@@ -48,6 +48,9 @@ type admission struct {
 	maxPending int
 
 	halfOpen atomic.Int32
+	// tokenless counts the Initial packets that came without an address
+	// token (verifySource's calls).
+	tokenless atomic.Int64
 
 	mu      sync.Mutex   // guards pending
 	pending []*pendingHS // oldest first
@@ -90,7 +93,10 @@ func (a *admission) connContext(ctx context.Context, ci *quic.ClientInfo) (conte
 }
 
 // verifySource is quic.Transport.VerifySourceAddress.
+// quic-go asks only for an Initial without a token: an address token from
+// an earlier connection (NEW_TOKEN) or a Retry's proves the address.
 func (a *admission) verifySource(net.Addr) bool {
+	a.tokenless.Add(1)
 	return a.halfOpen.Load() >= retryThreshold || a.pendingCount() >= pendingRetryThreshold
 }
 

@@ -123,3 +123,27 @@ func TestSilentHandshakesEvicted(t *testing.T) {
 		t.Fatalf("silent connections closed after %v, before Message1Timeout", d)
 	}
 }
+
+// TestAddressTokenSkipsRetry: a peer that demands a Retry of new sources
+// (as under a handshake flood) gets one round trip less from a dialer that
+// connected to it before: the dialer presents the address token it was
+// given, and its Initial skips the Retry, and the Retry queue.
+func TestAddressTokenSkipsRetry(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	a, b := tcpEndpoints(t, ka, kb, Config{})
+	b.adm.halfOpen.Add(retryThreshold) // as if a flood held the half-open connections
+	defer b.adm.halfOpen.Add(-retryThreshold)
+	sa, sb := dialPair(t, ctx, a, b, kb)
+	first := b.adm.tokenless.Load() // its first flight's Initials (one or two packets)
+	if first == 0 {
+		t.Fatal("the first dial was never asked for a Retry")
+	}
+	sa.Close(CodeNormal)
+	sb.Close(CodeNormal)
+	dialPair(t, ctx, a, b, kb)
+	if n := b.adm.tokenless.Load() - first; n != 0 {
+		t.Fatalf("the second dial sent %d Initials without a token; want none: it had the first session's", n)
+	}
+}

@@ -214,11 +214,19 @@ func (e *Endpoint) quicConfig() *quic.Config {
 		EnableDatagrams:                true,
 		AllowConnectionWindowIncrease:  e.AllowWindowIncrease,
 		InitialPacketSize:              initialPacketSize,
+		// The address tokens peers hand out (NEW_TOKEN): the next dial to
+		// the same address presents one and skips the Retry round trip a
+		// peer under a handshake flood demands of new sources, and the
+		// Retry queue, which drops what does not fit.
+		TokenStore: quic.NewLRUTokenStore(tokenOrigins, 2),
 		// With QLOGDIR set, every connection writes a qlog file there
 		// (for qvis and the like); unset, this costs a getenv per connection.
 		Tracer: qlog.DefaultConnectionTracer,
 	}
 }
+
+// tokenOrigins bounds the peer addresses whose tokens an endpoint keeps.
+const tokenOrigins = 1024
 
 // Connection flow-control windows: where each connection starts, and how far
 // a session's connections may grow theirs in all (see AllowWindowIncrease).

@@ -57,9 +57,11 @@ func clientTLS() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		// Authentication is Noise's job; the certificate is throwaway.
-		InsecureSkipVerify:     true,
-		NextProtos:             []string{ALPN},
-		ServerName:             "p2pd",
+		InsecureSkipVerify: true,
+		NextProtos:         []string{ALPN},
+		// No server name: none is checked, none goes out in the clear,
+		// and quic-go then keys the address tokens it keeps
+		// (quicConfig's TokenStore) by the peer's address.
 		SessionTicketsDisabled: true,
 		ClientSessionCache:     nil,
 	}
