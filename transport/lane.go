@@ -72,6 +72,9 @@ type lane struct {
 	streams atomic.Int64 // streams on it not yet done
 	idle    atomic.Int64 // unix nanoseconds when streams last fell to 0
 	closing atomic.Bool  // retiring: no new stream opens on it
+	// drained is set by the first lane-close or lane-done that names the
+	// lane: one drainer per lane, however many frames the peer repeats.
+	drained atomic.Bool
 }
 
 // release counts one of the lane's streams done.
@@ -241,12 +244,26 @@ func (s *Session) dropLane(l *lane) {
 	}
 }
 
-// markGone records that the lane id ended. The caller holds lanesMu.
+// maxGone bounds the ended lanes a session remembers: a going-away names
+// only the lanes its sender still has, so the last few suffice, and a peer
+// that keeps adding and dropping lanes cannot grow the set.
+const maxGone = 2 * MaxLanes
+
+// markGone records that the lane id ended, forgetting the oldest past
+// maxGone. The caller holds lanesMu.
 func (s *Session) markGone(id uint64) {
 	if s.gone == nil {
 		s.gone = make(map[uint64]bool)
 	}
+	if s.gone[id] {
+		return
+	}
 	s.gone[id] = true
+	s.goneOrder = append(s.goneOrder, id)
+	if len(s.goneOrder) > maxGone {
+		delete(s.gone, s.goneOrder[0])
+		s.goneOrder = s.goneOrder[1:]
+	}
 }
 
 // laneGone reports whether the lane id was the session's and has ended.
@@ -523,6 +540,9 @@ func (s *Session) laneFrame(typ ctlType, id uint64, peerOpened int64) {
 		return
 	}
 	l.closing.Store(true)
+	if l.drained.Swap(true) {
+		return // a repeat: the first frame's drainer answers
+	}
 	s.drainers.Add(1)
 	go func() {
 		defer s.drainers.Done()

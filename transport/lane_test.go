@@ -321,3 +321,19 @@ func TestAcceptStreamEndsWithSession(t *testing.T) {
 		})
 	}
 }
+
+// TestGoneLanesBounded: a session remembers the last maxGone lanes that
+// ended, however many a peer adds and drops.
+func TestGoneLanesBounded(t *testing.T) {
+	var s Session
+	for id := uint64(1); id <= 10*maxGone; id++ {
+		s.markGone(id)
+		s.markGone(id) // twice: counted once
+	}
+	if len(s.gone) != maxGone || len(s.goneOrder) != maxGone {
+		t.Fatalf("after %d lanes ended: %d remembered (%d in order); want %d", 10*maxGone, len(s.gone), len(s.goneOrder), maxGone)
+	}
+	if !s.gone[10*maxGone] || s.gone[10*maxGone-maxGone] {
+		t.Fatal("the set holds other than the last maxGone ids")
+	}
+}

@@ -66,7 +66,8 @@ type Session struct {
 	growing    chan struct{}   // non-nil while a lane dial runs; closed when it ends
 	growFailed time.Time       // when the last lane dial failed
 	growFails  int             // lane dials failed in a row
-	gone       map[uint64]bool // ids of extra lanes that ended
+	gone       map[uint64]bool // ids of extra lanes that ended, the last maxGone
+	goneOrder  []uint64        // gone's ids, oldest first
 	incoming   chan acceptedStream
 	// Until the session has an extra lane, AcceptStream takes the first
 	// lane's streams itself (one goroutine fewer per idle session);

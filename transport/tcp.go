@@ -86,9 +86,6 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, 
 	if err != nil {
 		return nil, err
 	}
-	if pend != nil {
-		pend.heard.Store(true)
-	}
 	res, info, err := e.noiseRespond(e.tcpNoiseConfig(), msg1, c, c.RemoteAddr(), carrier, want)
 	if err != nil {
 		return nil, err
@@ -97,6 +94,12 @@ func (e *Endpoint) respondTCP(ctx context.Context, c net.Conn, pend *pendingHS, 
 	nc := newNoiseConn(c, res.Send, res.Receive)
 	if err := nc.readConfirm(); err != nil {
 		return nil, err
+	}
+	// Only now is the connection not evictable: without a TLS exporter
+	// under it, a message 1 can be replayed (it draws message 2 and no
+	// more), so it proves nothing until the confirmation.
+	if pend != nil {
+		pend.heard.Store(true)
 	}
 	c.SetDeadline(time.Time{})
 	return &tcpInfo{peerInfo: info, conn: nc, secret: res.Secret, carrier: carrier}, nil

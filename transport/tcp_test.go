@@ -329,3 +329,45 @@ func BenchmarkTCPCarrierRecords(b *testing.B) {
 	ai.conn.CloseWrite()
 	<-done
 }
+
+// TestTCPReplayDoesNotHoldSlot: a replayed message 1 passes verification
+// on TCP (no TLS exporter beneath), but it cannot send the confirmation, so
+// it must not hold a pending-handshake slot against real peers: with a
+// budget of one, a genuine handshake that comes next evicts it.
+func TestTCPReplayDoesNotHoldSlot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	a, b := tcpEndpoints(t, ka, kb, Config{MaxPendingHandshakes: 1})
+	rec, tap := net.Pipe()
+	msg1 := make(chan []byte, 1)
+	go func() {
+		var hdr [2]byte
+		io.ReadFull(tap, hdr[:])
+		m := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+		io.ReadFull(tap, m)
+		tap.Close()
+		msg1 <- m
+	}()
+	rctx, rcancel := context.WithTimeout(ctx, time.Second)
+	a.initiateTCP(rctx, rec, kb.PeerID(), nil)
+	rcancel()
+	replay, err := net.Dial("tcp", b.TCPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replay.Close()
+	writeHandshakeMsg(replay, <-msg1)
+	if _, err := readHandshakeMsg(replay); err != nil {
+		t.Fatalf("the replay drew no message 2: %v", err)
+	}
+	// The replay now waits for its confirmation, which it cannot write.
+	go b.Accept(ctx)
+	dctx, dcancel := context.WithTimeout(ctx, time.Second) // under the replay's Message1Timeout
+	defer dcancel()
+	s, err := a.DialTCP(dctx, kb.PeerID(), b.TCPAddrs()[0].String())
+	if err != nil {
+		t.Fatalf("a genuine handshake while a replay waited: %v; want it to take the replay's slot", err)
+	}
+	s.Close(CodeNormal)
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -278,4 +279,37 @@ func TestTCPSessionStreamCap(t *testing.T) {
 	}
 	echoAll(t, openEchoStreams(t, ctx, sa, 1), 1)
 	echoAll(t, held[1:], 1)
+}
+
+// TestLaneCloseRepeated: a peer that repeats a lane-close frame for a lane
+// gets one drainer for it, not a goroutine per frame.
+func TestLaneCloseRepeated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	a, b := tcpEndpoints(t, ka, kb, Config{})
+	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
+	echoServer(ctx, sb)
+	echoAll(t, openEchoStreams(t, ctx, sa, 1), 1)
+	waitConns(t, sa, sb, tcpLanes)
+	held := openEchoStreams(t, ctx, sa, 2) // one on each lane keeps a drainer waiting
+	var extra uint64
+	for _, st := range held {
+		if st.lane.id != 0 {
+			extra = st.lane.id
+		}
+	}
+	if extra == 0 {
+		t.Fatal("no stream on the extra lane")
+	}
+	before := runtime.NumGoroutine()
+	for range 1000 {
+		sb.laneFrame(ctlLaneClose, extra, 1<<40)
+	}
+	if grew := runtime.NumGoroutine() - before; grew > 20 {
+		t.Fatalf("1,000 lane-close frames for one lane started %d goroutines; want one drainer", grew)
+	}
+	for _, st := range held {
+		st.Abort()
+	}
 }
