@@ -120,7 +120,9 @@ func (n *Node) serveFlow(p *peer, st *transport.Stream, req transport.Request, c
 	if err != nil {
 		st.Respond(transport.StatusTargetUnreachable)
 		n.countStream(req.Service, transport.StatusTargetUnreachable)
-		n.log.Warn("udp service target failed", "peer", peer, "service", cfg.Name, "err", err)
+		if p.limits.shouldLogRefusal() {
+			n.log.Warn("udp service target failed", "peer", peer, "service", cfg.Name, "err", err)
+		}
 		return
 	}
 	defer target.Close()
@@ -128,7 +130,9 @@ func (n *Node) serveFlow(p *peer, st *transport.Stream, req transport.Request, c
 	if err != nil {
 		st.Respond(transport.StatusBadRequest)
 		n.countStream(req.Service, transport.StatusBadRequest)
-		n.log.Info("udp flow refused", "peer", peer, "service", cfg.Name, "err", err)
+		if p.limits.shouldLogRefusal() {
+			n.log.Info("udp flow refused", "peer", peer, "service", cfg.Name, "err", err)
+		}
 		return
 	}
 	if err := st.Respond(transport.StatusOK); err != nil {

@@ -100,12 +100,16 @@ func (n *Node) handleStream(p *peer, st *transport.Stream) {
 	case svc == nil:
 		st.Respond(transport.StatusUnknownService)
 		n.countStream(req.Service, transport.StatusUnknownService)
-		n.log.Info("stream refused: unknown service", "peer", peerName, "service", req.Service)
+		if p.limits.shouldLogRefusal() {
+			n.log.Info("stream refused: unknown service", "peer", peerName, "service", req.Service)
+		}
 		return
 	case !allowed:
 		st.Respond(transport.StatusAccessDenied)
 		n.countStream(req.Service, transport.StatusAccessDenied)
-		n.log.Info("stream refused: access denied", "peer", peerName, "service", req.Service)
+		if p.limits.shouldLogRefusal() {
+			n.log.Info("stream refused: access denied", "peer", peerName, "service", req.Service)
+		}
 		return
 	case req.Kind == transport.KindUDP && cfg.Protocol == "udp":
 		n.serveFlow(p, st, req, cfg, peerName, svc)
@@ -113,7 +117,9 @@ func (n *Node) handleStream(p *peer, st *transport.Stream) {
 	case req.Kind != transport.KindTCP || cfg.Protocol == "udp":
 		st.Respond(transport.StatusBadRequest)
 		n.countStream(req.Service, transport.StatusBadRequest)
-		n.log.Info("stream refused: wrong protocol", "peer", peerName, "service", req.Service, "asked", req.Kind.String(), "service_protocol", cmp.Or(cfg.Protocol, "tcp"))
+		if p.limits.shouldLogRefusal() {
+			n.log.Info("stream refused: wrong protocol", "peer", peerName, "service", req.Service, "asked", req.Kind.String(), "service_protocol", cmp.Or(cfg.Protocol, "tcp"))
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.TargetTimeout)
@@ -122,7 +128,9 @@ func (n *Node) handleStream(p *peer, st *transport.Stream) {
 	if err != nil {
 		st.Respond(targetStatus(err))
 		n.countStream(req.Service, targetStatus(err))
-		n.log.Warn("service target failed", "peer", peerName, "service", cfg.Name, "err", err)
+		if p.limits.shouldLogRefusal() {
+			n.log.Warn("service target failed", "peer", peerName, "service", cfg.Name, "err", err)
+		}
 		return
 	}
 	if !n.sendProxyHeader(target, st, p, peerName, cfg) { // proxyproto.go

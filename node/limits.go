@@ -40,6 +40,10 @@ type peerLimits struct {
 	inbound    atomic.Int64  // live inbound streams past their header
 	flows      atomic.Int64  // live inbound udp flows (flow.go)
 	lastLog    atomic.Int64  // unix nanoseconds of the last limit log line
+	// lastRefusal is the same for the lines of refused streams and flows
+	// (unknown service, access denied, target down), which the peer
+	// triggers at will: a budget apart, so they never hide a limit's line.
+	lastRefusal atomic.Int64
 }
 
 func newPeerLimits() peerLimits {
@@ -48,10 +52,18 @@ func newPeerLimits() peerLimits {
 
 // shouldLog reports whether a limit line may be logged now, at most one per
 // limitLogEvery per peer.
-func (l *peerLimits) shouldLog() bool {
+func (l *peerLimits) shouldLog() bool { return logDue(&l.lastLog) }
+
+// shouldLogRefusal reports whether a refused stream's line may be logged
+// now, at most one per limitLogEvery per peer; the counters
+// (p2pd_streams_total and p2pctl's) count every refusal.
+func (l *peerLimits) shouldLogRefusal() bool { return logDue(&l.lastRefusal) }
+
+// logDue takes the log budget whose last line was at *last.
+func logDue(last *atomic.Int64) bool {
 	now := time.Now().UnixNano()
-	last := l.lastLog.Load()
-	return now-last >= int64(limitLogEvery) && l.lastLog.CompareAndSwap(last, now)
+	prev := last.Load()
+	return now-prev >= int64(limitLogEvery) && last.CompareAndSwap(prev, now)
 }
 
 // awaitHeaderSlot takes a header-wait token for a stream of p on session s,

@@ -2,7 +2,9 @@ package node_test
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/p2pd/p2pd/node"
@@ -46,4 +48,33 @@ func TestStreamCounters(t *testing.T) {
 	// the client has its echo.
 	wantBytes := []node.ByteCount{{Peer: "A", Service: "X", Received: uint64(len(data)), Sent: uint64(len(data))}}
 	waitFor(t, "the server to count the echoed bytes", func() bool { return slices.Equal(srv.ByteCounts(), wantBytes) })
+}
+
+// TestRefusalsLoggedSparingly: a peer that opens stream after stream to a
+// service it may not use gets every one refused and counted, but the
+// node logs the refusal once per 10 s, not once per stream.
+func TestRefusalsLoggedSparingly(t *testing.T) {
+	x := newEchoBackend(t)
+	kA := newKey(t)
+	var refusedLines atomic.Int64
+	srv := startNode(t, node.Config{
+		Name:     "S",
+		Peers:    []node.Peer{{Name: "A", ID: kA.PeerID()}},
+		Services: []node.Service{{Name: "X", Target: x.Addr(), Allow: []string{"nobody"}}},
+		Logger:   slog.New(countHandler{"stream refused: access denied", &refusedLines}),
+	})
+	a := startNode(t, node.Config{Name: "A", Key: kA, Peers: []node.Peer{srv.peer("S", true)}})
+	ctx := testCtx(t)
+	const tries = 30
+	for i := range tries {
+		var se *transport.StatusError
+		if err := refusal(ctx, a, "S", "X"); !errors.As(err, &se) || se.Status != transport.StatusAccessDenied {
+			t.Fatalf("stream %d: %v, want access denied", i, err)
+		}
+	}
+	if n := refusedLines.Load(); n != 1 {
+		t.Errorf("%d refused streams logged %d lines; want 1", tries, n)
+	}
+	want := []node.StreamCount{{Service: "X", Result: node.StreamAccessDenied, Count: tries}}
+	waitFor(t, "the server to count every refusal", func() bool { return slices.Equal(srv.StreamCounts(), want) })
 }

@@ -29,7 +29,9 @@ func (n *Node) sendProxyHeader(target net.Conn, st *transport.Stream, p *peer, p
 	}
 	target.Close()
 	st.Respond(transport.StatusTargetUnreachable)
-	n.log.Warn("service target failed", "peer", peerName, "service", cfg.Name, "err", err)
+	if p.limits.shouldLogRefusal() {
+		n.log.Warn("service target failed", "peer", peerName, "service", cfg.Name, "err", err)
+	}
 	return false
 }
 
