@@ -165,3 +165,35 @@ func FuzzSOCKS5UDPHeader(f *testing.F) {
 		}
 	})
 }
+
+// countingOverlay is fuzzOverlay that counts its lookups.
+type countingOverlay struct {
+	fuzzOverlay
+	n *int
+}
+
+func (o countingOverlay) ResolvePeer(label string) (string, error) {
+	*o.n++
+	return o.fuzzOverlay.ResolvePeer(label)
+}
+
+// TestResolveTargetLongName: a destination longer than a DNS name is
+// refused before any lookup (every suffix of a name is tried as a peer, so
+// a 64 KiB CONNECT host would cost work quadratic in its length); one of
+// 253 bytes still resolves.
+func TestResolveTargetLongName(t *testing.T) {
+	var lookups int
+	ov := countingOverlay{n: &lookups}
+	long := strings.Repeat("a.", 150) + "db.p2p"
+	if _, err := resolveTarget(ov, long); kindOf(err, nil) != KindBadRequest || lookups != 0 {
+		t.Fatalf("a %d-byte name: %v after %d lookups; want bad_request before any", len(long), err, lookups)
+	}
+	fits := strings.Repeat("a", 253-len(".db.p2p")) + ".db.p2p"
+	tg, err := resolveTarget(ov, fits)
+	if err == nil && validService(tg.service) {
+		t.Fatalf("a service label of %d bytes was accepted", len(tg.service))
+	}
+	if kindOf(err, nil) != KindBadRequest || lookups != 1 {
+		t.Fatalf("a 253-byte name: %v after %d lookups; want its peer found and its too long service refused", err, lookups)
+	}
+}

@@ -15,6 +15,9 @@ import (
 const (
 	p2pSuffix     = ".p2p"
 	maxServiceLen = 63 // a name as config/ allows it (and the transport header carries)
+	// maxHostLen is DNS's bound on a name. Every suffix of a name is tried
+	// as a peer, so a longer one would cost work quadratic in its length.
+	maxHostLen = 253
 )
 
 // target is where a proxied connection goes. On a failed resolve it still
@@ -56,6 +59,9 @@ func resolveTarget(ov Overlay, host string) (target, error) {
 // empty.
 func splitP2PName(host string) ([]string, error) {
 	host = strings.TrimSuffix(host, ".")
+	if len(host) > maxHostLen {
+		return nil, refuse(KindBadRequest, "destination of "+strconv.Itoa(len(host))+" bytes: a name is at most "+strconv.Itoa(maxHostLen))
+	}
 	if len(host) <= len(p2pSuffix) || !strings.EqualFold(host[len(host)-len(p2pSuffix):], p2pSuffix) {
 		return nil, refuse(KindNotP2P, "destination "+strconv.Quote(host)+" is not a <service>.<peer>.p2p name")
 	}

@@ -60,10 +60,11 @@ const (
 
 const (
 	maxUDPPayload = 65535
-	// flowSendQueue bounds the datagrams that wait for a flow's dial or its
-	// carrier; more are dropped.
-	flowSendQueue = 128
-	minIdleSweep  = 50 * time.Millisecond
+	// flowSendQueue and flowSendQueueBytes bound the datagrams that wait
+	// for a flow's dial or its carrier; more are dropped.
+	flowSendQueue      = 128
+	flowSendQueueBytes = 1 << 20
+	minIdleSweep       = 50 * time.Millisecond
 )
 
 // FlowStats is one local UDP flow and its counters.
@@ -105,6 +106,19 @@ type flowMux struct {
 
 	total   atomic.Uint64 // flows made
 	dropped sync.Map      // reason → *atomic.Uint64: drops no flow owns
+
+	// lastCapLog and lastRefusedLog space out the lines a client can set
+	// off with every datagram (over the flow cap; a flow whose dial
+	// failed, which the next datagram dials again): one per failLogEvery
+	// each, the drop counters count them all.
+	lastCapLog, lastRefusedLog atomic.Int64
+}
+
+// logDue takes the log budget whose last line was at *last.
+func logDue(last *atomic.Int64) bool {
+	now := time.Now().UnixNano()
+	prev := last.Load()
+	return now-prev >= int64(failLogEvery) && last.CompareAndSwap(prev, now)
 }
 
 type muxFlow struct {
@@ -119,6 +133,7 @@ type muxFlow struct {
 	flow          atomic.Pointer[Flow]
 
 	sent, received, dialFailed, sendQueue atomic.Uint64
+	queued                                atomic.Int64 // bytes in out
 }
 
 func newFlowMux(ctx context.Context, pc *net.UDPConn, label string, d FlowDialer, dialTimeout, idle time.Duration, max int, log *slog.Logger) *flowMux {
@@ -158,7 +173,9 @@ func (m *flowMux) route(key flowKey, b []byte, dest func() (peer, service string
 		if len(m.flows) >= m.max {
 			m.mu.Unlock()
 			m.drop(DropFlowCap)
-			m.log.Warn("udp: at the flow cap; datagrams from a new client are dropped", "listener", m.label, "client", key.client.String(), "max_connections", m.max)
+			if logDue(&m.lastCapLog) {
+				m.log.Warn("udp: at the flow cap; datagrams from a new client are dropped", "listener", m.label, "client", key.client.String(), "max_connections", m.max)
+			}
 			return
 		}
 		mf = &muxFlow{key: key, peer: peer, service: service, prefix: prefix, out: make(chan []byte, flowSendQueue), done: make(chan struct{}), since: time.Now()}
@@ -169,9 +186,15 @@ func (m *flowMux) route(key flowKey, b []byte, dest func() (peer, service string
 		go m.run(mf)
 	}
 	m.mu.Unlock()
+	if mf.queued.Add(int64(len(b))) > flowSendQueueBytes {
+		mf.queued.Add(-int64(len(b)))
+		mf.sendQueue.Add(1)
+		return
+	}
 	select {
 	case mf.out <- append([]byte(nil), b...):
 	default:
+		mf.queued.Add(-int64(len(b)))
 		mf.sendQueue.Add(1)
 	}
 }
@@ -200,7 +223,9 @@ func (m *flowMux) run(mf *muxFlow) {
 	cancel()
 	if err != nil {
 		mf.dialFailed.Add(uint64(len(mf.out)))
-		m.log.Info("udp: flow refused", "listener", m.label, "client", mf.key.client.String(), "peer", mf.peer, "service", mf.service, "err", err)
+		if logDue(&m.lastRefusedLog) {
+			m.log.Info("udp: flow refused", "listener", m.label, "client", mf.key.client.String(), "peer", mf.peer, "service", mf.service, "err", err)
+		}
 		return
 	}
 	mf.flow.Store(&fl)
@@ -210,6 +235,7 @@ func (m *flowMux) run(mf *muxFlow) {
 	for {
 		select {
 		case d := <-mf.out:
+			mf.queued.Add(-int64(len(d)))
 			if err := fl.WriteDatagram(d); err != nil {
 				return
 			}

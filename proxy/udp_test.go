@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -290,4 +291,25 @@ func errTimeoutOrRefused(err error) error {
 		return err
 	}
 	return errors.New("neither")
+}
+
+// TestUDPRefusedLoggedSparingly: every datagram to a refused udp service
+// dials again (the failed flow is forgotten) and is counted, but the
+// refusal is logged once per 10 s, not once per datagram.
+func TestUDPRefusedLoggedSparingly(t *testing.T) {
+	o := &flowOverlay{testOverlay: newTestOverlay()}
+	f, logs := newLoggedForwarder(t, o)
+	if err := f.Apply([]proxy.Forward{{Listen: "127.0.0.1:0", Peer: "db", Service: "secret", Protocol: proxy.ProtocolUDP}}); err != nil {
+		t.Fatal(err)
+	}
+	to := f.Addr("127.0.0.1:0").(*net.UDPAddr).AddrPort()
+	c := newUDPClient(t)
+	const knocks = 20
+	for i := range knocks {
+		c.WriteToUDPAddrPort([]byte("knock"), to)
+		waitUntil(t, "the refused dial", func() bool { return o.flows.Load() == int64(i+1) && len(f.Flows()) == 0 })
+	}
+	if n := strings.Count(logs.String(), "udp: flow refused"); n != 1 {
+		t.Fatalf("%d refused datagrams logged %d lines; want 1:\n%s", knocks, n, logs)
+	}
 }
