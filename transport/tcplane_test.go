@@ -34,6 +34,17 @@ func tcpEndpoints(t *testing.T, ka, kb identity.PrivateKey, cfg Config) (a, b *E
 	return listen(ka, trustOnly(t, kb)), listen(kb, trustOnly(t, ka))
 }
 
+// tcpEchoPair makes a TCP session between two fresh endpoints with cfg,
+// a's end dialed, b's serving echo.
+func tcpEchoPair(t *testing.T, ctx context.Context, cfg Config) (a, b *Endpoint, sa, sb *Session) {
+	t.Helper()
+	ka, kb := newKey(t), newKey(t)
+	a, b = tcpEndpoints(t, ka, kb, cfg)
+	sa, sb = pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
+	echoServer(ctx, sb)
+	return a, b, sa, sb
+}
+
 // waitConns waits until both ends of a session count n connections.
 func waitConns(t *testing.T, sa, sb *Session, n int) {
 	t.Helper()
@@ -53,10 +64,7 @@ func waitConns(t *testing.T, sa, sb *Session, n int) {
 func TestTCPLanes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ka, kb := newKey(t), newKey(t)
-	a, b := tcpEndpoints(t, ka, kb, Config{KeepAlive: 200 * time.Millisecond, IdleTimeout: time.Second})
-	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
-	echoServer(ctx, sb)
+	_, _, sa, sb := tcpEchoPair(t, ctx, Config{KeepAlive: 200 * time.Millisecond, IdleTimeout: time.Second})
 	if n := sa.Stats().Conns; n != 1 {
 		t.Fatalf("a session that carried nothing has %d connections; want 1", n)
 	}
@@ -189,10 +197,7 @@ func TestTCPLaneRefused(t *testing.T) {
 func TestTCPLaneDialFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ka, kb := newKey(t), newKey(t)
-	a, b := tcpEndpoints(t, ka, kb, Config{})
-	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
-	echoServer(ctx, sb)
+	_, b, sa, _ := tcpEchoPair(t, ctx, Config{})
 	for _, ln := range b.tcpListeners {
 		ln.Close() // the first connection stays; a second is refused
 	}
@@ -248,10 +253,7 @@ func TestTCPSessionStreamCap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var logged atomic.Int32
-	ka, kb := newKey(t), newKey(t)
-	a, b := tcpEndpoints(t, ka, kb, Config{Logger: slog.New(countLog{"most streams a TCP session takes", &logged})})
-	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
-	echoServer(ctx, sb)
+	_, _, sa, sb := tcpEchoPair(t, ctx, Config{Logger: slog.New(countLog{"most streams a TCP session takes", &logged})})
 	echoAll(t, openEchoStreams(t, ctx, sa, 1), 1)
 	waitConns(t, sa, sb, tcpLanes)
 
@@ -286,10 +288,7 @@ func TestTCPSessionStreamCap(t *testing.T) {
 func TestLaneCloseRepeated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ka, kb := newKey(t), newKey(t)
-	a, b := tcpEndpoints(t, ka, kb, Config{})
-	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
-	echoServer(ctx, sb)
+	_, _, sa, sb := tcpEchoPair(t, ctx, Config{})
 	echoAll(t, openEchoStreams(t, ctx, sa, 1), 1)
 	waitConns(t, sa, sb, tcpLanes)
 	held := openEchoStreams(t, ctx, sa, 2) // one on each lane keeps a drainer waiting
