@@ -202,6 +202,10 @@ func (s *Session) addLane(l *lane) error {
 		// must not wait for it.
 		s.markGone(l.id)
 		if len(s.lanes) >= most {
+			if !l.dialed && !s.laneCapLogged.Swap(true) {
+				s.ep.log.Warn("peer opened more connections than a session takes; refusing the extra ones",
+					"peer", s.peer.id.ShortString(), "limit", most)
+			}
 			return errNoLane
 		}
 		return ErrClosed

@@ -82,6 +82,8 @@ type Session struct {
 	// alone); capHit is set while it refuses, for one log line a burst.
 	inbound atomic.Int64
 	capHit  atomic.Bool
+	// laneCapLogged is set once the peer's lanes hit the cap (addLane).
+	laneCapLogged atomic.Bool
 
 	ctlMu sync.Mutex // serialises writes on the control stream
 	// pingMu guards pings, the waiters for pongs by nonce.

@@ -143,12 +143,14 @@ func TestTCPLanes(t *testing.T) {
 
 // TestTCPLaneRefused: an extra TCP connection that names no session of
 // its peer, or names a QUIC session, or comes on a relayed stream, is
-// refused; a responder takes at most tcpMaxLanes per session.
+// refused; a responder takes at most tcpMaxLanes per session, and warns
+// once when a peer goes past them.
 func TestTCPLaneRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ka, kb, kc := newKey(t), newKey(t), newKey(t)
-	a, b := tcpEndpoints(t, ka, kb, Config{})
+	var capLogged atomic.Int32
+	a, b := tcpEndpoints(t, ka, kb, Config{Logger: slog.New(countLog{"more connections than a session takes", &capLogged})})
 	b.cfg.Trust = trustOnly(t, ka, kc)
 	c, _ := tcpEndpoints(t, kc, kb, Config{})
 	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
@@ -181,6 +183,7 @@ func TestTCPLaneRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		l.dialed = true // as dialTCPLane marks it
 		if err := sa.addLane(l); err != nil {
 			l.conn.CloseWithError(CodeNormal, "")
 		}
@@ -188,6 +191,9 @@ func TestTCPLaneRefused(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := sb.Stats().Conns; n != tcpMaxLanes {
 		t.Fatalf("responder's session has %d connections, want at most %d", n, tcpMaxLanes)
+	}
+	if n := capLogged.Load(); n != 1 {
+		t.Errorf("the responder logged the lane cap %d times; want once", n)
 	}
 }
 
