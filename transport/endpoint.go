@@ -558,9 +558,13 @@ func (e *Endpoint) Close() error {
 		for _, ln := range e.tcpListeners {
 			ln.Close()
 		}
+		// The socket closes before its transport: while quic-go tears
+		// the connections down it answers a packet for one it has just
+		// dropped with a stateless reset, which would tell a peer that
+		// this node is back with no session when it is in fact gone.
 		for _, s := range e.sockets {
-			s.Transport.Close()
 			s.Conn.Close()
+			s.Transport.Close()
 		}
 		e.wg.Wait()
 	})
