@@ -52,9 +52,13 @@ const (
 	// frame's length field holds, more than any UDP payload over IPv4.
 	MaxFlowDatagram = 1<<16 - 1
 	flowAccepterBit = 1 << 31
-	// flowQueueLen bounds the datagrams that wait for ReadDatagram; more
-	// are dropped (queue_full), as a socket buffer would.
-	flowQueueLen = 256
+	// flowQueueLen and flowQueueBytes bound the datagrams that wait for
+	// ReadDatagram; more are dropped (queue_full), as a full socket buffer
+	// would. The byte bound is about a socket's default receive buffer: a
+	// flow on a stream carries datagrams of up to 64 KiB, and 256 of those
+	// would be 16 MiB a flow, 16 GiB over a peer's MaxFlowsPerPeer.
+	flowQueueLen   = 256
+	flowQueueBytes = 256 << 10
 )
 
 // Reasons a flow dropped a datagram, as FlowStats.Dropped keys them.
@@ -101,6 +105,7 @@ type Flow struct {
 	accepter bool
 
 	in     chan []byte
+	queued atomic.Int64 // bytes in in
 	done   chan struct{}
 	once   sync.Once
 	errMu  sync.Mutex
@@ -165,13 +170,23 @@ func (f *Flow) deliver(b []byte) {
 	// Counted before the reader can have it, so that Stats after a read
 	// includes it; taken back if the queue is full.
 	f.received.Add(1)
-	select {
-	case f.in <- b:
-		f.touch()
-	default:
-		f.received.Add(^uint64(0))
-		f.queueFull.Add(1)
+	if f.queued.Add(int64(len(b))) <= flowQueueBytes {
+		select {
+		case f.in <- b:
+			f.touch()
+			return
+		default:
+		}
 	}
+	f.queued.Add(-int64(len(b)))
+	f.received.Add(^uint64(0))
+	f.queueFull.Add(1)
+}
+
+// take copies a datagram from the queue into b.
+func (f *Flow) take(d, b []byte) int {
+	f.queued.Add(-int64(len(d)))
+	return copy(b, d)
 }
 
 // ReadDatagram waits for the next datagram and copies it into b; a longer
@@ -181,7 +196,7 @@ func (f *Flow) deliver(b []byte) {
 func (f *Flow) ReadDatagram(b []byte) (int, error) {
 	select {
 	case d := <-f.in:
-		return copy(b, d), nil
+		return f.take(d, b), nil
 	default:
 	}
 	f.dlMu.Lock()
@@ -189,13 +204,13 @@ func (f *Flow) ReadDatagram(b []byte) (int, error) {
 	f.dlMu.Unlock()
 	select {
 	case d := <-f.in:
-		return copy(b, d), nil
+		return f.take(d, b), nil
 	case <-expired:
 		return 0, os.ErrDeadlineExceeded
 	case <-f.done:
 		select {
 		case d := <-f.in:
-			return copy(b, d), nil
+			return f.take(d, b), nil
 		default:
 		}
 		return 0, f.Err()

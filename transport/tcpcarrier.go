@@ -49,10 +49,15 @@ const (
 	// lanes, may buffer in all, as sessionWindowBudget does for QUIC.
 	tcpWindowBudget = maxConnectionWindow
 	// tcpMaxStreams bounds a TCP session's concurrent streams from the
-	// peer, as MaxLanes*StreamsPerConn does on QUIC: yamux applies it to
-	// each connection, admitInbound (lane.go) to the session's lanes
-	// together.
-	tcpMaxStreams = MaxLanes * StreamsPerConn
+	// peer: yamux applies it to each connection, admitInbound (lane.go) to
+	// the session's lanes together. It is lower than QUIC's
+	// MaxLanes*StreamsPerConn because yamux has no connection-wide window:
+	// every stream starts with a receive window of at least 256 KiB (yamux's
+	// floor), which a peer may fill and leave unread behind a slow target.
+	// So what a peer can make a TCP session buffer is at most
+	// tcpMaxStreams*256 KiB + tcpWindowBudget = 320 MiB (QUIC: 128
+	// connections of 1 MiB + the 63 MiB growth budget, 191 MiB).
+	tcpMaxStreams = 1024
 )
 
 // tcpSessionStreams is the bound admitInbound applies, tcpMaxStreams;

@@ -289,6 +289,73 @@ func TestTCPSessionStreamCap(t *testing.T) {
 	echoAll(t, held[1:], 1)
 }
 
+// TestTCPSessionBufferBound: a peer that fills every stream it opens with a
+// full initial window and leaves it unread (a target that stopped reading)
+// can make a TCP session buffer at most tcpMaxStreams windows: past that
+// its streams are refused, and the node's heap holds about what the cap
+// allows. Without a cap below QUIC's, 2,048 such streams pinned 512 MiB.
+func TestTCPSessionBufferBound(t *testing.T) {
+	const (
+		window = 256 << 10 // yamux's initial stream window
+		tries  = 2048      // streams the peer tries to fill
+		bound  = 320 << 20 // what README promises a peer can pin
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ka, kb := newKey(t), newKey(t)
+	a, b := tcpEndpoints(t, ka, kb, Config{})
+	sa, sb := pairUp(t, ctx, b, func() (*Session, error) { return a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()) })
+	var held sync.WaitGroup
+	go func() { // answers every stream and then never reads it
+		for {
+			st, err := sb.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			held.Go(func() {
+				if _, err := st.ReadRequest(time.Second); err == nil {
+					st.Respond(StatusOK)
+				}
+				<-ctx.Done()
+			})
+		}
+	}()
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	before := heap()
+	full := bytes.Repeat([]byte{0xa5}, window-4096) // the request header took a little
+	opened := 0
+	for opened < tries {
+		st, err := sa.OpenStream(ctx, Request{Kind: KindTCP, Service: "hold"}, 5*time.Second)
+		if err != nil {
+			break
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		stop := context.AfterFunc(wctx, st.Abort)
+		_, err = st.Write(full)
+		stop()
+		wcancel()
+		if err != nil {
+			t.Fatalf("stream %d: writing its first window: %v", opened+1, err)
+		}
+		opened++
+	}
+	grew := int64(heap()) - int64(before)
+	t.Logf("%d streams each holding %d KiB unread; heap grew by %d MiB", opened, window>>10, grew>>20)
+	if opened == tries {
+		t.Fatalf("the session took all %d streams; want a cap", opened)
+	}
+	if grew > bound {
+		t.Fatalf("the heap grew by %d MiB; want at most %d MiB", grew>>20, bound>>20)
+	}
+	cancel()
+	held.Wait()
+}
+
 // TestLaneCloseRepeated: a peer that repeats a lane-close frame for a lane
 // gets one drainer for it, not a goroutine per frame.
 func TestLaneCloseRepeated(t *testing.T) {
