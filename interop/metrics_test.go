@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -28,10 +29,11 @@ import (
 // bad proxy request and c's refused handshake, then scrapes both daemons'
 // /metrics over HTTP and checks that the series carry exactly those.
 func TestMetricsEndpoint(t *testing.T) {
-	echo := testnet.NewEcho(t)
+	echo, uecho := testnet.NewEcho(t), testnet.NewUDPEcho(t)
 	a, b, c := newNode(t, "a"), newNode(t, "b"), newNode(t, "c")
 	ma, mb := freePort(t, "tcp"), freePort(t, "tcp")
 	fecho, fsecret, fnone, fc, httpProxy := freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp")
+	fdns := freePort(t, "udp")
 	b.writeConfig(a.peerTOML() + fmt.Sprintf(`
 [[services]]
 name = "echo"
@@ -43,13 +45,20 @@ name = "secret"
 target = %q
 allow = []
 
+[[services]]
+name = "dns"
+target = %q
+protocol = "udp"
+allow = ["a"]
+
 [metrics]
 listen = "127.0.0.1:%d"
-`, echo.Addr(), echo.Addr(), mb))
+`, echo.Addr(), echo.Addr(), uecho, mb))
 	forward := func(port int, service string) string {
 		return fmt.Sprintf("[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = %q\n\n", port, service)
 	}
 	a.writeConfig(b.peerTOML() + forward(fecho, "echo") + forward(fsecret, "secret") + forward(fnone, "no-such-service") +
+		fmt.Sprintf("[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = \"dns\"\nprotocol = \"udp\"\n\n", fdns) +
 		fmt.Sprintf("[proxy]\nhttp = \"127.0.0.1:%d\"\n\n[metrics]\nlisten = \"%d\"\n", httpProxy, ma))
 	c.writeConfig(b.peerTOML() + forward(fc, "echo"))
 	b.start()
@@ -72,6 +81,8 @@ listen = "127.0.0.1:%d"
 		t.Fatalf("untrusted c's forward: %v", err)
 	}
 	badProxyRequest(t, httpProxy)
+	const datagrams = 3
+	udpEchoThrough(t, fmt.Sprintf("127.0.0.1:%d", fdns), datagrams)
 
 	// b counts a stream's bytes when its splice ends, which may be a moment
 	// after the client saw the echo's end.
@@ -84,8 +95,14 @@ listen = "127.0.0.1:%d"
 	expect(t, "b", fb, 1, "p2pd_streams_total", "result=ok", "service=echo")
 	expect(t, "b", fb, 1, "p2pd_streams_total", "result=access_denied", "service=secret")
 	expect(t, "b", fb, 1, "p2pd_streams_total", "result=unknown_service", "service=other")
-	if n := len(fb["p2pd_streams_total"].GetMetric()); n != 3 {
-		t.Errorf("b: p2pd_streams_total has %d series, want the 3 the test caused", n)
+	expect(t, "b", fb, 1, "p2pd_streams_total", "result=ok", "service=dns")
+	if n := len(fb["p2pd_streams_total"].GetMetric()); n != 4 {
+		t.Errorf("b: p2pd_streams_total has %d series, want the 4 the test caused", n)
+	}
+	expect(t, "b", fb, datagrams, "p2pd_udp_datagrams_total", "direction=received", "peer=a", "service=dns")
+	expect(t, "b", fb, datagrams, "p2pd_udp_datagrams_total", "direction=sent", "peer=a", "service=dns")
+	if f := fb["p2pd_udp_datagrams_dropped_total"]; f != nil {
+		t.Errorf("b: p2pd_udp_datagrams_dropped_total %v, want no drops", f.GetMetric())
 	}
 	expect(t, "b", fb, float64(len(data)), "p2pd_bytes_total", "direction=received", "peer=a", "service=echo")
 	expect(t, "b", fb, float64(len(data)), "p2pd_bytes_total", "direction=sent", "peer=a", "service=echo")
@@ -262,6 +279,33 @@ func TestMetricsDependency(t *testing.T) {
 			if topDir(r) == "metrics" && strings.HasPrefix(imp, module+"/") {
 				t.Errorf("metrics imports %s; it takes its counts through metrics.Source", rel(imp))
 			}
+		}
+	}
+}
+
+// udpEchoThrough sends n datagrams to addr, a udp forward to an echo
+// service, one at a time, and checks each answer.
+func udpEchoThrough(t *testing.T, addr string, n int) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 2048)
+	for i := range n {
+		msg := fmt.Appendf(nil, "datagram %d", i)
+		// The first datagram opens the flow and waits for it in the
+		// forward's queue; none is sent twice, so b's counts are exact.
+		c.Write(msg)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("udp forward %s: no echo of %q: %v", addr, msg, err)
+		}
+		got := buf[:k]
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("udp forward %s: no echo of %q", addr, msg)
 		}
 	}
 }

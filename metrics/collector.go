@@ -30,6 +30,12 @@ var (
 	bytesDesc = prometheus.NewDesc("p2pd_bytes_total",
 		"Payload bytes of inbound streams to a service, received from the peer or sent to it, counted when each stream ends.",
 		[]string{"peer", "service", "direction"}, nil)
+	datagramsDesc = prometheus.NewDesc("p2pd_udp_datagrams_total",
+		"Datagrams of the udp flows peers opened to a service, received from the peer or sent to it.",
+		[]string{"peer", "service", "direction"}, nil)
+	datagramsDroppedDesc = prometheus.NewDesc("p2pd_udp_datagrams_dropped_total",
+		"Datagrams that udp flows peers opened to a service dropped, by reason (queue_full: from the peer, faster than the target's side read; too_large).",
+		[]string{"peer", "service", "reason"}, nil)
 	fwdActiveDesc = prometheus.NewDesc("p2pd_forward_connections",
 		"Open connections (udp: flows) of a forward.", []string{"listen", "protocol"}, nil)
 	fwdTotalDesc = prometheus.NewDesc("p2pd_forward_connections_total",
@@ -53,6 +59,7 @@ type sourceCollector struct{ src Source }
 
 func (c sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{sessionsDesc, rttDesc, lostDesc, sessionBytesDesc, streamsDesc, bytesDesc,
+		datagramsDesc, datagramsDroppedDesc,
 		fwdActiveDesc, fwdTotalDesc, fwdRefusedDesc, fwdErrorsDesc,
 		proxyActiveDesc, proxyTotalDesc, proxyRefusedDesc, proxyErrorsDesc} {
 		ch <- d
@@ -85,6 +92,16 @@ func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		bytes.add(float64(b.Sent), b.Peer, b.Service, dirSent)
 	}
 	emitAll(ch, streams, bytes)
+
+	dgrams, dropped := newSeries(datagramsDesc, prometheus.CounterValue), newSeries(datagramsDroppedDesc, prometheus.CounterValue)
+	for _, d := range snap.Datagrams {
+		dgrams.add(float64(d.Received), d.Peer, d.Service, dirReceived)
+		dgrams.add(float64(d.Sent), d.Peer, d.Service, dirSent)
+		for reason, n := range d.Dropped {
+			dropped.add(float64(n), d.Peer, d.Service, reason)
+		}
+	}
+	emitAll(ch, dgrams, dropped)
 
 	fActive, fTotal := newSeries(fwdActiveDesc, prometheus.GaugeValue), newSeries(fwdTotalDesc, prometheus.CounterValue)
 	fRefused, fErrors := newSeries(fwdRefusedDesc, prometheus.CounterValue), newSeries(fwdErrorsDesc, prometheus.CounterValue)

@@ -101,6 +101,10 @@ func TestScrapeCarriesTheSource(t *testing.T) {
 		Bytes:    []metrics.ByteCount{{Peer: "db", Service: "echo", Received: 11, Sent: 22}},
 		Forwards: []metrics.Forward{{Listen: "127.0.0.1:15432", Protocol: "tcp", Active: 2, Total: 9, Refused: 1, Errors: map[string]uint64{"peer_unreachable": 3}}},
 		Proxies:  []metrics.Proxy{{Listener: "socks5", Active: 1, Total: 7, Refused: 2, Errors: map[string]uint64{"bad_name": 5}}},
+		Datagrams: []metrics.DatagramCount{
+			{Peer: "db", Service: "dns", Received: 40, Sent: 38, Dropped: map[string]uint64{"queue_full": 2}},
+			{Peer: "db", Service: "dns", Received: 1, Sent: 1}, // equal labels add up
+		},
 	})
 	m := metrics.New(metrics.Build{Version: "0.1.0", Commit: "abc123", GoVersion: "go1.26.8"}, nil)
 	m.SetSource(src)
@@ -134,6 +138,9 @@ func TestScrapeCarriesTheSource(t *testing.T) {
 	wantValue(t, fams, 7, "p2pd_proxy_connections_total", "listener=socks5")
 	wantValue(t, fams, 2, "p2pd_proxy_connections_refused_total", "listener=socks5")
 	wantValue(t, fams, 5, "p2pd_proxy_errors_total", "kind=bad_name", "listener=socks5")
+	wantValue(t, fams, 41, "p2pd_udp_datagrams_total", "direction=received", "peer=db", "service=dns")
+	wantValue(t, fams, 39, "p2pd_udp_datagrams_total", "direction=sent", "peer=db", "service=dns")
+	wantValue(t, fams, 2, "p2pd_udp_datagrams_dropped_total", "peer=db", "reason=queue_full", "service=dns")
 	wantValue(t, fams, 2, "p2pd_handshakes_total", "result=ok")
 	wantValue(t, fams, 1, "p2pd_handshakes_total", "result=untrusted")
 	wantValue(t, fams, 1, "p2pd_handshakes_total", "result=bad_message")

@@ -22,6 +22,8 @@ type Snapshot struct {
 	Bytes    []ByteCount
 	Forwards []Forward
 	Proxies  []Proxy
+	// Datagrams is the udp flows peers opened to the node's services.
+	Datagrams []DatagramCount
 }
 
 // Session is one live session to a peer, over any carrier.
@@ -48,6 +50,14 @@ type StreamCount struct {
 type ByteCount struct {
 	Peer, Service  string
 	Received, Sent uint64
+}
+
+// DatagramCount is what the udp flows Peer opened to Service carried:
+// datagrams Received from the peer, Sent to it, and Dropped by reason.
+type DatagramCount struct {
+	Peer, Service  string
+	Received, Sent uint64
+	Dropped        map[string]uint64
 }
 
 // Forward is one local forward's counters.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -60,10 +61,12 @@ type FlowInfo struct {
 	Stats                 transport.FlowStats
 }
 
-// flowSet is the node's live inbound flows.
+// flowSet is the node's live inbound flows, and the counters of the ended
+// ones by peer and service.
 type flowSet struct {
-	mu sync.Mutex
-	m  map[*inboundFlow]struct{}
+	mu    sync.Mutex
+	m     map[*inboundFlow]struct{}
+	ended map[byteKey]*DatagramCount
 }
 
 func (s *flowSet) add(f *inboundFlow) {
@@ -75,10 +78,73 @@ func (s *flowSet) add(f *inboundFlow) {
 	s.mu.Unlock()
 }
 
+// remove takes an ended flow out of the live set and adds its counters to
+// the ended ones, in one step, so that DatagramCounts never goes back.
 func (s *flowSet) remove(f *inboundFlow) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.m, f)
+	if s.ended == nil {
+		s.ended = make(map[byteKey]*DatagramCount)
+	}
+	k := byteKey{f.peer, f.service}
+	c := s.ended[k]
+	if c == nil {
+		c = &DatagramCount{Peer: f.peer, Service: f.service, Dropped: map[string]uint64{}}
+		s.ended[k] = c
+	}
+	c.add(f.f.Stats())
+}
+
+// DatagramCount is what the udp flows Peer opened to Service carried, ended
+// and live: datagrams Received from the peer, Sent to it, and Dropped by
+// reason (transport.DropQueueFull, transport.DropTooLarge).
+type DatagramCount struct {
+	Peer, Service  string
+	Received, Sent uint64
+	Dropped        map[string]uint64
+}
+
+func (c *DatagramCount) add(st transport.FlowStats) {
+	c.Received += st.Received
+	c.Sent += st.Sent
+	for r, n := range st.Dropped {
+		c.Dropped[r] += n
+	}
+}
+
+// DatagramCounts returns the datagram counters of the udp flows peers
+// opened to this node's services since it started, sorted by peer and
+// service.
+func (n *Node) DatagramCounts() []DatagramCount {
+	s := &n.flows
+	s.mu.Lock()
+	sum := make(map[byteKey]*DatagramCount, len(s.ended))
+	get := func(peer, service string) *DatagramCount {
+		k := byteKey{peer, service}
+		if sum[k] == nil {
+			sum[k] = &DatagramCount{Peer: peer, Service: service, Dropped: map[string]uint64{}}
+		}
+		return sum[k]
+	}
+	for k, c := range s.ended {
+		get(k.peer, k.service).add(transport.FlowStats{Received: c.Received, Sent: c.Sent, Dropped: c.Dropped})
+	}
+	for f := range s.m {
+		get(f.peer, f.service).add(f.f.Stats())
+	}
 	s.mu.Unlock()
+	out := make([]DatagramCount, 0, len(sum))
+	for _, c := range sum {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Peer != out[j].Peer {
+			return out[i].Peer < out[j].Peer
+		}
+		return out[i].Service < out[j].Service
+	})
+	return out
 }
 
 // Flows lists the live udp flows peers opened to this node's services.

@@ -38,6 +38,10 @@ func TestUDPFlows(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a := startNode(t, node.Config{Name: "A", Key: kA, Peers: []node.Peer{c.peer}})
 			ctx := testCtx(t)
+			var before uint64 // the quic run's datagrams, in the tcp run
+			if c := b.DatagramCounts(); len(c) == 1 {
+				before = c[0].Sent
+			}
 			f, err := a.DialFlow(ctx, "B", "uecho")
 			if err != nil {
 				t.Fatal(err)
@@ -81,13 +85,31 @@ func TestUDPFlows(t *testing.T) {
 				t.Fatal("the idle flow did not end")
 			}
 			waitFor(t, "B to drop the idle flow", func() bool { return len(b.Flows()) == 0 })
+			// The counters outlive the flow, and the next flow adds to them.
+			n := before + uint64(len(sizes))
+			wantDatagrams(t, b.Node, n, n)
 			f2, err := a.DialFlow(ctx, "B", "uecho") // comes back
 			if err != nil {
 				t.Fatal(err)
 			}
 			testnet.EchoDatagrams(t, f2, sizes[:2])
+			waitFor(t, "B to count the second flow's datagrams", func() bool {
+				c := b.DatagramCounts()
+				return len(c) == 1 && c[0].Sent == n+2
+			})
+			wantDatagrams(t, b.Node, n+2, n+2)
 			f2.Close()
 		})
+	}
+}
+
+// wantDatagrams checks n's datagram counters: one entry, A's flows to
+// uecho, with received and sent and nothing dropped.
+func wantDatagrams(t *testing.T, n *node.Node, received, sent uint64) {
+	t.Helper()
+	c := n.DatagramCounts()
+	if len(c) != 1 || c[0].Peer != "A" || c[0].Service != "uecho" || c[0].Received != received || c[0].Sent != sent || len(c[0].Dropped) != 0 {
+		t.Fatalf("datagram counters %+v; want A's flows to uecho with %d received, %d sent, none dropped", c, received, sent)
 	}
 }
 

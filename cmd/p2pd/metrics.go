@@ -83,6 +83,9 @@ func (d *daemon) metricsSnapshot() metrics.Snapshot {
 	for _, b := range d.node.ByteCounts() {
 		s.Bytes = append(s.Bytes, metrics.ByteCount{Peer: b.Peer, Service: b.Service, Received: b.Received, Sent: b.Sent})
 	}
+	for _, c := range d.node.DatagramCounts() {
+		s.Datagrams = append(s.Datagrams, metrics.DatagramCount{Peer: c.Peer, Service: c.Service, Received: c.Received, Sent: c.Sent, Dropped: c.Dropped})
+	}
 	for _, f := range d.fwd.Stats() {
 		s.Forwards = append(s.Forwards, metrics.Forward{Listen: f.Listen, Protocol: cmp.Or(f.Protocol, proxy.ProtocolTCP),
 			Active: f.Active, Total: f.Total, Refused: f.Refused, Errors: f.Errors})
