@@ -79,6 +79,9 @@ func (c *Config) validateForwards(p *problems) {
 			p.invalid(key+".listen", quote(f.Listen), "same address as forwards[%d] (%s); use another %s", j, norm, other)
 		} else {
 			listens[f.Protocol+" "+norm] = i
+			if f.Protocol == ProtocolUDP && c.Discovery.MDNS && strings.HasSuffix(norm, ":5353") {
+				p.invalid(key+".listen", quote(f.Listen), "port 5353 is mDNS's, which this node's own discovery listens on (discovery.mdns); use another port, e.g. 5300")
+			}
 		}
 		switch {
 		case f.Protocol != "" && f.Protocol != ProtocolTCP && f.Protocol != ProtocolUDP:

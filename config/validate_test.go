@@ -71,6 +71,8 @@ func TestValidate(t *testing.T) {
 			`config: services[1].name "pg": same name as services[0]; service names must be unique, ignoring case`},
 		{"allow unknown peer", svc("name = \"pg\"\ntarget = \"127.0.0.1:1\"\nallow = [\"db\", \"web2\"]\n"),
 			`config: services[0].allow[1] "web2": no such peer in [[peers]]; add it there, fix the name, or use "*" for every peer`},
+		{"udp forward on mDNS's port", fwd("listen = \"127.0.0.1:5353\"\nprotocol = \"udp\"\npeer = \"db\"\nservice = \"dns\"\n"),
+			`config: forwards[0].listen "127.0.0.1:5353": port 5353 is mDNS's, which this node's own discovery listens on (discovery.mdns); use another port, e.g. 5300`},
 		{"forward unknown peer", fwd("listen = \"1\"\npeer = \"db\"\nservice = \"pg\"\n[[forwards]]\nlisten = \"2\"\npeer = \"dbx\"\nservice = \"pg\"\n"),
 			`config: forwards[1].peer "dbx": no such peer in [[peers]]; add it there or fix the name`},
 		{"forward duplicate listen", fwd("listen = \"15432\"\npeer = \"db\"\nservice = \"pg\"\n[[forwards]]\nlisten = \"127.0.0.1:15432\"\npeer = \"db\"\nservice = \"pg2\"\n"),
