@@ -183,7 +183,7 @@ func listenForward(addr string) (net.Listener, error) {
 		return listenUnix(path)
 	}
 	lc := net.ListenConfig{KeepAlive: KeepAliveFor(addr)}
-	return lc.Listen(context.Background(), "tcp", addr)
+	return lc.Listen(context.Background(), ListenNetwork("tcp", addr), addr)
 }
 
 func (f *Forwarder) handle(fw Forward, c net.Conn) {

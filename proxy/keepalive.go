@@ -24,3 +24,23 @@ func KeepAliveFor(addr string) time.Duration {
 	}
 	return 0
 }
+
+// ListenNetwork is the network to listen on addr ("host:port") with, for
+// proto "tcp" or "udp": proto+"4" for an IPv4 address, proto+"6" for an
+// IPv6 one, proto for a name. Go listens on "0.0.0.0" with proto alone on
+// a dual-stack IPv6 socket, which would take IPv6 connections the config
+// did not ask for.
+func ListenNetwork(proto, addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return proto
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return proto
+	case ip.Is4() || ip.Is4In6():
+		return proto + "4"
+	}
+	return proto + "6"
+}

@@ -361,11 +361,12 @@ type udpForward struct {
 
 // listenUDPForward binds a udp forward's socket.
 func listenUDPForward(addr string) (*net.UDPConn, error) {
-	ua, err := net.ResolveUDPAddr("udp", addr)
+	network := ListenNetwork("udp", addr)
+	ua, err := net.ResolveUDPAddr(network, addr)
 	if err != nil {
 		return nil, err
 	}
-	return net.ListenUDP("udp", ua)
+	return net.ListenUDP(network, ua)
 }
 
 // serve reads client datagrams until the socket is closed.

@@ -31,7 +31,7 @@ func openMetrics(cfg *config.Config, tc *transport.Config, log *slog.Logger) (*m
 	if cfg.Metrics.Listen == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+	ln, err := net.Listen(proxy.ListenNetwork("tcp", cfg.Metrics.Listen), cfg.Metrics.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen %s: %w", cfg.Metrics.Listen, err)
 	}
