@@ -113,10 +113,15 @@ func runDaemon(ctx context.Context, path string) error {
 
 	<-ctx.Done()
 	d.notify(d.sd.stopping())
-	srv.Close() // drains the sessions, then stops discovery and the sockets
+	// The local listeners close at once, so that no client is taken in
+	// only to be refused while the sessions drain; their open connections
+	// finish alongside the sessions' streams (they are mostly the same).
 	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	d.fwd.Close(drain)
-	d.prx.Close(drain)
+	var local sync.WaitGroup
+	local.Go(func() { d.fwd.Close(drain) })
+	local.Go(func() { d.prx.Close(drain) })
+	srv.Close() // drains the sessions, then stops discovery and the sockets
+	local.Wait()
 	cancel()
 	stop()
 	wg.Wait()
