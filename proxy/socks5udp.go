@@ -24,10 +24,13 @@ import (
 //
 // Only <service>.<peer>.p2p names are carried (ATYP 3); each destination
 // is one flow to that udp service, and its replies come back with the same
-// header the client used. Datagrams from any address but the client's (its
-// IP, and its port if the request named one), fragments (FRAG ≠ 0) and
-// other destinations are dropped and counted. The association, with its
-// flows, ends when the client's TCP connection does.
+// header the client used. Datagrams from any address but the client's are
+// dropped and counted: its IP, and the port the request named or, when it
+// named none (port 0, as most clients send), the port of its first valid
+// datagram, so that another program on the host cannot use the
+// association. Fragments (FRAG ≠ 0) and other destinations are dropped and
+// counted too. The association, with its flows, ends when the client's TCP
+// connection does.
 
 // maxAssociationFlows caps the destinations one association talks to at once.
 const maxAssociationFlows = 64
@@ -167,7 +170,9 @@ func (s *Server) readAssociation(pc *net.UDPConn, mux *flowMux, client netip.Add
 		case err != nil:
 			mux.drop(DropBadHeader)
 			continue
-		case dest.atyp != atypDomain:
+		}
+		clientPort = from.Port() // the first valid datagram fixes it
+		if dest.atyp != atypDomain {
 			mux.drop(DropNotP2P)
 			continue
 		}

@@ -64,6 +64,10 @@ const (
 	// for a flow's dial or its carrier; more are dropped.
 	flowSendQueue      = 128
 	flowSendQueueBytes = 1 << 20
+	// maxUDPQueued bounds the bytes waiting in every flow's send queue,
+	// all forwards and SOCKS5 associations together: without it, flows
+	// whose dials hang could hold 1 MiB each, 8,192 flows a forward.
+	maxUDPQueued = 64 << 20
 	minIdleSweep       = 50 * time.Millisecond
 )
 
@@ -133,7 +137,63 @@ type muxFlow struct {
 	flow          atomic.Pointer[Flow]
 
 	sent, received, dialFailed, sendQueue atomic.Uint64
-	queued                                atomic.Int64 // bytes in out
+
+	qmu    sync.Mutex // guards queued and ended against enqueue
+	queued int64      // bytes in out
+	ended  bool       // out takes no more
+}
+
+// udpQueued is the bytes in every flow's out, against maxUDPQueued;
+// lastQueuedLog spaces out the warning when it is full.
+var udpQueued, lastQueuedLog atomic.Int64
+
+// enqueue puts a copy of b on the flow's send queue, or reports that the
+// flow's queue or all flows' queues are full, or the flow ended.
+func (mf *muxFlow) enqueue(b []byte) (ok, globalFull bool) {
+	n := int64(len(b))
+	mf.qmu.Lock()
+	defer mf.qmu.Unlock()
+	if mf.ended || mf.queued+n > flowSendQueueBytes {
+		return false, false
+	}
+	if udpQueued.Add(n) > maxUDPQueued {
+		udpQueued.Add(-n)
+		return false, true
+	}
+	select {
+	case mf.out <- append([]byte(nil), b...):
+		mf.queued += n
+		return true, false
+	default:
+		udpQueued.Add(-n)
+		return false, false
+	}
+}
+
+// dequeued takes d, received from out, off the counts.
+func (mf *muxFlow) dequeued(d []byte) {
+	n := int64(len(d))
+	mf.qmu.Lock()
+	mf.queued -= n
+	mf.qmu.Unlock()
+	udpQueued.Add(-n)
+}
+
+// discard closes the send queue to new datagrams and drops what it holds,
+// returning how many.
+func (mf *muxFlow) discard() int {
+	mf.qmu.Lock()
+	defer mf.qmu.Unlock()
+	mf.ended = true
+	for k := 0; ; k++ {
+		select {
+		case d := <-mf.out:
+			mf.queued -= int64(len(d))
+			udpQueued.Add(-int64(len(d)))
+		default:
+			return k
+		}
+	}
 }
 
 func newFlowMux(ctx context.Context, pc *net.UDPConn, label string, d FlowDialer, dialTimeout, idle time.Duration, max int, log *slog.Logger) *flowMux {
@@ -186,16 +246,14 @@ func (m *flowMux) route(key flowKey, b []byte, dest func() (peer, service string
 		go m.run(mf)
 	}
 	m.mu.Unlock()
-	if mf.queued.Add(int64(len(b))) > flowSendQueueBytes {
-		mf.queued.Add(-int64(len(b)))
-		mf.sendQueue.Add(1)
+	ok, globalFull := mf.enqueue(b)
+	if ok {
 		return
 	}
-	select {
-	case mf.out <- append([]byte(nil), b...):
-	default:
-		mf.queued.Add(-int64(len(b)))
-		mf.sendQueue.Add(1)
+	mf.sendQueue.Add(1)
+	if globalFull && logDue(&lastQueuedLog) {
+		m.log.Warn("udp: datagrams waiting for their flows reached the limit; dropping new ones until the flows catch up",
+			"listener", m.label, "limit_bytes", maxUDPQueued)
 	}
 }
 
@@ -211,6 +269,7 @@ func (m *flowMux) end(mf *muxFlow) {
 		}
 		m.mu.Unlock()
 		close(mf.done)
+		mf.discard()
 	})
 }
 
@@ -222,7 +281,7 @@ func (m *flowMux) run(mf *muxFlow) {
 	fl, err := m.dialer.DialFlow(ctx, mf.peer, mf.service)
 	cancel()
 	if err != nil {
-		mf.dialFailed.Add(uint64(len(mf.out)))
+		mf.dialFailed.Add(uint64(mf.discard()))
 		if logDue(&m.lastRefusedLog) {
 			m.log.Info("udp: flow refused", "listener", m.label, "client", mf.key.client.String(), "peer", mf.peer, "service", mf.service, "err", err)
 		}
@@ -235,7 +294,7 @@ func (m *flowMux) run(mf *muxFlow) {
 	for {
 		select {
 		case d := <-mf.out:
-			mf.queued.Add(-int64(len(d)))
+			mf.dequeued(d)
 			if err := fl.WriteDatagram(d); err != nil {
 				return
 			}

@@ -252,17 +252,20 @@ func TestSOCKS5UDPAssociate(t *testing.T) {
 	for _, d := range [][]byte{frag, ipDest, socksUDP("uecho.nobody.p2p", []byte("n")), bad} {
 		c.WriteToUDPAddrPort(d, relay)
 	}
-	// A stranger's datagram (another source port on the same IP is
-	// allowed: the request named no port; another IP is not).
-	stranger, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stranger.Close()
-	stranger.WriteToUDPAddrPort(socksUDP("uecho.db.p2p", []byte("s")), relay)
-	stranger.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if _, _, err := stranger.ReadFromUDPAddrPort(make([]byte, 100)); err == nil {
-		t.Fatal("a stranger's datagram was answered")
+	// Strangers' datagrams, from another IP and from another port of the
+	// client's IP (the request named no port, so the client's first
+	// datagram fixed it), are not answered.
+	for _, ip := range []net.IP{net.IPv4(127, 0, 0, 2), net.IPv4(127, 0, 0, 1)} {
+		stranger, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stranger.Close()
+		stranger.WriteToUDPAddrPort(socksUDP("uecho.db.p2p", []byte("s")), relay)
+		stranger.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, _, err := stranger.ReadFromUDPAddrPort(make([]byte, 100)); err == nil {
+			t.Fatalf("a stranger's datagram from %v was answered", stranger.LocalAddr())
+		}
 	}
 	if n := o.flows.Load(); n != 2 {
 		t.Fatalf("%d flows after the dropped datagrams; want still 2", n)
