@@ -233,13 +233,12 @@ func (n *Node) serveFlow(p *peer, st *transport.Stream, req transport.Request, c
 			}
 		}
 	}()
-	buf := make([]byte, maxUDPDatagram)
 	for {
-		k, err := f.ReadDatagram(buf)
+		d, err := f.NextDatagram() // no buffer held while the flow waits
 		if err != nil {
 			break
 		}
-		target.Write(buf[:k]) // UDP: a failed send is a lost datagram
+		target.Write(d) // UDP: a failed send is a lost datagram
 	}
 	f.Close()
 	target.Close()

@@ -30,6 +30,15 @@ type Flow interface {
 	Dropped() map[string]uint64
 }
 
+// datagramTaker is a Flow that can hand over each datagram it received
+// (transport's flows can): then a flow waiting for one holds no buffer. A
+// client that sends each query from a new port (dig, most resolvers) makes
+// a flow per query, each kept for the idle timeout, so a 65,535-byte read
+// buffer per flow added up to hundreds of MiB.
+type datagramTaker interface {
+	NextDatagram() ([]byte, error)
+}
+
 // FlowDialer opens UDP flows. The node implements it.
 type FlowDialer interface {
 	// DialFlow returns once the service has answered; a refusal is the
@@ -312,16 +321,31 @@ func (m *flowMux) run(mf *muxFlow) {
 func (m *flowMux) receive(mf *muxFlow, fl Flow) {
 	defer m.wg.Done()
 	defer m.end(mf)
-	buf := make([]byte, len(mf.prefix)+maxUDPPayload)
-	copy(buf, mf.prefix)
+	var next func() ([]byte, error)
+	if dt, ok := fl.(datagramTaker); ok {
+		next = func() ([]byte, error) {
+			d, err := dt.NextDatagram()
+			if err != nil || len(mf.prefix) == 0 {
+				return d, err
+			}
+			return append(slices.Clip(mf.prefix), d...), nil
+		}
+	} else {
+		buf := make([]byte, len(mf.prefix)+maxUDPPayload)
+		copy(buf, mf.prefix)
+		next = func() ([]byte, error) {
+			n, err := fl.ReadDatagram(buf[len(mf.prefix):])
+			return buf[:len(mf.prefix)+n], err
+		}
+	}
 	for {
-		n, err := fl.ReadDatagram(buf[len(mf.prefix):])
+		d, err := next()
 		if err != nil {
 			return
 		}
 		mf.received.Add(1)
 		mf.touch()
-		m.pc.WriteToUDPAddrPort(buf[:len(mf.prefix)+n], mf.key.client)
+		m.pc.WriteToUDPAddrPort(d, mf.key.client)
 	}
 }
 

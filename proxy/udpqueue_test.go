@@ -3,11 +3,14 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -79,5 +82,65 @@ func TestUDPQueuedBounded(t *testing.T) {
 	m.close()
 	if left := udpQueued.Load() - base; left != 0 {
 		t.Fatalf("%d bytes still counted after the flows ended", left)
+	}
+}
+
+// quietFlow is a dialed flow that never receives a datagram.
+type quietFlow struct {
+	done chan struct{}
+	once sync.Once
+}
+
+func (f *quietFlow) NextDatagram() ([]byte, error) { <-f.done; return nil, io.EOF }
+func (f *quietFlow) ReadDatagram([]byte) (int, error) {
+	<-f.done
+	return 0, io.EOF
+}
+func (f *quietFlow) WriteDatagram([]byte) error { return nil }
+func (f *quietFlow) Close() error               { f.once.Do(func() { close(f.done) }); return nil }
+func (f *quietFlow) Dropped() map[string]uint64 { return nil }
+
+type quietDialer struct{ dialed atomic.Int64 }
+
+func (d *quietDialer) DialFlow(context.Context, string, string) (Flow, error) {
+	d.dialed.Add(1)
+	return &quietFlow{done: make(chan struct{})}, nil
+}
+
+// TestUDPIdleFlowCost: a flow waiting for its service's next datagram holds
+// no read buffer of its own. A client that sends each query from a new port
+// makes a flow per query, kept for the idle timeout; with a 65,535-byte
+// buffer each, 2,000 of them held 128 MiB.
+func TestUDPIdleFlowCost(t *testing.T) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	d := &quietDialer{}
+	m := newFlowMux(context.Background(), pc, "test", d, time.Minute, 0, 10_000, slog.New(slog.DiscardHandler))
+	defer m.close()
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heap()
+	const flows = 2000
+	dest := func() (string, string, []byte, error) { return "db", "dns", nil, nil }
+	for i := range flows {
+		key := flowKey{client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(10000+i))}
+		m.route(key, []byte("query"), dest)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.dialed.Load() < flows && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // every flow's receive goroutine waiting
+	perFlow := (int64(heap()) - int64(before)) / flows
+	t.Logf("%d idle flows: %d bytes each", flows, perFlow)
+	if perFlow > 16<<10 {
+		t.Fatalf("an idle flow costs %d bytes of heap; want under 16 KiB", perFlow)
 	}
 }

@@ -183,10 +183,10 @@ func (f *Flow) deliver(b []byte) {
 	f.queueFull.Add(1)
 }
 
-// take copies a datagram from the queue into b.
-func (f *Flow) take(d, b []byte) int {
+// take takes d, received from the queue, off its byte count.
+func (f *Flow) take(d []byte) []byte {
 	f.queued.Add(-int64(len(d)))
-	return copy(b, d)
+	return d
 }
 
 // ReadDatagram waits for the next datagram and copies it into b; a longer
@@ -194,9 +194,17 @@ func (f *Flow) take(d, b []byte) int {
 // the flow has ended and every queued datagram was read, and
 // os.ErrDeadlineExceeded after the read deadline.
 func (f *Flow) ReadDatagram(b []byte) (int, error) {
+	d, err := f.NextDatagram()
+	return copy(b, d), err
+}
+
+// NextDatagram is ReadDatagram that hands over the datagram instead of
+// copying it: the caller owns it. A reader that waits with it holds no
+// buffer of its own (65,535 bytes for ReadDatagram's, per flow).
+func (f *Flow) NextDatagram() ([]byte, error) {
 	select {
 	case d := <-f.in:
-		return f.take(d, b), nil
+		return f.take(d), nil
 	default:
 	}
 	f.dlMu.Lock()
@@ -204,16 +212,16 @@ func (f *Flow) ReadDatagram(b []byte) (int, error) {
 	f.dlMu.Unlock()
 	select {
 	case d := <-f.in:
-		return f.take(d, b), nil
+		return f.take(d), nil
 	case <-expired:
-		return 0, os.ErrDeadlineExceeded
+		return nil, os.ErrDeadlineExceeded
 	case <-f.done:
 		select {
 		case d := <-f.in:
-			return f.take(d, b), nil
+			return f.take(d), nil
 		default:
 		}
-		return 0, f.Err()
+		return nil, f.Err()
 	}
 }
 
