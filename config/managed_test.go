@@ -233,3 +233,33 @@ func FuzzTrustFile(f *testing.F) {
 		}
 	})
 }
+
+// TestTrustFileRemovedThenAdded: a config-file peer removed with p2pctl
+// trust rm and added again with p2pctl trust add is in both sections of the
+// trust file. It loads: the peer is the trust file's, with the trust file's
+// allow entries only, and a forward may name it. The same ID under another
+// name loads too, and the old name is gone.
+func TestTrustFileRemovedThenAdded(t *testing.T) {
+	conf := managedBase + "\n[[forwards]]\nlisten = \"15432\"\npeer = \"web\"\nservice = \"pg\"\n"
+	removed := "\n[[removed]]\nname = \"web\"\nid = \"" + idWeb + "\"\n"
+	path := writeConfig(t, conf, "[[peers]]\nname = \"web\"\nid = \""+idWeb+"\"\nallow = [\"files\"]\n"+removed)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := peerNames(c), []string{"db/config", "web/trust"}; !slices.Equal(got, want) {
+		t.Errorf("peers %v, want %v", got, want)
+	}
+	if pg, files := c.Services[0].Allow, c.Services[1].Allow; !slices.Equal(pg, []string{"db"}) || !slices.Equal(files, []string{"db", "web"}) {
+		t.Errorf("allow lists pg %v, files %v; want web in files only, as the trust file says", pg, files)
+	}
+
+	path = writeConfig(t, managedBase, "[[peers]]\nname = \"www\"\nid = \""+idWeb+"\"\n"+removed)
+	c, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := peerNames(c), []string{"db/config", "www/trust"}; !slices.Equal(got, want) {
+		t.Errorf("peers %v, want %v", got, want)
+	}
+}
