@@ -268,6 +268,7 @@ func (c *Config) mergeTrustFile() problems {
 	path := c.TrustPath()
 	m, err := ReadManaged(path)
 	if err != nil {
+		c.trustUnread = true
 		return problems{err}
 	}
 	return c.merge(path, m)

@@ -263,3 +263,31 @@ func TestTrustFileRemovedThenAdded(t *testing.T) {
 		t.Errorf("peers %v, want %v", got, want)
 	}
 }
+
+// TestTrustFileUnreadableNoFalseReferences: when the trust file does not
+// load, its problems are reported, and not the config's references to the
+// peers it would have added (laptop), which would be false.
+func TestTrustFileUnreadableNoFalseReferences(t *testing.T) {
+	conf := managedBase + `
+[[services]]
+name = "ssh"
+target = "127.0.0.1:22"
+allow = ["db", "laptop"]
+
+[[forwards]]
+listen = "2222"
+peer = "laptop"
+service = "ssh"
+`
+	for _, trust := range []string{
+		"[[peers]]\nname = \"laptop\"\nid = \"" + idNew + "\"\ncolour = \"red\"\n",
+		"[[peers]\nname = \"laptop\"\n",
+	} {
+		path := writeConfig(t, conf, trust)
+		_, err := Load(path)
+		msgs := messages(err)
+		if len(msgs) != 1 || !strings.Contains(msgs[0], TrustFileName) {
+			t.Errorf("errors %q; want the trust file's one alone", msgs)
+		}
+	}
+}
