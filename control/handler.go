@@ -35,6 +35,10 @@ func (s *Server) routes() map[string]route {
 	}
 }
 
+// noRoute begins the 404 answer to a path the daemon does not serve, which
+// the Client tells apart from a 404 for a name the daemon does not know.
+const noRoute = "control: no route "
+
 // handler dispatches requests to routes and writes every answer as JSON.
 func (s *Server) handler() http.Handler {
 	routes := s.routes()
@@ -60,7 +64,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, routes map[str
 	rt, ok := routes[r.URL.Path]
 	if !ok {
 		return writeJSON(w, http.StatusNotFound, errorResponse{
-			"control: no route " + r.URL.Path + " (do p2pctl and p2pd versions differ?)"})
+			noRoute + r.URL.Path + " (do p2pctl and p2pd versions differ?)"})
 	}
 	if r.Method != rt.method {
 		w.Header().Set("Allow", rt.method)

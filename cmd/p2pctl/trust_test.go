@@ -42,7 +42,7 @@ func TestTrustCommands(t *testing.T) {
 	if !strings.HasPrefix(out, "removed web1; it was allowed to: files, pg\n") || !strings.Contains(out, "config file, which is unchanged") {
 		t.Errorf("trust rm printed %q", out)
 	}
-	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "rm", "nobody"); code != 1 || !strings.Contains(errOut, `no trusted peer "nobody"`) {
+	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "rm", "nobody"); code != 2 || !strings.Contains(errOut, `no trusted peer "nobody"`) {
 		t.Errorf("trust rm of an unknown peer: exit %d, %q", code, errOut)
 	}
 	rowsMatch(t, mustRun(t, "--socket", sock, "pending"),

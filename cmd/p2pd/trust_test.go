@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -166,5 +167,35 @@ allow = [%s]
 	conf, err := os.ReadFile(path)
 	if err != nil || !strings.Contains(string(conf), `allow = ["web", "laptop"]`) {
 		t.Errorf("the config file changed: %s, %v", conf, err)
+	}
+}
+
+// TestTrustRemoveUnknown: p2pctl trust rm of a name the node does not
+// trust is refused as a change (p2pctl exits 2), with a sentence naming the
+// peer and what the node trusts, not control's "not found".
+func TestTrustRemoveUnknown(t *testing.T) {
+	isolate(t)
+	path, _ := nodeDir(t, "\n[[peers]]\nname = \"web\"\nid = \""+webID+"\"\n")
+	c := startDaemon(t, path)
+	ctx := context.Background()
+	if _, err := c.TrustAdd(ctx, control.TrustAddRequest{Name: "laptop", Peer: laptopID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, want string }{
+		{"nosuch", `trust: no trusted peer "nosuch"; the trusted peers are laptop, web (p2pctl peers lists them)`},
+		{"Web", `trust: no trusted peer "Web"; did you mean "web"? (names are case-sensitive)`},
+	} {
+		_, err := c.TrustRemove(ctx, tc.name)
+		if err == nil || err.Error() != tc.want || !errors.As(err, new(*control.RejectedError)) {
+			t.Errorf("trust rm %s: %v (%T); want a refusal %q", tc.name, err, err, tc.want)
+		}
+	}
+	if _, err := c.TrustRemove(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.TrustRemove(ctx, "web")
+	if err == nil || !strings.Contains(err.Error(), `no trusted peer "web": it was removed already`) ||
+		!strings.Contains(err.Error(), "p2pctl trust add web "+webID) {
+		t.Errorf("second trust rm web: %v; want it to say web was removed, and how to trust it again", err)
 	}
 }
