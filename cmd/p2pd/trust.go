@@ -130,6 +130,12 @@ func (d *daemon) trustRemove(name string) (control.TrustChange, error) {
 	if i := slices.IndexFunc(m.Peers, func(mp config.ManagedPeer) bool { return mp.Name == name }); i >= 0 {
 		m.Peers = slices.Delete(m.Peers, i, i+1)
 	} else {
+		// A removal of this name or ID still in the file masks nothing (the
+		// config file's entry has changed since, or it would not be
+		// trusted): this one replaces it.
+		m.Removed = slices.DeleteFunc(m.Removed, func(r config.RemovedPeer) bool {
+			return strings.EqualFold(r.Name, p.Name) || r.ID == p.ID
+		})
 		m.Removed = append(m.Removed, config.RemovedPeer{Name: p.Name, ID: p.ID})
 	}
 	allowed := allowedTo(cfg, name)

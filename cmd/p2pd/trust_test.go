@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -197,5 +198,37 @@ func TestTrustRemoveUnknown(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `no trusted peer "web": it was removed already`) ||
 		!strings.Contains(err.Error(), "p2pctl trust add web "+webID) {
 		t.Errorf("second trust rm web: %v; want it to say web was removed, and how to trust it again", err)
+	}
+}
+
+// TestTrustRemoveOutdatedRemoval: when the config file gives a removed peer
+// another key, the recorded removal no longer applies (Load warns) and the
+// peer is trusted; p2pctl trust rm then replaces that removal instead of
+// being refused for recording the name twice.
+func TestTrustRemoveOutdatedRemoval(t *testing.T) {
+	isolate(t)
+	peer := "\n[[peers]]\nname = \"web\"\nid = %q\n"
+	path, _ := nodeDir(t, strings.Replace(peer, "%q", `"`+webID+`"`, 1))
+	c := startDaemon(t, path)
+	ctx := context.Background()
+	if _, err := c.TrustAdd(ctx, control.TrustAddRequest{Name: "laptop", Peer: laptopID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TrustRemove(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, path, strings.Replace(peer, "%q", `"`+otherID+`"`, 1))
+	if err := c.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TrustRemove(ctx, "web"); err != nil {
+		t.Fatalf("trust rm web after its ID changed in the config file: %v", err)
+	}
+	m, err := config.ReadManaged(filepath.Join(filepath.Dir(path), config.TrustFileName))
+	if err != nil || len(m.Removed) != 1 || m.Removed[0].ID.String() != otherID {
+		t.Errorf("trust file: %+v, %v; want one removal, of web's new ID", m, err)
+	}
+	if got, want := peersOf(t, c), []string{"laptop/" + laptopID + "/trust"}; !slices.Equal(got, want) {
+		t.Errorf("peers %q, want %q", got, want)
 	}
 }
