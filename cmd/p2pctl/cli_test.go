@@ -131,16 +131,19 @@ func TestConfigFlag(t *testing.T) {
 		t.Errorf("id --config: %q", out)
 	}
 
+	// Giving both is a usage error, which points to --help; a config that
+	// does not load is not: its message says what to fix.
+	const help = "Run 'p2pctl --help' for usage.\n"
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--config", cfg, "--socket", sock, "status"}, "p2pctl: --socket and --config both name the control socket; give one of them\n"},
-		{[]string{"--config", filepath.Join(filepath.Dir(sock), "nope.toml"), "status"}, "create it with `p2pd init --config"},
+		{[]string{"--config", cfg, "--socket", sock, "status"}, "p2pctl: --socket and --config both name the control socket; give one of them\n" + help},
+		{[]string{"--config", filepath.Join(filepath.Dir(sock), "nope.toml"), "status"}, "; create it with `p2pd init --config " + filepath.Join(filepath.Dir(sock), "nope.toml") + "`\n"},
 	} {
 		code, out, errOut := p2pctl(t, c.args...)
-		if code != 2 || out != "" || !strings.Contains(errOut, c.want) {
-			t.Errorf("p2pctl %q: exit %d, stdout %q, stderr %q; want exit 2 and %q", c.args, code, out, errOut, c.want)
+		if code != 2 || out != "" || !strings.HasSuffix(errOut, c.want) {
+			t.Errorf("p2pctl %q: exit %d, stdout %q, stderr %q; want exit 2 and stderr ending %q", c.args, code, out, errOut, c.want)
 		}
 	}
 }
