@@ -208,3 +208,27 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestPingFlagErrors: a ping flag that is wrong is named, with its value
+// and what it takes; the others are not mentioned.
+func TestPingFlagErrors(t *testing.T) {
+	sock := controltest.Serve(t, fixture())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--timeout", "60s"}, "p2pctl: ping: --timeout 1m0s: must be between 1ms and 50s\n"},
+		{[]string{"--timeout", "0s"}, "p2pctl: ping: --timeout 0s: must be between 1ms and 50s\n"},
+		{[]string{"-i", "-1s"}, "p2pctl: ping: -i/--interval -1s: must not be negative\n"},
+		{[]string{"-c", "0"}, "p2pctl: ping: -c/--count 0: must be at least 1\n"},
+		{[]string{"-c", "abc"}, "p2pctl: ping: -c/--count \"abc\": not a whole number\n"},
+		{[]string{"--count=99999999999999999999"}, "p2pctl: ping: -c/--count \"99999999999999999999\": out of range\n"},
+		{[]string{"--timeout", "5"}, "p2pctl: ping: --timeout \"5\": not a duration; write it like 500ms, 10s or 1m\n"},
+		{[]string{"--until-direct=maybe"}, "p2pctl: ping: --until-direct \"maybe\": want true or false\n"},
+	} {
+		code, out, errOut := p2pctl(t, append([]string{"--socket", sock, "ping", "db"}, c.args...)...)
+		if want := c.want + "Run 'p2pctl --help' for usage.\n"; code != 2 || out != "" || errOut != want {
+			t.Errorf("ping %q: exit %d, stdout %q, stderr %q; want exit 2 and %q", c.args, code, out, errOut, want)
+		}
+	}
+}

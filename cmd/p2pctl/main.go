@@ -17,11 +17,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/p2pd/p2pd/control"
 	"github.com/p2pd/p2pd/internal/buildinfo"
@@ -130,6 +132,7 @@ func newRoot(a *app) *cobra.Command {
 			return usageError("missing subcommand")
 		},
 	}
+	root.SetFlagErrorFunc(flagError)
 	root.Version = buildinfo.Text("p2pctl")
 	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentPreRunE = a.prepare
@@ -146,4 +149,35 @@ func newRoot(a *app) *cobra.Command {
 	)
 	root.AddCommand(trustCmd(a), inviteCmd(a), pendingCmd(a)) // trust.go, invite.go, pending.go
 	return root
+}
+
+// flagError says which flag value does not parse, and what the flag takes,
+// instead of pflag's `invalid argument "abc" for "-c, --count" flag:
+// strconv.ParseInt: parsing "abc": invalid syntax`. Other flag errors
+// (unknown flag, missing value) are cobra's as they are. All are usage
+// errors.
+func flagError(cmd *cobra.Command, err error) error {
+	var ive *pflag.InvalidValueError
+	if !errors.As(err, &ive) {
+		return err
+	}
+	f := ive.GetFlag()
+	name := "--" + f.Name
+	if f.Shorthand != "" {
+		name = "-" + f.Shorthand + "/--" + f.Name
+	}
+	var what string
+	switch typ := f.Value.Type(); {
+	case errors.Is(err, strconv.ErrRange):
+		what = "out of range"
+	case strings.HasPrefix(typ, "int") || strings.HasPrefix(typ, "uint"):
+		what = "not a whole number"
+	case typ == "duration":
+		what = "not a duration; write it like 500ms, 10s or 1m"
+	case typ == "bool":
+		what = "want true or false"
+	default:
+		what = ive.Unwrap().Error()
+	}
+	return usageError("%s: %s %q: %s", cmd.Name(), name, ive.GetValue(), what)
 }
