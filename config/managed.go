@@ -84,7 +84,9 @@ func (c *Config) PeerOrigin(name string) string {
 // ReadManaged reads the trust file at path. A missing file is an empty
 // Managed. Every problem is reported at once, each naming the file.
 func ReadManaged(path string) (Managed, error) {
-	data, err := readFile(path)
+	data, err := readFile(path, func(bool) string {
+		return "it should be the trust file p2pctl trust add and rm write; move it away, or set node.state_dir to another directory"
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return Managed{}, nil
 	}

@@ -153,6 +153,13 @@ service = "postgres"
 	if code != 2 || out != "" || !strings.Contains(errOut, "p2pd init --config") {
 		t.Errorf("check of a missing file: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+
+	dir := filepath.Dir(path)
+	code, out, errOut = p2pdCmd(t, "check", "--config", dir)
+	want := "p2pd: config: " + dir + " is a directory, not a regular file; point --config at the config file in it, e.g. " + path + "\n"
+	if code != 2 || out != "" || errOut != want {
+		t.Errorf("check of a directory: exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out, errOut, want)
+	}
 }
 
 // TestCheckDefaults: without a config file there is nothing to get wrong,
