@@ -19,7 +19,15 @@ func (c *Config) loadWarnings(environ []string) []string {
 		if !strings.HasPrefix(name, envPrefix+"_") || value == "" || containsString(known, name) {
 			continue
 		}
-		if s := suggest(name, known); s != "" {
+		if table := arrayTableOf(name); table != "" {
+			fix := ""
+			if table == "peers" {
+				fix = " (or p2pctl trust add)"
+			}
+			w = append(w, fmt.Sprintf("config: environment variable %s is not a p2pd setting and is ignored; "+
+				"[[%s]] is an array of tables, which comes from the config file only%s: environment overrides set the keys of "+
+				"[node], [discovery], [proxy], [metrics] and [log]", name, table, fix))
+		} else if s := suggest(name, known); s != "" {
 			w = append(w, fmt.Sprintf("config: environment variable %s is not a p2pd setting and is ignored; did you mean %s?", name, s))
 		} else {
 			w = append(w, fmt.Sprintf("config: environment variable %s is not a p2pd setting and is ignored; "+
@@ -42,6 +50,18 @@ func (c *Config) loadWarnings(environ []string) []string {
 		w = append(w, fmt.Sprintf("config: metrics.listen %s is reachable from the network; use 127.0.0.1 unless you mean it", c.Metrics.Listen))
 	}
 	return w
+}
+
+// arrayTableOf returns the array of tables ("peers") that the variable
+// name (P2PD_PEERS_NAME) seems to set, or "".
+func arrayTableOf(name string) string {
+	for _, s := range schema {
+		prefix := envPrefix + "_" + strings.ToUpper(s.name)
+		if s.array && (name == prefix || strings.HasPrefix(name, prefix+"_")) {
+			return s.name
+		}
+	}
+	return ""
 }
 
 // envNames are the environment variables Load reads: one per key of the
