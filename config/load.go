@@ -229,12 +229,12 @@ func readTOML(v *viper.Viper, path string, data []byte, warnings *[]string) ([]b
 		}
 		var pos interface{ Position() (int, int) }
 		if fixes == maxHeaderFixes || !strings.Contains(err.Error(), "expected newline but got U+005B '['") || !errors.As(err, &pos) {
-			return nil, syntaxError(path, err)
+			return nil, syntaxError(path, data, err)
 		}
 		line, col := pos.Position()
 		off := lineOffset(data, line) + col - 1
 		if off <= 0 || off >= len(data) || data[off] != '[' {
-			return nil, syntaxError(path, err)
+			return nil, syntaxError(path, data, err)
 		}
 		data = append(data[:off:off], append([]byte("\n"), data[off:]...)...)
 		*warnings = append(*warnings, fmt.Sprintf("config: %s:%d:%d: a table header must start a line; read as if it did", path, line, col))
@@ -254,8 +254,10 @@ func lineOffset(data []byte, line int) int {
 	return off
 }
 
-// syntaxError turns viper's parse error into one naming the file, line and column.
-func syntaxError(path string, err error) error {
+// syntaxError turns viper's parse error about data into one naming the
+// file, line and column; when go-toml gives no position (a table or key
+// defined twice), locate finds it.
+func syntaxError(path string, data []byte, err error) error {
 	var pos interface{ Position() (int, int) }
 	msg := err.Error()
 	var inner interface{ Unwrap() error }
@@ -270,6 +272,9 @@ func syntaxError(path string, err error) error {
 	}, strings.TrimPrefix(msg, "toml: "))
 	if errors.As(err, &pos) {
 		line, col := pos.Position()
+		return fmt.Errorf("config: %s:%d:%d: %w: %s", path, line, col, ErrSyntax, msg)
+	}
+	if line, col, ok := locate(data); ok {
 		return fmt.Errorf("config: %s:%d:%d: %w: %s", path, line, col, ErrSyntax, msg)
 	}
 	return fmt.Errorf("config: %s: %w: %s", path, ErrSyntax, msg)

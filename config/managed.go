@@ -100,7 +100,7 @@ func parseManaged(path string, data []byte) (Managed, error) {
 	v := viper.New()
 	v.SetConfigType("toml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return Managed{}, syntaxError(path, err)
+		return Managed{}, syntaxError(path, data, err)
 	}
 	md := managedDecoder{path: path}
 	raw := v.AllSettings()
