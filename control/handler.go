@@ -25,7 +25,7 @@ func (s *Server) routes() map[string]route {
 		"/v1/forwards":     {http.MethodGet, s.getForwards},
 		"/v1/proxies":      {http.MethodGet, s.getProxies},
 		"/v1/ping":         {http.MethodPost, s.postPing},
-		"/v1/reload":       {http.MethodPost, s.postReload},
+		"/v1/reload":       {http.MethodPost, s.postReload},      // reload.go
 		"/v1/invite":       {http.MethodGet, s.getInvite},        // trust.go
 		"/v1/pending":      {http.MethodGet, s.getPending},       // trust.go
 		"/v1/trust/add":    {http.MethodPost, s.postTrustAdd},    // trust.go
@@ -156,14 +156,4 @@ func (s *Server) postPing(ctx context.Context, r *http.Request) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, req.timeout())
 	defer cancel()
 	return s.backend.Ping(ctx, req.Peer)
-}
-
-func (s *Server) postReload(ctx context.Context, r *http.Request) (any, error) {
-	if err := decodeEmptyRequest(r.Body); err != nil {
-		return nil, err
-	}
-	if err := s.backend.Reload(ctx); err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
 }

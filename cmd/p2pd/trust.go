@@ -195,7 +195,7 @@ func (d *daemon) applyManaged(path string, m config.Managed) error {
 	if err := config.WriteManaged(path, m); err != nil {
 		return err
 	}
-	rerr := d.reloadLocked()
+	_, rerr := d.reloadLocked()
 	if rerr == nil {
 		return nil
 	}
