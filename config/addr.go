@@ -22,7 +22,7 @@ const maxSocketPath = 107
 func splitPort(s string, minPort int) (host string, port int, msg string) {
 	host, p, err := net.SplitHostPort(s)
 	if err != nil {
-		return "", 0, `not "host:port" (write IPv6 addresses as "[::1]:port")`
+		return "", 0, notHostPort(s)
 	}
 	if p == "" || strings.TrimLeft(p, "0123456789") != "" {
 		return "", 0, "port " + quote(p) + " is not a number; use " + strconv.Itoa(minPort) + "-65535"
@@ -35,6 +35,25 @@ func splitPort(s string, minPort int) (host string, port int, msg string) {
 		return "", 0, "port " + p + " out of range; use " + strconv.Itoa(minPort) + "-65535"
 	}
 	return host, n, ""
+}
+
+// notHostPort says what is wrong with s, which net.SplitHostPort refused.
+// An example that keeps the user's host shows where the port goes.
+func notHostPort(s string) string {
+	const example = "127.0.0.1:4242"
+	switch {
+	case strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]"):
+		return `no port; want "host:port", e.g. ` + quote(s+":4242")
+	case strings.Count(s, ":") > 1 || strings.ContainsAny(s, "[]"):
+		return `not "host:port" (write IPv6 addresses as "[::1]:port")`
+	case !strings.Contains(s, ":"):
+		if ip, err := netip.ParseAddr(s); (err == nil && ip.Is4()) || s == "localhost" {
+			return `no port; want "host:port", e.g. ` + quote(s+":4242")
+		}
+		return `no port; want "host:port", e.g. "` + example + `"`
+	default:
+		return `not "host:port", e.g. "` + example + `"`
+	}
 }
 
 // checkBind checks a local address to bind: host an IP address or "localhost".

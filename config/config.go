@@ -29,6 +29,11 @@ type Config struct {
 
 	// Warnings are slips Load mended instead of refusing; the daemon logs them.
 	Warnings []string
+
+	// trustUnread: the trust file did not load, so the peers it adds are
+	// unknown and a name that no peer has is not reported (that error would
+	// be false for a peer of the trust file; the trust file's own is not).
+	trustUnread bool
 }
 
 // Node is the [node] table: this daemon's own identity and sockets.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -119,5 +120,35 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(tt.key, cands); got != tt.want {
 			t.Errorf("suggest(%q) = %q, want %q", tt.key, got, tt.want)
 		}
+	}
+}
+
+// TestDefinedTwiceHasPosition: go-toml reports a table, array of tables or
+// key defined twice with no position; the message names the line and
+// column of the second definition, in the file and in the trust file.
+func TestDefinedTwiceHasPosition(t *testing.T) {
+	for _, tt := range []struct{ name, toml, want string }{
+		{"table", "[node]\nname = \"a\"\n\n# again\n[node]\nname = \"b\"\n",
+			`config: FILE:5:2: invalid TOML: table node already exists`},
+		{"table after a multi-line string", "[node]\nname = \"\"\"\n[node]\n\"\"\"\n[log]\nlevel = \"info\"\n  [ node ]\n",
+			`config: FILE:7:5: invalid TOML: table node already exists`},
+		{"key", "[log]\nlevel = \"info\"\nformat = \"text\"\nlevel = \"debug\"\n",
+			`config: FILE:4:1: invalid TOML: key level is already defined`},
+		{"array of tables as a table", twoPeers + "[peers]\nname = \"c\"\n",
+			`config: FILE:9:2: invalid TOML: key peers should be a table, not a array table`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			isolate(t)
+			path := writeFile(t, "p2pd.toml", tt.toml)
+			_, err := Load(path)
+			if want := strings.ReplaceAll(tt.want, "FILE", path); err == nil || err.Error() != want || !errors.Is(err, ErrSyntax) {
+				t.Fatalf("got  %v\nwant %s", err, want)
+			}
+		})
+	}
+	path := writeConfig(t, "", "[[peers]]\nname = \"a\"\nid = \""+idDB+"\"\nname = \"b\"\n")
+	trust := filepath.Join(filepath.Dir(path), TrustFileName)
+	if _, err := Load(path); err == nil || err.Error() != "config: "+trust+":4:1: invalid TOML: key name is already defined" {
+		t.Errorf("trust file: %v", err)
 	}
 }

@@ -92,7 +92,7 @@ func TestEnvBadValues(t *testing.T) {
 		{"P2PD_LOG_LEVEL", "loud", ErrInvalid,
 			`config: log.level "loud" (set by P2PD_LOG_LEVEL): must be "debug", "info", "warn" or "error"`},
 		{"P2PD_NODE_LISTEN", "127.0.0.1:1,nonsense", ErrInvalid,
-			`config: node.listen[1] "nonsense" (set by P2PD_NODE_LISTEN): not "host:port" (write IPv6 addresses as "[::1]:port")`},
+			`config: node.listen[1] "nonsense" (set by P2PD_NODE_LISTEN): no port; want "host:port", e.g. "127.0.0.1:4242"`},
 		{"P2PD_NODE_LISTEN", " , ", ErrInvalid,
 			`config: node.listen (set by P2PD_NODE_LISTEN): needs at least one "host:port"; the default is ["0.0.0.0:4242", "[::]:4242"]`},
 	}

@@ -29,7 +29,7 @@ func WriteInitial(path, name string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	_, err = fmt.Fprintf(f, initialTemplate, tomlString(name))
+	_, err = fmt.Fprintf(f, initialTemplate, envTables(), tomlString(name))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -64,8 +64,8 @@ func tomlString(s string) string {
 
 const initialTemplate = `# p2pd configuration, written by ` + "`p2pd init`" + `.
 # Relative paths are relative to this file's directory. Unknown keys are errors.
-# Every key of [node], [discovery] and [log] can also be set by an environment variable
-# P2PD_<TABLE>_<KEY>, e.g. P2PD_LOG_LEVEL=debug.
+# Every key of %s can also be set by an
+# environment variable P2PD_<TABLE>_<KEY>, e.g. P2PD_LOG_LEVEL=debug.
 
 [node]
 # This node's name, sent to peers in the handshake.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,6 +39,15 @@ func TestWriteInitial(t *testing.T) {
 			}
 			if c.Node.Name != want || c.Node.KeyFile != filepath.Join(filepath.Dir(path), "identity.key") {
 				t.Errorf("name %q key %q", c.Node.Name, c.Node.KeyFile)
+			}
+			// The comment on environment overrides names every table they set.
+			data, _ := os.ReadFile(path)
+			sentence, _, _ := strings.Cut(string(data), "P2PD_<TABLE>_<KEY>")
+			_, sentence, _ = strings.Cut(sentence, "# Every key of ")
+			for _, s := range schema {
+				if has := strings.Contains(sentence, "["+s.name+"]"); has == s.array {
+					t.Errorf("the comment on environment overrides (%q) names [%s]: %v, want %v", sentence, s.name, has, !s.array)
+				}
 			}
 		})
 	}

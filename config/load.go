@@ -29,7 +29,12 @@ func Load(path string) (*Config, error) {
 	if path == "" {
 		path = DefaultPath()
 	}
-	data, err := readFile(path)
+	data, err := readFile(path, func(dir bool) string {
+		if dir {
+			return "point --config at the config file in it, e.g. " + filepath.Join(path, defaultFileName)
+		}
+		return "point --config at the config file"
+	})
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		return load("", nil)
@@ -41,7 +46,9 @@ func Load(path string) (*Config, error) {
 	return load(path, data)
 }
 
-func readFile(path string) ([]byte, error) {
+// readFile reads the file at path, at most maxFileSize bytes. Anything but a
+// regular file is refused with the fix fix gives (dir: it is a directory).
+func readFile(path string, fix func(dir bool) string) ([]byte, error) {
 	// O_NONBLOCK: a FIFO at the path must not hang start-up; it is refused
 	// below, as is anything else that is not a regular file.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -50,7 +57,7 @@ func readFile(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("config: %s is not a regular file (%s); point --config at the config file", path, fi.Mode().Type())
+		return nil, fmt.Errorf("config: %s is a %s, not a regular file; %s", path, fileKind(fi.Mode()), fix(fi.IsDir()))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
@@ -60,6 +67,26 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("config: %s: file is larger than %d bytes; is it the right file?", path, maxFileSize)
 	}
 	return data, nil
+}
+
+// fileKind names the type of a file that is not a regular file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeDir != 0:
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	default:
+		return "special file"
+	}
 }
 
 // load builds the Config from the file's bytes (path "" = no file) and the environment.
@@ -202,12 +229,12 @@ func readTOML(v *viper.Viper, path string, data []byte, warnings *[]string) ([]b
 		}
 		var pos interface{ Position() (int, int) }
 		if fixes == maxHeaderFixes || !strings.Contains(err.Error(), "expected newline but got U+005B '['") || !errors.As(err, &pos) {
-			return nil, syntaxError(path, err)
+			return nil, syntaxError(path, data, err)
 		}
 		line, col := pos.Position()
 		off := lineOffset(data, line) + col - 1
 		if off <= 0 || off >= len(data) || data[off] != '[' {
-			return nil, syntaxError(path, err)
+			return nil, syntaxError(path, data, err)
 		}
 		data = append(data[:off:off], append([]byte("\n"), data[off:]...)...)
 		*warnings = append(*warnings, fmt.Sprintf("config: %s:%d:%d: a table header must start a line; read as if it did", path, line, col))
@@ -227,8 +254,10 @@ func lineOffset(data []byte, line int) int {
 	return off
 }
 
-// syntaxError turns viper's parse error into one naming the file, line and column.
-func syntaxError(path string, err error) error {
+// syntaxError turns viper's parse error about data into one naming the
+// file, line and column; when go-toml gives no position (a table or key
+// defined twice), locate finds it.
+func syntaxError(path string, data []byte, err error) error {
 	var pos interface{ Position() (int, int) }
 	msg := err.Error()
 	var inner interface{ Unwrap() error }
@@ -243,6 +272,9 @@ func syntaxError(path string, err error) error {
 	}, strings.TrimPrefix(msg, "toml: "))
 	if errors.As(err, &pos) {
 		line, col := pos.Position()
+		return fmt.Errorf("config: %s:%d:%d: %w: %s", path, line, col, ErrSyntax, msg)
+	}
+	if line, col, ok := locate(data); ok {
 		return fmt.Errorf("config: %s:%d:%d: %w: %s", path, line, col, ErrSyntax, msg)
 	}
 	return fmt.Errorf("config: %s: %w: %s", path, ErrSyntax, msg)

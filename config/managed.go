@@ -22,7 +22,10 @@ import (
 // config: its peers join [[peers]], their allow entries join the services'
 // allow lists, and the config-file peers it records as removed leave
 // [[peers]] and every allow list. A peer in both files (by name, ignoring
-// case, or by ID) is an error naming both.
+// case, or by ID) is an error naming both. A removed peer trusted again with
+// p2pctl trust add, under its old name or another, is in both sections of
+// the trust file: the [[removed]] entry keeps the config file's entry out,
+// the [[peers]] entry trusts the key again with what trust add gave it.
 //
 //	[[peers]]                          # added by p2pctl trust add
 //	name = "db"
@@ -81,7 +84,9 @@ func (c *Config) PeerOrigin(name string) string {
 // ReadManaged reads the trust file at path. A missing file is an empty
 // Managed. Every problem is reported at once, each naming the file.
 func ReadManaged(path string) (Managed, error) {
-	data, err := readFile(path)
+	data, err := readFile(path, func(bool) string {
+		return "it should be the trust file p2pctl trust add and rm write; move it away, or set node.state_dir to another directory"
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return Managed{}, nil
 	}
@@ -95,7 +100,7 @@ func parseManaged(path string, data []byte) (Managed, error) {
 	v := viper.New()
 	v.SetConfigType("toml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return Managed{}, syntaxError(path, err)
+		return Managed{}, syntaxError(path, data, err)
 	}
 	md := managedDecoder{path: path}
 	raw := v.AllSettings()
@@ -208,11 +213,20 @@ func (md *managedDecoder) peer(i int, t map[string]any) ManagedPeer {
 	}, Allow: md.list(key, t, "allow")}
 }
 
-// check validates the entries' values and their uniqueness within the file.
+// check validates the entries' values and their uniqueness within the file:
+// among the [[peers]], and among the [[removed]]. A [[peers]] entry may have
+// the name or the ID of a [[removed]] one: the removal hides the config
+// file's entry, and p2pctl trust add has trusted that key, or that name,
+// again (merge applies removals first).
 func (md *managedDecoder) check(m Managed) {
-	names := map[string]string{}
-	ids := map[identity.PeerID]string{}
-	unique := func(key, name string, id identity.PeerID) {
+	type seen struct {
+		names map[string]string
+		ids   map[identity.PeerID]string
+	}
+	peers := seen{map[string]string{}, map[identity.PeerID]string{}}
+	removed := seen{map[string]string{}, map[identity.PeerID]string{}}
+	unique := func(s seen, key, name string, id identity.PeerID) {
+		names, ids := s.names, s.ids
 		if !validName(name) {
 			md.fail(key+".name", "%s is not a peer name (1-63 letters, digits, '.', '_' or '-')", quote(name))
 		} else if prev, dup := names[strings.ToLower(name)]; dup {
@@ -228,7 +242,7 @@ func (md *managedDecoder) check(m Managed) {
 	}
 	for i, p := range m.Peers {
 		key := fmt.Sprintf("peers[%d]", i)
-		unique(key, p.Name, p.ID)
+		unique(peers, key, p.Name, p.ID)
 		for j, a := range p.Addresses {
 			if msg := checkEndpoint(a); msg != "" {
 				md.fail(fmt.Sprintf("%s.addresses[%d]", key, j), "%s: %s", quote(a), msg)
@@ -246,7 +260,7 @@ func (md *managedDecoder) check(m Managed) {
 		}
 	}
 	for i, r := range m.Removed {
-		unique(fmt.Sprintf("removed[%d]", i), r.Name, r.ID)
+		unique(removed, fmt.Sprintf("removed[%d]", i), r.Name, r.ID)
 	}
 }
 
@@ -256,6 +270,7 @@ func (c *Config) mergeTrustFile() problems {
 	path := c.TrustPath()
 	m, err := ReadManaged(path)
 	if err != nil {
+		c.trustUnread = true
 		return problems{err}
 	}
 	return c.merge(path, m)
@@ -287,7 +302,8 @@ func (c *Config) merge(path string, m Managed) problems {
 		c.Services[i].Allow = slices.DeleteFunc(slices.Clone(c.Services[i].Allow), func(a string) bool { return removed[a] })
 	}
 	for i, f := range c.Forwards {
-		if removed[f.Peer] {
+		readded := slices.ContainsFunc(m.Peers, func(mp ManagedPeer) bool { return mp.Name == f.Peer })
+		if removed[f.Peer] && !readded {
 			p = append(p, &KeyError{Key: fmt.Sprintf("forwards[%d].peer", i), Value: quote(f.Peer), Err: ErrInvalid,
 				Msg: fmt.Sprintf("was removed from the trust list with p2pctl trust rm (recorded in %s); remove this forward from %s, or trust the peer again with p2pctl trust add", path, file)})
 		}
@@ -368,7 +384,9 @@ func writeAtomic(path string, data []byte) error {
 
 const managedHeader = `# p2pd trust file: trust-list changes made with p2pctl trust add and
 # p2pctl trust rm. p2pd merges it with the config file's [[peers]] when it
-# loads its configuration. It is rewritten whole on every change; change it
+# loads its configuration: [[peers]] here are trusted too, [[removed]] are
+# config-file peers that are not (a [[peers]] entry of the same name or ID
+# trusts that peer again). It is rewritten whole on every change; change it
 # with those commands (or delete it to undo every change made with them).
 `
 

@@ -233,3 +233,61 @@ func FuzzTrustFile(f *testing.F) {
 		}
 	})
 }
+
+// TestTrustFileRemovedThenAdded: a config-file peer removed with p2pctl
+// trust rm and added again with p2pctl trust add is in both sections of the
+// trust file. It loads: the peer is the trust file's, with the trust file's
+// allow entries only, and a forward may name it. The same ID under another
+// name loads too, and the old name is gone.
+func TestTrustFileRemovedThenAdded(t *testing.T) {
+	conf := managedBase + "\n[[forwards]]\nlisten = \"15432\"\npeer = \"web\"\nservice = \"pg\"\n"
+	removed := "\n[[removed]]\nname = \"web\"\nid = \"" + idWeb + "\"\n"
+	path := writeConfig(t, conf, "[[peers]]\nname = \"web\"\nid = \""+idWeb+"\"\nallow = [\"files\"]\n"+removed)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := peerNames(c), []string{"db/config", "web/trust"}; !slices.Equal(got, want) {
+		t.Errorf("peers %v, want %v", got, want)
+	}
+	if pg, files := c.Services[0].Allow, c.Services[1].Allow; !slices.Equal(pg, []string{"db"}) || !slices.Equal(files, []string{"db", "web"}) {
+		t.Errorf("allow lists pg %v, files %v; want web in files only, as the trust file says", pg, files)
+	}
+
+	path = writeConfig(t, managedBase, "[[peers]]\nname = \"www\"\nid = \""+idWeb+"\"\n"+removed)
+	c, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := peerNames(c), []string{"db/config", "www/trust"}; !slices.Equal(got, want) {
+		t.Errorf("peers %v, want %v", got, want)
+	}
+}
+
+// TestTrustFileUnreadableNoFalseReferences: when the trust file does not
+// load, its problems are reported, and not the config's references to the
+// peers it would have added (laptop), which would be false.
+func TestTrustFileUnreadableNoFalseReferences(t *testing.T) {
+	conf := managedBase + `
+[[services]]
+name = "ssh"
+target = "127.0.0.1:22"
+allow = ["db", "laptop"]
+
+[[forwards]]
+listen = "2222"
+peer = "laptop"
+service = "ssh"
+`
+	for _, trust := range []string{
+		"[[peers]]\nname = \"laptop\"\nid = \"" + idNew + "\"\ncolour = \"red\"\n",
+		"[[peers]\nname = \"laptop\"\n",
+	} {
+		path := writeConfig(t, conf, trust)
+		_, err := Load(path)
+		msgs := messages(err)
+		if len(msgs) != 1 || !strings.Contains(msgs[0], TrustFileName) {
+			t.Errorf("errors %q; want the trust file's one alone", msgs)
+		}
+	}
+}

@@ -31,3 +31,29 @@ func TestConfigFIFORefused(t *testing.T) {
 		t.Fatal("Load on a FIFO hung")
 	}
 }
+
+// TestConfigDirectoryRefused: a directory given as the config file is named
+// as one, with the file to give instead.
+func TestConfigDirectoryRefused(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	_, err := Load(dir)
+	want := "config: " + dir + " is a directory, not a regular file; point --config at the config file in it, e.g. " +
+		filepath.Join(dir, "p2pd.toml")
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load(directory) = %v, want %q", err, want)
+	}
+
+	// A directory where the trust file should be.
+	path := writeConfig(t, "", "")
+	trust := filepath.Join(filepath.Dir(path), TrustFileName)
+	if err := os.Mkdir(trust, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(path)
+	want = "config: " + trust + " is a directory, not a regular file; it should be the trust file p2pctl trust add and rm write; " +
+		"move it away, or set node.state_dir to another directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("Load with a directory as the trust file = %v, want %q", err, want)
+	}
+}

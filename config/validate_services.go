@@ -37,11 +37,18 @@ func (c *Config) validateServices(p *problems) {
 			if a == "*" {
 				continue
 			}
-			if _, ok := c.PeerByName(a); !ok {
+			if !c.knownPeer(a) {
 				p.invalid(fmt.Sprintf("%s.allow[%d]", key, j), quote(a), `no such peer in [[peers]]; add it there, fix the name, or use "*" for every peer`)
 			}
 		}
 	}
+}
+
+// knownPeer reports whether a service or forward may name the peer: a peer
+// of c, or any name when the trust file, which may list it, did not load.
+func (c *Config) knownPeer(name string) bool {
+	_, ok := c.PeerByName(name)
+	return ok || c.trustUnread
 }
 
 func (c *Config) validateTarget(p *problems, key, t string, udp bool) {
@@ -92,7 +99,7 @@ func (c *Config) validateForwards(p *problems) {
 		checkIdle(p, key, f.IdleTimeout, f.Protocol == ProtocolUDP)
 		if f.Peer == "" {
 			p.invalid(key+".peer", "", "required; name a [[peers]] entry")
-		} else if _, ok := c.PeerByName(f.Peer); !ok {
+		} else if !c.knownPeer(f.Peer) {
 			p.invalid(key+".peer", quote(f.Peer), "no such peer in [[peers]]; add it there or fix the name")
 		}
 		if f.Service == "" {

@@ -19,12 +19,20 @@ func (c *Config) loadWarnings(environ []string) []string {
 		if !strings.HasPrefix(name, envPrefix+"_") || value == "" || containsString(known, name) {
 			continue
 		}
-		if s := suggest(name, known); s != "" {
+		if table := arrayTableOf(name); table != "" {
+			fix := ""
+			if table == "peers" {
+				fix = " (or p2pctl trust add)"
+			}
+			w = append(w, fmt.Sprintf("config: environment variable %s is not a p2pd setting and is ignored; "+
+				"[[%s]] is an array of tables, which comes from the config file only%s: environment overrides set the keys of %s",
+				name, table, fix, envTables()))
+		} else if s := suggest(name, known); s != "" {
 			w = append(w, fmt.Sprintf("config: environment variable %s is not a p2pd setting and is ignored; did you mean %s?", name, s))
 		} else {
 			w = append(w, fmt.Sprintf("config: environment variable %s is not a p2pd setting and is ignored; "+
-				"overrides are %s_<TABLE>_<KEY> for the keys of [node], [discovery], [proxy], [metrics] and [log] (config.example.toml), and %s",
-				name, envPrefix, envConfig))
+				"overrides are %s_<TABLE>_<KEY> for the keys of %s (config.example.toml), and %s",
+				name, envPrefix, envTables(), envConfig))
 		}
 	}
 	for i, f := range c.Forwards {
@@ -42,6 +50,31 @@ func (c *Config) loadWarnings(environ []string) []string {
 		w = append(w, fmt.Sprintf("config: metrics.listen %s is reachable from the network; use 127.0.0.1 unless you mean it", c.Metrics.Listen))
 	}
 	return w
+}
+
+// envTables lists the tables whose keys environment variables set, for
+// messages and the config p2pd init writes: "[node], [discovery], ... and
+// [log]".
+func envTables() string {
+	var names []string
+	for _, s := range schema {
+		if !s.array {
+			names = append(names, "["+s.name+"]")
+		}
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// arrayTableOf returns the array of tables ("peers") that the variable
+// name (P2PD_PEERS_NAME) seems to set, or "".
+func arrayTableOf(name string) string {
+	for _, s := range schema {
+		prefix := envPrefix + "_" + strings.ToUpper(s.name)
+		if s.array && (name == prefix || strings.HasPrefix(name, prefix+"_")) {
+			return s.name
+		}
+	}
+	return ""
 }
 
 // envNames are the environment variables Load reads: one per key of the

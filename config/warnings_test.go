@@ -12,13 +12,19 @@ func TestUnknownEnvWarnings(t *testing.T) {
 	t.Setenv("P2PD_WHATEVER_ELSE_ENTIRELY", "1")
 	t.Setenv("P2PD_EMPTY_AND_UNKNOWN", "") // empty: unset, as for known ones
 	t.Setenv("P2PD_LOG_LEVEL", "debug")    // known: no warning
+	t.Setenv("P2PD_PEERS_NAME", "db")      // an array of tables: not from the environment
+	t.Setenv("P2PD_FORWARDS", "x")
 	c, err := loadString(t, "[node]\nname = \"alpha\"\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
+		"config: environment variable P2PD_FORWARDS is not a p2pd setting and is ignored; [[forwards]] is an array of tables, " +
+			"which comes from the config file only: environment overrides set the keys of [node], [discovery], [proxy], [metrics] and [log]",
 		"config: environment variable P2PD_LOG_LEVL is not a p2pd setting and is ignored; did you mean P2PD_LOG_LEVEL?",
 		"config: environment variable P2PD_NODE_LISTN is not a p2pd setting and is ignored; did you mean P2PD_NODE_LISTEN?",
+		"config: environment variable P2PD_PEERS_NAME is not a p2pd setting and is ignored; [[peers]] is an array of tables, " +
+			"which comes from the config file only (or p2pctl trust add): environment overrides set the keys of [node], [discovery], [proxy], [metrics] and [log]",
 		"config: environment variable P2PD_WHATEVER_ELSE_ENTIRELY is not a p2pd setting and is ignored; " +
 			"overrides are P2PD_<TABLE>_<KEY> for the keys of [node], [discovery], [proxy], [metrics] and [log] (config.example.toml), and P2PD_CONFIG",
 	}
@@ -32,7 +38,7 @@ func TestUnknownEnvWarnings(t *testing.T) {
 	}
 	// Without a config file too.
 	c, err = Load("")
-	if err != nil || len(c.Warnings) != 3 {
+	if err != nil || len(c.Warnings) != 5 {
 		t.Errorf("on defaults: %v, warnings %q", err, c.Warnings)
 	}
 }

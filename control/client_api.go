@@ -61,8 +61,9 @@ func (c *Client) PingWithin(ctx context.Context, peer string, timeout time.Durat
 	return r, err
 }
 
-// Reload asks the daemon to reload its configuration.
+// Reload asks the daemon to reload its configuration; ReloadReport
+// (reload.go) also returns what the reload did not apply.
 func (c *Client) Reload(ctx context.Context) error {
-	var r struct{}
-	return c.do(ctx, http.MethodPost, "/v1/reload", struct{}{}, &r)
+	_, err := c.ReloadReport(ctx)
+	return err
 }

@@ -13,7 +13,7 @@
 //	GET  /v1/proxies   -> {"proxies":  [Proxy, ...]}
 //	GET  /v1/flows     -> {"flows":    [Flow, ...]}
 //	POST /v1/ping      {"peer": "name or peer ID"} -> PingResult
-//	POST /v1/reload    (empty body or {}) -> {}
+//	POST /v1/reload    (empty body or {}) -> ReloadResult ({} when all applied)
 //	GET  /v1/whois?addr=IP:PORT -> {"connections": [Connection, ...]}; 404 when none
 //	GET  /v1/invite    -> Invite                          (trust.go, when the
 //	GET  /v1/pending   -> {"pending":  [Pending, ...]}     Backend is also a

@@ -25,7 +25,7 @@ func (s *Server) routes() map[string]route {
 		"/v1/forwards":     {http.MethodGet, s.getForwards},
 		"/v1/proxies":      {http.MethodGet, s.getProxies},
 		"/v1/ping":         {http.MethodPost, s.postPing},
-		"/v1/reload":       {http.MethodPost, s.postReload},
+		"/v1/reload":       {http.MethodPost, s.postReload},      // reload.go
 		"/v1/invite":       {http.MethodGet, s.getInvite},        // trust.go
 		"/v1/pending":      {http.MethodGet, s.getPending},       // trust.go
 		"/v1/trust/add":    {http.MethodPost, s.postTrustAdd},    // trust.go
@@ -34,6 +34,10 @@ func (s *Server) routes() map[string]route {
 		"/v1/flows":        {http.MethodGet, s.getFlows},         // flows.go
 	}
 }
+
+// noRoute begins the 404 answer to a path the daemon does not serve, which
+// the Client tells apart from a 404 for a name the daemon does not know.
+const noRoute = "control: no route "
 
 // handler dispatches requests to routes and writes every answer as JSON.
 func (s *Server) handler() http.Handler {
@@ -60,7 +64,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, routes map[str
 	rt, ok := routes[r.URL.Path]
 	if !ok {
 		return writeJSON(w, http.StatusNotFound, errorResponse{
-			"control: no route " + r.URL.Path + " (do p2pctl and p2pd versions differ?)"})
+			noRoute + r.URL.Path + " (do p2pctl and p2pd versions differ?)"})
 	}
 	if r.Method != rt.method {
 		w.Header().Set("Allow", rt.method)
@@ -152,14 +156,4 @@ func (s *Server) postPing(ctx context.Context, r *http.Request) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, req.timeout())
 	defer cancel()
 	return s.backend.Ping(ctx, req.Peer)
-}
-
-func (s *Server) postReload(ctx context.Context, r *http.Request) (any, error) {
-	if err := decodeEmptyRequest(r.Body); err != nil {
-		return nil, err
-	}
-	if err := s.backend.Reload(ctx); err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
 }

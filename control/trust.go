@@ -206,10 +206,16 @@ func (c *Client) TrustAdd(ctx context.Context, req TrustAddRequest) (TrustChange
 	return ch, rejected(err)
 }
 
-// TrustRemove asks the daemon to stop trusting the peer name.
+// TrustRemove asks the daemon to stop trusting the peer name. A name the
+// daemon does not trust is refused: a *RejectedError that matches
+// ErrNotFound.
 func (c *Client) TrustRemove(ctx context.Context, name string) (TrustChange, error) {
 	var ch TrustChange
 	err := c.do(ctx, http.MethodPost, "/v1/trust/remove", trustRemoveRequest{Name: name}, &ch)
+	var se *ServerError
+	if errors.As(err, &se) && se.StatusCode == http.StatusNotFound && !strings.HasPrefix(se.Message, noRoute) {
+		return ch, &RejectedError{Err: err}
+	}
 	return ch, rejected(err)
 }
 

@@ -49,8 +49,8 @@ func TestTrustEndpoints(t *testing.T) {
 	if ch, err := c.TrustRemove(ctx, "web1"); err != nil || ch.Closed != 1 || ch.Origin != "config" {
 		t.Errorf("TrustRemove: %+v, %v", ch, err)
 	}
-	if _, err := c.TrustRemove(ctx, "nobody"); !errors.Is(err, control.ErrNotFound) {
-		t.Errorf("TrustRemove of an unknown name: %v, want ErrNotFound", err)
+	if _, err := c.TrustRemove(ctx, "nobody"); !errors.Is(err, control.ErrNotFound) || !errors.As(err, &re) {
+		t.Errorf("TrustRemove of an unknown name: %v, want a RejectedError matching ErrNotFound", err)
 	}
 	ps, err := c.Pending(ctx)
 	if err != nil || len(ps) != 1 || ps[0].AltID != idDB || ps[0].Count != 3 {

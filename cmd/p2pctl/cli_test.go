@@ -131,16 +131,19 @@ func TestConfigFlag(t *testing.T) {
 		t.Errorf("id --config: %q", out)
 	}
 
+	// Giving both is a usage error, which points to --help; a config that
+	// does not load is not: its message says what to fix.
+	const help = "Run 'p2pctl --help' for usage.\n"
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--config", cfg, "--socket", sock, "status"}, "p2pctl: --socket and --config both name the control socket; give one of them\n"},
-		{[]string{"--config", filepath.Join(filepath.Dir(sock), "nope.toml"), "status"}, "create it with `p2pd init --config"},
+		{[]string{"--config", cfg, "--socket", sock, "status"}, "p2pctl: --socket and --config both name the control socket; give one of them\n" + help},
+		{[]string{"--config", filepath.Join(filepath.Dir(sock), "nope.toml"), "status"}, "; create it with `p2pd init --config " + filepath.Join(filepath.Dir(sock), "nope.toml") + "`\n"},
 	} {
 		code, out, errOut := p2pctl(t, c.args...)
-		if code != 2 || out != "" || !strings.Contains(errOut, c.want) {
-			t.Errorf("p2pctl %q: exit %d, stdout %q, stderr %q; want exit 2 and %q", c.args, code, out, errOut, c.want)
+		if code != 2 || out != "" || !strings.HasSuffix(errOut, c.want) {
+			t.Errorf("p2pctl %q: exit %d, stdout %q, stderr %q; want exit 2 and stderr ending %q", c.args, code, out, errOut, c.want)
 		}
 	}
 }
@@ -202,6 +205,30 @@ func TestCompletion(t *testing.T) {
 		code, out, errOut := p2pctl(t, "--socket", "/nonexistent/p2pd.sock", "completion", shell)
 		if code != 0 || errOut != "" || !strings.Contains(out, marker) {
 			t.Errorf("completion %s: exit %d, stderr %q, no %q in the script", shell, code, errOut, marker)
+		}
+	}
+}
+
+// TestPingFlagErrors: a ping flag that is wrong is named, with its value
+// and what it takes; the others are not mentioned.
+func TestPingFlagErrors(t *testing.T) {
+	sock := controltest.Serve(t, fixture())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--timeout", "60s"}, "p2pctl: ping: --timeout 1m0s: must be between 1ms and 50s\n"},
+		{[]string{"--timeout", "0s"}, "p2pctl: ping: --timeout 0s: must be between 1ms and 50s\n"},
+		{[]string{"-i", "-1s"}, "p2pctl: ping: -i/--interval -1s: must not be negative\n"},
+		{[]string{"-c", "0"}, "p2pctl: ping: -c/--count 0: must be at least 1\n"},
+		{[]string{"-c", "abc"}, "p2pctl: ping: -c/--count \"abc\": not a whole number\n"},
+		{[]string{"--count=99999999999999999999"}, "p2pctl: ping: -c/--count \"99999999999999999999\": out of range\n"},
+		{[]string{"--timeout", "5"}, "p2pctl: ping: --timeout \"5\": not a duration; write it like 500ms, 10s or 1m\n"},
+		{[]string{"--until-direct=maybe"}, "p2pctl: ping: --until-direct \"maybe\": want true or false\n"},
+	} {
+		code, out, errOut := p2pctl(t, append([]string{"--socket", sock, "ping", "db"}, c.args...)...)
+		if want := c.want + "Run 'p2pctl --help' for usage.\n"; code != 2 || out != "" || errOut != want {
+			t.Errorf("ping %q: exit %d, stdout %q, stderr %q; want exit 2 and %q", c.args, code, out, errOut, want)
 		}
 	}
 }

@@ -6,7 +6,8 @@
 //
 // It prints aligned tables for people and, with --json, the same data as JSON
 // for programs. Exit codes: 0 ok, 1 runtime failure (no daemon, daemon
-// error), 2 usage error.
+// error), 2 usage error (with a pointer to --help), a trust change the
+// daemon refused, or a --config file that does not load.
 package main
 
 import (
@@ -16,11 +17,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/p2pd/p2pd/control"
 	"github.com/p2pd/p2pd/internal/buildinfo"
@@ -59,14 +62,22 @@ func (a *app) client() *control.Client { return control.NewClient(a.socket) }
 type exitError struct {
 	code int
 	err  error
+	// usage: the command line itself is wrong, and p2pctl points to
+	// --help. A refused change or a config that does not load exits 2
+	// too, but its message says what to fix.
+	usage bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func usageError(format string, args ...any) error {
-	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...), usage: true}
 }
+
+// refusal exits 2 without the pointer to --help: the daemon refused a
+// change, or a config file does not load; err says why.
+func refusal(err error) error { return &exitError{code: exitUsage, err: err} }
 
 // action adapts a subcommand body to cobra, marking its errors as runtime
 // failures unless they already carry an exit code.
@@ -75,7 +86,7 @@ func (a *app) action(fn func(ctx context.Context, args []string) error) func(*co
 		err := fn(cmd.Context(), args)
 		var ee *exitError
 		if err != nil && !errors.As(err, &ee) {
-			err = &exitError{exitFailure, err}
+			err = &exitError{code: exitFailure, err: err}
 		}
 		return err
 	}
@@ -92,17 +103,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	code := exitUsage
+	code, usage := exitUsage, true // cobra's own errors are usage errors
 	var ee *exitError
 	if errors.As(err, &ee) {
-		code = ee.code
+		code, usage = ee.code, ee.usage
 	}
 	msg := err.Error()
 	if !strings.HasPrefix(msg, "p2pctl: ") {
 		msg = "p2pctl: " + msg
 	}
 	fmt.Fprintln(stderr, msg)
-	if code == exitUsage {
+	if usage {
 		fmt.Fprintln(stderr, "Run 'p2pctl --help' for usage.")
 	}
 	return code
@@ -121,6 +132,7 @@ func newRoot(a *app) *cobra.Command {
 			return usageError("missing subcommand")
 		},
 	}
+	root.SetFlagErrorFunc(flagError)
 	root.Version = buildinfo.Text("p2pctl")
 	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentPreRunE = a.prepare
@@ -137,4 +149,35 @@ func newRoot(a *app) *cobra.Command {
 	)
 	root.AddCommand(trustCmd(a), inviteCmd(a), pendingCmd(a)) // trust.go, invite.go, pending.go
 	return root
+}
+
+// flagError says which flag value does not parse, and what the flag takes,
+// instead of pflag's `invalid argument "abc" for "-c, --count" flag:
+// strconv.ParseInt: parsing "abc": invalid syntax`. Other flag errors
+// (unknown flag, missing value) are cobra's as they are. All are usage
+// errors.
+func flagError(cmd *cobra.Command, err error) error {
+	var ive *pflag.InvalidValueError
+	if !errors.As(err, &ive) {
+		return err
+	}
+	f := ive.GetFlag()
+	name := "--" + f.Name
+	if f.Shorthand != "" {
+		name = "-" + f.Shorthand + "/--" + f.Name
+	}
+	var what string
+	switch typ := f.Value.Type(); {
+	case errors.Is(err, strconv.ErrRange):
+		what = "out of range"
+	case strings.HasPrefix(typ, "int") || strings.HasPrefix(typ, "uint"):
+		what = "not a whole number"
+	case typ == "duration":
+		what = "not a duration; write it like 500ms, 10s or 1m"
+	case typ == "bool":
+		what = "want true or false"
+	default:
+		what = ive.Unwrap().Error()
+	}
+	return usageError("%s: %s %q: %s", cmd.Name(), name, ive.GetValue(), what)
 }

@@ -201,6 +201,30 @@ func TestReloadFailure(t *testing.T) {
 	}
 }
 
+// TestReloadRestartNeeded: reload says which changes wait for a restart,
+// and prints the new config's warnings on stderr.
+func TestReloadRestartNeeded(t *testing.T) {
+	b := fixture()
+	b.ReloadResult = control.ReloadResult{RestartNeeded: []string{"node", "metrics"}, Warnings: []string{"config: a warning"}}
+	sock := controltest.Serve(t, b)
+	code, out, errOut := p2pctl(t, "--socket", sock, "reload")
+	if want := "configuration reloaded; [node] and [metrics] changes take effect after a restart of p2pd\n"; code != 0 || out != want ||
+		errOut != "warning: config: a warning\n" {
+		t.Errorf("reload: exit %d, stdout %q, stderr %q; want 0, %q and the warning", code, out, errOut, want)
+	}
+	b = fixture()
+	b.ReloadResult = control.ReloadResult{RestartNeeded: []string{"metrics"}, Warnings: []string{"config: a warning"}}
+	sock = controltest.Serve(t, b)
+	if code, out, _ := p2pctl(t, "--socket", sock, "reload"); code != 0 ||
+		out != "configuration reloaded; [metrics] changes take effect after a restart of p2pd\n" {
+		t.Errorf("reload: exit %d, stdout %q", code, out)
+	}
+	want := "{\n  \"reloaded\": true,\n  \"restart_needed\": [\n    \"metrics\"\n  ],\n  \"warnings\": [\n    \"config: a warning\"\n  ]\n}\n"
+	if out := mustRun(t, "--socket", sock, "--json", "reload"); out != want {
+		t.Errorf("--json reload printed %q, want %q", out, want)
+	}
+}
+
 func TestNotRunning(t *testing.T) {
 	sock := controltest.SocketPath(t)
 	for _, cmd := range []string{"status", "peers", "sessions", "services", "forwards", "reload", "id", "ping"} {

@@ -50,11 +50,13 @@ func pingCmd(a *app) *cobra.Command {
 }
 
 func (a *app) ping(ctx context.Context, peer string, f pingFlags) error {
-	if f.count < 1 {
-		return usageError("ping: --count must be at least 1, not %d", f.count)
-	}
-	if f.interval < 0 || f.timeout <= 0 || f.timeout > control.MaxPingTimeout {
-		return usageError("ping: --interval must not be negative and --timeout must be between 1ms and %v", control.MaxPingTimeout)
+	switch {
+	case f.count < 1:
+		return usageError("ping: -c/--count %d: must be at least 1", f.count)
+	case f.interval < 0:
+		return usageError("ping: -i/--interval %v: must not be negative", f.interval)
+	case f.timeout < time.Millisecond || f.timeout > control.MaxPingTimeout:
+		return usageError("ping: --timeout %v: must be between 1ms and %v", f.timeout, control.MaxPingTimeout)
 	}
 	c := a.client()
 	ndjson := json.NewEncoder(a.out) // compact: one object per line

@@ -43,7 +43,8 @@ func offline(cmd *cobra.Command) bool {
 // node.control_socket, a relative path taken from the config file's
 // directory and P2PD_NODE_CONTROL_SOCKET applied, exactly as `p2pd run
 // --config FILE` reads it. A config that does not load is a usage error
-// (exit 2) with config's message, which names the file and the fix.
+// (exit 2) with config's message, which names the file and the fix (and
+// no pointer to --help: the command line is right).
 func (a *app) resolveSocket(cmd *cobra.Command) error {
 	if a.config == "" {
 		return nil
@@ -53,7 +54,7 @@ func (a *app) resolveSocket(cmd *cobra.Command) error {
 	}
 	cfg, err := config.Load(a.config)
 	if err != nil {
-		return &exitError{exitUsage, err}
+		return refusal(err)
 	}
 	a.socket = cfg.Node.ControlSocket
 	return nil

@@ -27,7 +27,7 @@ func defaultSocket(getenv func(string) string) string {
 // finding no daemon is.
 func checkSocket(path string) error {
 	if err := control.CheckSocket(path); err != nil {
-		return &exitError{exitFailure, err}
+		return &exitError{code: exitFailure, err: err}
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func trustRmCmd(a *app) *cobra.Command {
 func trustError(err error) error {
 	var re *control.RejectedError
 	if errors.As(err, &re) {
-		return &exitError{exitUsage, err}
+		return refusal(err)
 	}
 	return err
 }

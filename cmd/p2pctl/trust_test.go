@@ -32,17 +32,22 @@ func TestTrustCommands(t *testing.T) {
 	if added := b.Added(); len(added) != 1 || added[0].Peer != idWeb {
 		t.Errorf("the daemon saw %+v: want the ID with the whitespace trimmed", added)
 	}
-	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "add", "db", idDB); code != 2 || !strings.Contains(errOut, "already trusted") {
-		t.Errorf("trust add of a taken name: exit %d, %q; want 2 and the daemon's reason", code, errOut)
+	// A refusal exits 2 with the daemon's reason alone; a wrong command line
+	// exits 2 and points to --help.
+	const help = "Run 'p2pctl --help' for usage.\n"
+	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "add", "db", idDB); code != 2 ||
+		errOut != "p2pctl: trust: a peer named \"db\" is already trusted\n" {
+		t.Errorf("trust add of a taken name: exit %d, %q; want 2 and the daemon's reason alone", code, errOut)
 	}
-	if code, _, _ := p2pctl(t, "--socket", sock, "trust", "add", "only-a-name"); code != 2 {
-		t.Errorf("trust add with one argument: exit %d, want 2", code)
+	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "add", "only-a-name"); code != 2 || !strings.HasSuffix(errOut, "got 1 arguments\n"+help) {
+		t.Errorf("trust add with one argument: exit %d, %q; want 2 and the pointer to --help", code, errOut)
 	}
 	out = mustRun(t, "--socket", sock, "trust", "rm", "web1")
 	if !strings.HasPrefix(out, "removed web1; it was allowed to: files, pg\n") || !strings.Contains(out, "config file, which is unchanged") {
 		t.Errorf("trust rm printed %q", out)
 	}
-	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "rm", "nobody"); code != 1 || !strings.Contains(errOut, `no trusted peer "nobody"`) {
+	if code, _, errOut := p2pctl(t, "--socket", sock, "trust", "rm", "nobody"); code != 2 || !strings.Contains(errOut, `no trusted peer "nobody"`) ||
+		strings.Contains(errOut, help) {
 		t.Errorf("trust rm of an unknown peer: exit %d, %q", code, errOut)
 	}
 	rowsMatch(t, mustRun(t, "--socket", sock, "pending"),

@@ -108,7 +108,10 @@ func (b backend) Ping(ctx context.Context, peer string) (control.PingResult, err
 	return res, nil
 }
 
-func (b backend) Reload(context.Context) error { return b.d.reload() }
+func (b backend) Reload(context.Context) error {
+	_, err := b.d.reload()
+	return err
+}
 
 // notFound marks err as control.ErrNotFound for the control API's status
 // while its text stays err's own sentence.

@@ -67,7 +67,7 @@ func readKey(cfg *config.Config) (identity.PrivateKey, error) {
 		if cfg.Path != "" {
 			fix += " --config " + cfg.Path
 		}
-		return identity.PrivateKey{}, usageError{fmt.Errorf("no key at %s; make one with: %s: %w", cfg.Node.KeyFile, fix, fs.ErrNotExist)}
+		return identity.PrivateKey{}, usageError{fmt.Errorf("no key at %s (%w); make one with: %s", cfg.Node.KeyFile, fs.ErrNotExist, fix)}
 	default:
 		return identity.PrivateKey{}, keyFileError(err)
 	}

@@ -31,8 +31,11 @@ type daemon struct {
 	disc *discovery.Discovery // nil without discovery
 	sd   notifier             // systemd notifications; no-op outside a Type=notify unit
 
-	mu  sync.Mutex // serialises reloads and guards cfg
+	mu  sync.Mutex // serialises reloads and guards cfg and started
 	cfg *config.Config
+	// started is the config the daemon started with, for the tables a
+	// reload does not apply (reload.go); the first reload sets it.
+	started *config.Config
 }
 
 func runDaemon(ctx context.Context, path string) error {
@@ -173,7 +176,7 @@ func (d *daemon) reloadOnHUP(ctx context.Context) {
 	for {
 		select {
 		case <-hup:
-			if err := d.reload(); err != nil {
+			if _, err := d.reload(); err != nil {
 				d.log.Error("reload failed; running config unchanged", "err", err)
 			}
 		case <-ctx.Done():
@@ -184,8 +187,8 @@ func (d *daemon) reloadOnHUP(ctx context.Context) {
 
 // reload applies a new trust list, services and forwards at once. A config
 // that fails to load or validate, or a forward that cannot listen, changes
-// nothing.
-func (d *daemon) reload() error {
+// nothing. The result names what it left for a restart (reload.go).
+func (d *daemon) reload() (control.ReloadResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.reloadLocked()
@@ -193,39 +196,40 @@ func (d *daemon) reload() error {
 
 // reloadLocked is reload with d.mu held: a trust change (trust.go) holds it
 // from reading the trust file to applying the new one.
-func (d *daemon) reloadLocked() error {
+func (d *daemon) reloadLocked() (control.ReloadResult, error) {
 	d.notify(d.sd.reloading())
 	defer func() { d.notify(d.sd.ready()) }()
 	cfg, err := loadConfig(d.path)
 	if err != nil {
-		return err
+		return control.ReloadResult{}, err
 	}
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
 	}
 	if err := d.fwd.Apply(forwards(cfg)); err != nil {
-		return err
+		return control.ReloadResult{}, err
 	}
 	if err := d.prx.Apply(proxyConfig(cfg)); err != nil {
 		d.fwd.Apply(forwards(d.cfg))
-		return err
+		return control.ReloadResult{}, err
 	}
 	peers, services := p2pd.Trust(cfg)
 	if err := d.node.Apply(peers, services); err != nil {
 		d.fwd.Apply(forwards(d.cfg))
 		d.prx.Apply(proxyConfig(d.cfg))
-		return err
+		return control.ReloadResult{}, err
 	}
 	if d.disc != nil {
 		d.disc.Reload()
 	}
-	if fmt.Sprint(cfg.Node) != fmt.Sprint(d.cfg.Node) {
-		d.log.Warn("reload: [node] changes take effect after a restart")
+	if d.started == nil {
+		d.started = d.cfg
 	}
-	if cfg.Metrics != d.cfg.Metrics {
-		d.log.Warn("reload: [metrics] changes take effect after a restart")
+	res := control.ReloadResult{RestartNeeded: restartNeeded(d.started, cfg), Warnings: cfg.Warnings}
+	for _, t := range res.RestartNeeded {
+		d.log.Warn("reload: [" + t + "] changes take effect after a restart")
 	}
 	d.cfg = cfg
 	d.log.Info("reloaded", "peers", len(peers), "services", len(services), "forwards", len(cfg.Forwards))
-	return nil
+	return res, nil
 }

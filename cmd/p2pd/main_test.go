@@ -147,11 +147,18 @@ service = "postgres"
 
 	writeConfig(t, path, "")
 	os.Remove(key)
-	fail("no key", "no key at "+key+"; make one with: p2pd init --config "+path)
+	fail("no key", "p2pd: no key at "+key+" (file does not exist); make one with: p2pd init --config "+path+"\n")
 
 	code, out, errOut = p2pdCmd(t, "check", "--config", filepath.Join(filepath.Dir(path), "missing.toml"))
 	if code != 2 || out != "" || !strings.Contains(errOut, "p2pd init --config") {
 		t.Errorf("check of a missing file: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	dir := filepath.Dir(path)
+	code, out, errOut = p2pdCmd(t, "check", "--config", dir)
+	want := "p2pd: config: " + dir + " is a directory, not a regular file; point --config at the config file in it, e.g. " + path + "\n"
+	if code != 2 || out != "" || errOut != want {
+		t.Errorf("check of a directory: exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out, errOut, want)
 	}
 }
 
@@ -211,7 +218,7 @@ func TestIDMissingKey(t *testing.T) {
 	path := filepath.Join(dir, "p2pd.toml")
 	writeConfig(t, path, "")
 	code, out, errOut := p2pdCmd(t, "id", "--config", path)
-	want := "p2pd: no key at " + filepath.Join(dir, "identity.key") + "; make one with: p2pd init --config " + path + ": file does not exist\n"
+	want := "p2pd: no key at " + filepath.Join(dir, "identity.key") + " (file does not exist); make one with: p2pd init --config " + path + "\n"
 	if code != 2 || out != "" || errOut != want {
 		t.Errorf("id without a key: exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out, errOut, want)
 	}

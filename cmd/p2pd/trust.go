@@ -124,12 +124,18 @@ func (d *daemon) trustRemove(name string) (control.TrustChange, error) {
 	}
 	p, ok := cfg.PeerByName(name)
 	if !ok {
-		return control.TrustChange{}, fmt.Errorf("trust: no trusted peer %q (p2pctl peers lists them): %w", name, control.ErrNotFound)
+		return control.TrustChange{}, notFound{noSuchPeer(cfg, name)}
 	}
 	from := cfg.PeerOrigin(name)
 	if i := slices.IndexFunc(m.Peers, func(mp config.ManagedPeer) bool { return mp.Name == name }); i >= 0 {
 		m.Peers = slices.Delete(m.Peers, i, i+1)
 	} else {
+		// A removal of this name or ID still in the file masks nothing (the
+		// config file's entry has changed since, or it would not be
+		// trusted): this one replaces it.
+		m.Removed = slices.DeleteFunc(m.Removed, func(r config.RemovedPeer) bool {
+			return strings.EqualFold(r.Name, p.Name) || r.ID == p.ID
+		})
 		m.Removed = append(m.Removed, config.RemovedPeer{Name: p.Name, ID: p.ID})
 	}
 	allowed := allowedTo(cfg, name)
@@ -147,6 +153,37 @@ func (d *daemon) trustRemove(name string) (control.TrustChange, error) {
 		Allowed: allowed, TrustFile: path, Closed: sessions}, nil
 }
 
+// maxNamesListed bounds the peer names an error lists.
+const maxNamesListed = 10
+
+// noSuchPeer says that cfg trusts no peer name, and what it trusts instead.
+func noSuchPeer(cfg *config.Config, name string) error {
+	for _, p := range cfg.Peers {
+		if strings.EqualFold(p.Name, name) {
+			return fmt.Errorf("trust: no trusted peer %q; did you mean %q? (names are case-sensitive)", name, p.Name)
+		}
+	}
+	for _, r := range cfg.Managed.Removed {
+		if r.Name == name {
+			return fmt.Errorf("trust: no trusted peer %q: it was removed already (recorded in %s); p2pctl trust add %s %s trusts it again",
+				name, cfg.TrustPath(), name, r.ID)
+		}
+	}
+	if len(cfg.Peers) == 0 {
+		return fmt.Errorf("trust: no trusted peer %q: this node trusts no peer yet", name)
+	}
+	var names []string
+	for _, p := range cfg.Peers {
+		names = append(names, p.Name)
+	}
+	slices.Sort(names)
+	list := strings.Join(names, ", ")
+	if len(names) > maxNamesListed {
+		list = fmt.Sprintf("%s and %d more", strings.Join(names[:maxNamesListed], ", "), len(names)-maxNamesListed)
+	}
+	return fmt.Errorf("trust: no trusted peer %q; the trusted peers are %s (p2pctl peers lists them)", name, list)
+}
+
 // applyManaged writes m as the trust file and reloads. d.mu is held. When
 // the reload fails, the trust file is put back as it was.
 func (d *daemon) applyManaged(path string, m config.Managed) error {
@@ -158,7 +195,7 @@ func (d *daemon) applyManaged(path string, m config.Managed) error {
 	if err := config.WriteManaged(path, m); err != nil {
 		return err
 	}
-	rerr := d.reloadLocked()
+	_, rerr := d.reloadLocked()
 	if rerr == nil {
 		return nil
 	}

@@ -33,6 +33,8 @@ type Backend struct {
 	PingRTTMillis float64
 	// ReloadErr, if set, is returned by Reload.
 	ReloadErr error
+	// ReloadResult is what ReloadReport returns when ReloadErr is nil.
+	ReloadResult control.ReloadResult
 
 	mu      sync.Mutex // guards reloads, pinged and Trust.added
 	reloads int
@@ -108,6 +110,15 @@ func (b *Backend) Reload(context.Context) error {
 	defer b.mu.Unlock()
 	b.reloads++
 	return b.ReloadErr
+}
+
+// ReloadReport counts the call, as Reload does, and returns ReloadResult
+// or ReloadErr.
+func (b *Backend) ReloadReport(ctx context.Context) (control.ReloadResult, error) {
+	if err := b.Reload(ctx); err != nil {
+		return control.ReloadResult{}, err
+	}
+	return b.ReloadResult, nil
 }
 
 // Reloads returns how many times Reload was called.
