@@ -157,7 +157,7 @@ func dialCause(err error) string {
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return "host is unreachable"
 	case errors.As(err, &closeErr) && closeErr.Code == transport.CodeRefused:
-		return "the peer refused the handshake (does its [[peers]] list this node's ID?)"
+		return "the peer refused the handshake (does its [[peers]] list this node's ID, and is this its ID?)"
 	case errors.Is(err, transport.ErrHandshake):
 		return "handshake failed (is this the peer's ID? " + oneLine(err) + ")"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

@@ -55,10 +55,11 @@ func handshakeResult(err error) string {
 	var idle *quic.IdleTimeoutError
 	var hsTimeout *quic.HandshakeTimeoutError
 	var ne net.Error
+	var ce *CloseError
 	switch {
 	case err == nil:
 		return HandshakeOK
-	case errors.Is(err, ErrUntrusted):
+	case errors.Is(err, ErrUntrusted), errors.As(err, &ce) && ce.Remote && ce.Code == CodeRefused:
 		return HandshakeUntrusted
 	case errors.As(err, &appErr): // before net.ErrClosed, which it matches
 		switch {

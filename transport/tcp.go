@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -59,6 +60,12 @@ func (e *Endpoint) initiateTCP(ctx context.Context, c net.Conn, id identity.Peer
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	res, info, err := e.noiseInitiate(e.tcpNoiseConfig(), c, id, lane)
+	if errors.Is(err, io.EOF) {
+		// A responder closes without a byte for every refusal (a key it
+		// does not trust, a message 1 not for its key, a full budget), the
+		// TCP form of QUIC's CodeRefused.
+		err = fmt.Errorf("%w (%w)", err, &CloseError{Code: CodeRefused, Remote: true})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -130,8 +130,12 @@ func TestTCPSessionRefused(t *testing.T) {
 	}
 	defer b.Close()
 	a := newEndpoint(t, ka, trustOnly(t, kb))
-	if _, err := a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String()); !errors.Is(err, ErrHandshake) {
-		t.Fatalf("untrusted dial: %v, want ErrHandshake", err)
+	_, err = a.DialTCP(ctx, kb.PeerID(), b.TCPAddrs()[0].String())
+	if !errors.Is(err, ErrHandshake) || !isRefused(err) {
+		t.Fatalf("untrusted dial: %v, want ErrHandshake and a remote close with CodeRefused, as on QUIC", err)
+	}
+	if got := handshakeResult(err); got != HandshakeUntrusted {
+		t.Fatalf("the refused TCP dial counts as %q; want %q", got, HandshakeUntrusted)
 	}
 	acceptNone(t, b, 200*time.Millisecond)
 }
