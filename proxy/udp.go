@@ -58,13 +58,14 @@ const (
 
 // Datagram drop reasons the proxy adds to a flow's own (FlowStats.Dropped).
 const (
-	DropDialFailed = "dial_failed"  // queued while the flow's dial failed
-	DropSendQueue  = "send_queue"   // the flow's send queue was full
-	DropFlowCap    = "flow_cap"     // a new client over the listener's cap
-	DropNotP2P     = "not_p2p"      // SOCKS5: a destination outside .p2p
-	DropBadHeader  = "bad_header"   // SOCKS5: a malformed UDP request header
-	DropFragmented = "fragmented"   // SOCKS5: fragments are not reassembled
-	DropForeign    = "foreign_addr" // SOCKS5: from an address not the client's
+	DropDialFailed  = "dial_failed"  // queued while the flow's dial failed
+	DropSendQueue   = "send_queue"   // the flow's send queue was full
+	DropFlowCap     = "flow_cap"     // a new client over the listener's cap
+	DropNotP2P      = "not_p2p"      // SOCKS5: a destination outside .p2p
+	DropBadHeader   = "bad_header"   // SOCKS5: a malformed UDP request header
+	DropFragmented  = "fragmented"   // SOCKS5: fragments are not reassembled
+	DropForeign     = "foreign_addr" // SOCKS5: from an address not the client's
+	DropReplyFailed = "reply_failed" // a reply the socket would not send to the client (SOCKS5: over 65,507 bytes with its header)
 )
 
 const (
@@ -77,7 +78,7 @@ const (
 	// all forwards and SOCKS5 associations together: without it, flows
 	// whose dials hang could hold 1 MiB each, 8,192 flows a forward.
 	maxUDPQueued = 64 << 20
-	minIdleSweep       = 50 * time.Millisecond
+	minIdleSweep = 50 * time.Millisecond
 )
 
 // FlowStats is one local UDP flow and its counters.
@@ -145,7 +146,7 @@ type muxFlow struct {
 	last          atomic.Int64
 	flow          atomic.Pointer[Flow]
 
-	sent, received, dialFailed, sendQueue atomic.Uint64
+	sent, received, dialFailed, sendQueue, replyFailed atomic.Uint64
 
 	qmu    sync.Mutex // guards queued and ended against enqueue
 	queued int64      // bytes in out
@@ -345,7 +346,9 @@ func (m *flowMux) receive(mf *muxFlow, fl Flow) {
 		}
 		mf.received.Add(1)
 		mf.touch()
-		m.pc.WriteToUDPAddrPort(d, mf.key.client)
+		if _, err := m.pc.WriteToUDPAddrPort(d, mf.key.client); err != nil && !errors.Is(err, net.ErrClosed) {
+			mf.replyFailed.Add(1)
+		}
 	}
 }
 
@@ -390,7 +393,7 @@ func (m *flowMux) stats() []FlowStats {
 				st.Dropped[k] = v
 			}
 		}
-		for k, c := range map[string]*atomic.Uint64{DropDialFailed: &mf.dialFailed, DropSendQueue: &mf.sendQueue} {
+		for k, c := range map[string]*atomic.Uint64{DropDialFailed: &mf.dialFailed, DropSendQueue: &mf.sendQueue, DropReplyFailed: &mf.replyFailed} {
 			if v := c.Load(); v > 0 {
 				st.Dropped[k] = v
 			}

@@ -240,6 +240,20 @@ func TestSOCKS5UDPAssociate(t *testing.T) {
 	if got := udpRoundTrip(t, c, relay, socksUDP("uecho.db.p2p", big)); !bytes.Equal(got, socksUDP("uecho.db.p2p", append([]byte("uecho:"), big...))) {
 		t.Fatalf("3,000-byte datagram: %d bytes back", len(got))
 	}
+	// The largest datagram a client can send draws a reply that is 6 bytes
+	// too long for UDP with its header: it is counted, not lost unseen.
+	huge := bytes.Repeat([]byte("h"), 65507-len(socksUDP("uecho.db.p2p", nil)))
+	if _, err := c.WriteToUDPAddrPort(socksUDP("uecho.db.p2p", huge), relay); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the reply too large to send to be counted", func() bool {
+		for _, f := range s.Flows() {
+			if f.Dropped[proxy.DropReplyFailed] == 1 {
+				return true
+			}
+		}
+		return false
+	})
 	if n := o.flows.Load(); n != 2 {
 		t.Fatalf("%d flows for two destinations", n)
 	}
