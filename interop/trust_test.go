@@ -308,7 +308,7 @@ func TestTrustRemoveMidTransfer(t *testing.T) {
 		_, _, ok := pendingFor(t, a, b.id)
 		return ok
 	})
-	if _, stderr, code := a.ctlExit("trust", "rm", "nobody"); code != 1 || !strings.Contains(stderr, `no trusted peer "nobody"`) {
+	if _, stderr, code := a.ctlExit("trust", "rm", "nobody"); code != 2 || !strings.Contains(stderr, `no trusted peer "nobody"; the trusted peers are`) {
 		t.Errorf("trust rm of an unknown name: exit %d, %q", code, stderr)
 	}
 }
