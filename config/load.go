@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"unicode"
 
+	"github.com/p2pd/p2pd/identity"
 	"github.com/spf13/viper"
 )
 
@@ -57,7 +58,7 @@ func readFile(path string, fix func(dir bool) string) ([]byte, error) {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("config: %s is a %s, not a regular file; %s", path, fileKind(fi.Mode()), fix(fi.IsDir()))
+		return nil, fmt.Errorf("config: %s is a %s, not a regular file; %s", path, identity.FileKind(fi.Mode()), fix(fi.IsDir()))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
@@ -67,26 +68,6 @@ func readFile(path string, fix func(dir bool) string) ([]byte, error) {
 		return nil, fmt.Errorf("config: %s: file is larger than %d bytes; is it the right file?", path, maxFileSize)
 	}
 	return data, nil
-}
-
-// fileKind names the type of a file that is not a regular file.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeDir != 0:
-		return "directory"
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	default:
-		return "special file"
-	}
 }
 
 // load builds the Config from the file's bytes (path "" = no file) and the environment.

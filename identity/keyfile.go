@@ -165,7 +165,7 @@ func openKeyFile(path string) (*os.File, error) {
 func checkKeyFile(path string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
 		return errorf(ErrKeyFileFormat, "identity: key file %s is a %s, not a regular file; point key_file at the real key file",
-			path, fileKind(fi.Mode()))
+			path, FileKind(fi.Mode()))
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		if euid := os.Geteuid(); int(st.Uid) != euid {
@@ -189,8 +189,9 @@ func checkKeyFile(path string, fi fs.FileInfo) error {
 	return nil
 }
 
-// fileKind names the type of a file that is not a regular file.
-func fileKind(m fs.FileMode) string {
+// FileKind names the type of a file that is not a regular file, for
+// messages such as "X is a directory, not a regular file".
+func FileKind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeDir != 0:
 		return "directory"
