@@ -7,17 +7,10 @@ import (
 	"time"
 
 	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/p2pd/p2pd/node"
 	"github.com/p2pd/p2pd/transport"
 )
-
-// heapInUse is the live heap after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
-}
 
 // TestTrustedPeerStreamFlood: a trusted peer with access to nothing opens
 // thousands of streams that never send a header, on new sessions again and
@@ -48,7 +41,7 @@ func TestTrustedPeerStreamFlood(t *testing.T) {
 	}
 	defer flood.Close()
 
-	heap0, gr0 := heapInUse(), runtime.NumGoroutine()
+	heap0, gr0 := testnet.HeapInUse(), runtime.NumGoroutine()
 	const sessions, perSession = 6, 1500
 	var peakGoroutines int
 	var sess []*transport.Session
@@ -71,7 +64,7 @@ func TestTrustedPeerStreamFlood(t *testing.T) {
 		}
 		peakGoroutines = max(peakGoroutines, runtime.NumGoroutine())
 	}
-	grown := int64(heapInUse()) - int64(heap0)
+	grown := int64(testnet.HeapInUse()) - int64(heap0)
 	t.Logf("%d sessions × %d header-less streams: heap +%d MiB (both ends, this process), goroutines %d → peak %d",
 		sessions, perSession, grown>>20, gr0, peakGoroutines)
 	if echo.Accepted() != 1+sessions {

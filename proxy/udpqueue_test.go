@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/p2pd/p2pd/internal/testnet"
 )
 
 // hangingDialer's dials wait until their context ends.
@@ -120,13 +121,7 @@ func TestUDPIdleFlowCost(t *testing.T) {
 	d := &quietDialer{}
 	m := newFlowMux(context.Background(), pc, "test", d, time.Minute, 0, 10_000, slog.New(slog.DiscardHandler))
 	defer m.close()
-	heap := func() uint64 {
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapInuse
-	}
-	before := heap()
+	before := testnet.HeapInUse()
 	const flows = 2000
 	dest := func() (string, string, []byte, error) { return "db", "dns", nil, nil }
 	for i := range flows {
@@ -138,7 +133,7 @@ func TestUDPIdleFlowCost(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond) // every flow's receive goroutine waiting
-	perFlow := (int64(heap()) - int64(before)) / flows
+	perFlow := (int64(testnet.HeapInUse()) - int64(before)) / flows
 	t.Logf("%d idle flows: %d bytes each", flows, perFlow)
 	if perFlow > 16<<10 {
 		t.Fatalf("an idle flow costs %d bytes of heap; want under 16 KiB", perFlow)

@@ -107,15 +107,12 @@ func TestFlows(t *testing.T) {
 	}
 }
 
-// TestFlowPeerClose: a flow whose peer closes it ends with io.EOF after the
-// datagrams already queued were read.
-func TestFlowPeerClose(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sa, sb, _, _ := sessionPair(t, ctx)
+// acceptOneFlow accepts the next stream on s as a flow, answers it and
+// hands the flow over.
+func acceptOneFlow(ctx context.Context, s *Session) <-chan *Flow {
 	accepted := make(chan *Flow, 1)
 	go func() {
-		st, err := sb.AcceptStream(ctx)
+		st, err := s.AcceptStream(ctx)
 		if err != nil {
 			return
 		}
@@ -127,6 +124,16 @@ func TestFlowPeerClose(t *testing.T) {
 		st.Respond(StatusOK)
 		accepted <- f
 	}()
+	return accepted
+}
+
+// TestFlowPeerClose: a flow whose peer closes it ends with io.EOF after the
+// datagrams already queued were read.
+func TestFlowPeerClose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sa, sb, _, _ := sessionPair(t, ctx)
+	accepted := acceptOneFlow(ctx, sb)
 	f, err := sa.OpenFlow(ctx, "x", time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -236,20 +243,7 @@ func TestFlowQueueBound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sa, sb := tcpSessionPair(t, ctx)
-	accepted := make(chan *Flow, 1)
-	go func() {
-		st, err := sb.AcceptStream(ctx)
-		if err != nil {
-			return
-		}
-		req, _ := st.ReadRequest(time.Second)
-		f, err := st.AcceptFlow(req)
-		if err != nil {
-			return
-		}
-		st.Respond(StatusOK)
-		accepted <- f
-	}()
+	accepted := acceptOneFlow(ctx, sb)
 	f, err := sa.OpenFlow(ctx, "x", time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pd/p2pd/internal/testnet"
 	"github.com/quic-go/quic-go"
 )
 
@@ -34,14 +35,6 @@ func openAll(t *testing.T, conn *quic.Conn) int {
 	return n
 }
 
-// heapInUse is the live heap after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
-}
-
 // TestPreAuthStreamFloodResponder: clients that complete QUIC, write a byte
 // of the handshake stream and then open every stream they may, the highest
 // ID included, never sending message 1, get at most StreamsPerConn streams;
@@ -51,7 +44,7 @@ func TestPreAuthStreamFloodResponder(t *testing.T) {
 	defer cancel()
 	kb := newKey(t)
 	b := newEndpoint(t, kb, trustOnly(t))
-	before, goroutines := heapInUse(), runtime.NumGoroutine()
+	before, goroutines := testnet.HeapInUse(), runtime.NumGoroutine()
 	const conns = 16
 	var opened int
 	for range conns {
@@ -63,7 +56,7 @@ func TestPreAuthStreamFloodResponder(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // the frames arrive
-	grown := int64(heapInUse()) - int64(before)
+	grown := int64(testnet.HeapInUse()) - int64(before)
 	t.Logf("%d unauthenticated connections, %d streams each: heap +%d KiB (both ends, this process), goroutines %d → %d",
 		conns, opened, grown>>10, goroutines, runtime.NumGoroutine())
 	// Both ends live in this process: 16 connections and their streams on

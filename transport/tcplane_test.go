@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/p2pd/p2pd/identity"
+	"github.com/p2pd/p2pd/internal/testnet"
 )
 
 // tcpEndpoints makes two endpoints with TCP listeners on loopback that
@@ -320,13 +321,7 @@ func TestTCPSessionBufferBound(t *testing.T) {
 			})
 		}
 	}()
-	heap := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapInuse
-	}
-	before := heap()
+	before := testnet.HeapInUse()
 	full := bytes.Repeat([]byte{0xa5}, window-4096) // the request header took a little
 	opened := 0
 	for opened < tries {
@@ -344,7 +339,7 @@ func TestTCPSessionBufferBound(t *testing.T) {
 		}
 		opened++
 	}
-	grew := int64(heap()) - int64(before)
+	grew := int64(testnet.HeapInUse()) - int64(before)
 	t.Logf("%d streams each holding %d KiB unread; heap grew by %d MiB", opened, window>>10, grew>>20)
 	if opened == tries {
 		t.Fatalf("the session took all %d streams; want a cap", opened)
