@@ -58,13 +58,32 @@ func (t streamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, answered, err := t.exchange(req, cs, oc)
 		// A kept stream may have been closed by the target while idle.
-		// Like net/http's Transport, send a request without a body again
-		// on a new stream if the old one gave no answer at all.
-		if err != nil && reused && first && !answered && req.Body == nil {
+		// Like net/http's Transport, send the request again on a new
+		// stream if the old one gave no answer at all, but only a request
+		// that may be carried out twice.
+		if err != nil && reused && first && !answered && replayable(req) {
 			continue
 		}
 		return resp, err
 	}
+}
+
+// replayable reports whether req may be sent again after a stream that
+// may have carried it ended without an answer: the target may have run it
+// before the stream broke. It is net/http's rule (Request.isReplayable): no
+// body (a body is gone once read), and an idempotent method or an
+// Idempotency-Key header; a DELETE or a POST is sent once.
+func replayable(req *http.Request) bool {
+	if req.Body != nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
 }
 
 // take returns cs's stream if it goes to tg, or closes it and opens one.

@@ -1,0 +1,133 @@
+package proxy_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/p2pd/p2pd/proxy"
+)
+
+// scriptService is a service target that is a raw TCP server on loopback
+// whose every connection runs handle: for answers that a real HTTP server
+// would not give. handle gets the connection's number, from 1. Cleanup
+// closes the listener and every connection, and waits for the handlers.
+type scriptService struct {
+	ln    net.Listener
+	n     atomic.Int64 // connections accepted
+	mu    sync.Mutex   // guards conns
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func newScriptService(t *testing.T, handle func(n int64, c net.Conn, br *bufio.Reader)) *scriptService {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := &scriptService{ln: ln}
+	ss.wg.Add(1)
+	go func() {
+		defer ss.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ss.mu.Lock()
+			ss.conns = append(ss.conns, c)
+			ss.mu.Unlock()
+			n := ss.n.Add(1)
+			ss.wg.Add(1)
+			go func() {
+				defer ss.wg.Done()
+				defer c.Close()
+				handle(n, c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	t.Cleanup(ss.close)
+	return ss
+}
+
+func (ss *scriptService) close() {
+	ss.ln.Close()
+	ss.mu.Lock()
+	for _, c := range ss.conns {
+		c.Close()
+	}
+	ss.mu.Unlock()
+	ss.wg.Wait()
+}
+
+func (ss *scriptService) addr() string { return ss.ln.Addr().String() }
+
+// httpVia returns an HTTP proxy over a test overlay whose service "web" on
+// peer "db" is ss.
+func httpVia(t *testing.T, ss *scriptService, cfg proxy.Config) *proxy.Server {
+	t.Helper()
+	o := newTestOverlay()
+	o.targets["web"] = ss.addr()
+	cfg.HTTP = "127.0.0.1:0"
+	return newServer(t, o, cfg)
+}
+
+// TestHTTPProxyRetriesOnlyReplayable sends a request on a kept stream whose
+// target reads it and then drops the connection without an answer, as one
+// that crashed while running it would. Like net/http's Transport, the proxy
+// sends it again on a new stream only when that is safe: GET, HEAD and
+// requests with an Idempotency-Key reach the target twice and the client
+// gets the answer; a DELETE and an empty POST reach it once and the client
+// gets 502 (the old code sent every request without a body twice).
+func TestHTTPProxyRetriesOnlyReplayable(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{} // path -> requests the target read
+	ss := newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		for first := true; ; first = false {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if req.URL.Path != "/warm" {
+				mu.Lock()
+				seen[req.URL.Path]++
+				mu.Unlock()
+				if !first {
+					return // read, maybe run, and the connection drops
+				}
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	s := httpVia(t, ss, proxy.Config{})
+	for _, tt := range []struct {
+		method, path string
+		extra        []string
+		code, times  int
+	}{
+		{"GET", "/get", nil, 200, 2},
+		{"HEAD", "/head", nil, 200, 2},
+		{"POST", "/keyed", []string{"Content-Length: 0", "Idempotency-Key: 8e03978e"}, 200, 2},
+		{"DELETE", "/account", nil, 502, 1},
+		{"POST", "/order", []string{"Content-Length: 0"}, 502, 1},
+	} {
+		p := dialProxy(t, s.Addr(proxy.KindHTTP).String())
+		if resp, body := p.do(t, "GET", "GET http://web.db.p2p/warm HTTP/1.1", "Host: web.db.p2p"); resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("warm-up: %s %q", resp.Status, body)
+		}
+		line := tt.method + " http://web.db.p2p" + tt.path + " HTTP/1.1"
+		resp, _ := p.do(t, tt.method, append([]string{line, "Host: web.db.p2p"}, tt.extra...)...)
+		mu.Lock()
+		n := seen[tt.path]
+		mu.Unlock()
+		if resp.StatusCode != tt.code || n != tt.times {
+			t.Errorf("%s: client got %s, the target read it %d time(s); want %d and %d", line, resp.Status, n, tt.code, tt.times)
+		}
+	}
+}
