@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strings"
 	"time"
 )
 
@@ -32,15 +34,21 @@ type overlayConn struct {
 	br *bufio.Reader // reads cr
 }
 
-// countingReader counts the bytes read from r.
+// countingReader counts the bytes read from r and keeps r's last error,
+// which tells the overlay's errors (a refusal, a reset stream) from what
+// was wrong with the bytes.
 type countingReader struct {
-	r Conn
-	n int64
+	r   Conn
+	n   int64
+	err error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil {
+		c.err = err
+	}
 	return n, err
 }
 
@@ -147,7 +155,8 @@ func (t streamTransport) exchange(req *http.Request, cs *httpConn, oc *overlayCo
 	resp, err := readResponse(oc.br, req)
 	if err != nil {
 		oc.st.Abort()
-		return nil, oc.cr.n > before, err
+		answered := oc.cr.n > before
+		return nil, answered, oc.answerError(err, answered)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		resp.Body = upgradedBody{oc}
@@ -156,6 +165,36 @@ func (t streamTransport) exchange(req *http.Request, cs *httpConn, oc *overlayCo
 	resp.Body = &streamBody{body: resp.Body, oc: oc, cs: cs, wrote: wrote,
 		keep: !resp.Close && !req.Close, bodyless: req.Body == nil}
 	return resp, true, nil
+}
+
+// maxErrorDetail bounds what an error body quotes of a service's answer.
+const maxErrorDetail = 200
+
+// answerError is the error of a response head that could not be read: the
+// overlay's own error as it came (the service's refusal comes with an early
+// stream's first Read), or a sentence on what the service did wrong, which
+// the client gets as its 502's body.
+func (oc *overlayConn) answerError(err error, answered bool) error {
+	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
+	switch {
+	case oc.cr.err != nil && oc.cr.err != io.EOF && errors.Is(err, oc.cr.err):
+		return err
+	case oc.cr.err == io.EOF && !answered:
+		return refuse(KindOther, where+" closed the connection without an answer")
+	case oc.cr.err == io.EOF && errors.Is(err, io.ErrUnexpectedEOF):
+		return refuse(KindOther, where+" closed the connection in the middle of its response head")
+	}
+	return refuse(KindOther, "the answer of "+where+" was not valid HTTP: "+clip(err.Error()))
+}
+
+// clip cuts s, an error that quotes a service's bytes (net/http quotes
+// them with %q, so it holds no line break), to maxErrorDetail bytes of
+// valid UTF-8.
+func clip(s string) string {
+	if len(s) <= maxErrorDetail {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxErrorDetail], "") + "..."
 }
 
 // readResponse reads the final response, passing 1xx interim ones other

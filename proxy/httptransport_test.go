@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,6 +129,43 @@ func TestHTTPProxyRetriesOnlyReplayable(t *testing.T) {
 		mu.Unlock()
 		if resp.StatusCode != tt.code || n != tt.times {
 			t.Errorf("%s: client got %s, the target read it %d time(s); want %d and %d", line, resp.Status, n, tt.code, tt.times)
+		}
+	}
+}
+
+// TestHTTPProxyBadAnswer has a service answer what is not HTTP, or close
+// before its response head ends: the client gets 502 with one line that
+// says what the service did, quoting at most a little of its bytes, escaped
+// (the old code said "overlay error" for all of them,
+// and "peer unreachable" with the daemon's classifier).
+func TestHTTPProxyBadAnswer(t *testing.T) {
+	long := strings.Repeat("x", 4096)
+	answers := map[string]string{
+		"/garbage": "HELLO\r\n\r\n",
+		"/silent":  "",
+		"/cut":     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",
+		"/control": "HTTP/1.1 200 OK\r\nBad Header\x1b[31m\r\n\r\n",
+		"/long":    long + "\r\n\r\n",
+	}
+	ss := newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.WriteString(c, answers[req.URL.Path])
+	})
+	s := httpVia(t, ss, proxy.Config{})
+	const svc = `service "web" on peer "db"`
+	for _, tt := range []struct{ path, body string }{
+		{"/garbage", "p2pd: the answer of " + svc + ` was not valid HTTP: malformed HTTP response "HELLO"`},
+		{"/silent", "p2pd: " + svc + " closed the connection without an answer"},
+		{"/cut", "p2pd: " + svc + " closed the connection in the middle of its response head"},
+		{"/control", "p2pd: the answer of " + svc + ` was not valid HTTP: malformed MIME header: missing colon: "Bad Header\x1b[31m"`},
+		{"/long", "p2pd: the answer of " + svc + ` was not valid HTTP: malformed HTTP response "` + long[:200-len(`malformed HTTP response "`)] + "..."},
+	} {
+		resp, body := dialProxy(t, s.Addr(proxy.KindHTTP).String()).do(t, "GET", "GET http://web.db.p2p"+tt.path+" HTTP/1.1", "Host: web.db.p2p")
+		if resp.StatusCode != 502 || string(body) != tt.body+"\n" {
+			t.Errorf("%s: %s %q; want 502 %q", tt.path, resp.Status, body, tt.body)
 		}
 	}
 }
