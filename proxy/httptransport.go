@@ -159,6 +159,10 @@ func (t streamTransport) exchange(req *http.Request, cs *httpConn, oc *overlayCo
 		return nil, answered, oc.answerError(err, answered)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if err := oc.checkUpgrade(req, resp); err != nil {
+			oc.st.Abort()
+			return nil, true, err
+		}
 		resp.Body = upgradedBody{oc}
 		return resp, true, nil
 	}
@@ -195,6 +199,60 @@ func clip(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:maxErrorDetail], "") + "..."
+}
+
+// checkUpgrade accepts a 101 Switching Protocols only to the protocol the
+// request asked for. ReverseProxy answers any other 101 with an error and
+// drops the response without closing its body, which would leave the
+// stream open with nobody to read it.
+func (oc *overlayConn) checkUpgrade(req *http.Request, resp *http.Response) error {
+	asked, got := upgradeType(req.Header), upgradeType(resp.Header)
+	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
+	if asked == "" {
+		return refuse(KindOther, where+" answered 101 Switching Protocols to a request that asked for no upgrade")
+	}
+	if !asciiEqualFold(asked, got) {
+		return refuse(KindOther, clip(fmt.Sprintf("%s answered 101 Switching Protocols to %q when the request asked for %q", where, got, asked)))
+	}
+	return nil
+}
+
+// upgradeType is the protocol an Upgrade header asks for or switches to,
+// if the Connection header names Upgrade; ReverseProxy's rule.
+func upgradeType(h http.Header) string {
+	for _, v := range h["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if asciiEqualFold(strings.Trim(tok, " \t"), "Upgrade") {
+				return h.Get("Upgrade")
+			}
+		}
+	}
+	return ""
+}
+
+// asciiEqualFold reports whether a and b are equal but for the case of
+// ASCII letters, and printable ASCII: the comparison ReverseProxy makes, in
+// which "ſ" is not "s" (strings.EqualFold would make it so).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if x < ' ' || x > '~' || y < ' ' || y > '~' {
+			return false
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // readResponse reads the final response, passing 1xx interim ones other

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/p2pd/p2pd/proxy"
 )
@@ -166,6 +167,45 @@ func TestHTTPProxyBadAnswer(t *testing.T) {
 		resp, body := dialProxy(t, s.Addr(proxy.KindHTTP).String()).do(t, "GET", "GET http://web.db.p2p"+tt.path+" HTTP/1.1", "Host: web.db.p2p")
 		if resp.StatusCode != 502 || string(body) != tt.body+"\n" {
 			t.Errorf("%s: %s %q; want 502 %q", tt.path, resp.Status, body, tt.body)
+		}
+	}
+}
+
+// TestHTTPProxyUnaskedUpgrade has a service answer 101 Switching Protocols
+// to a request that asked for no upgrade, or for another protocol: the
+// client gets 502 with a line that says so, and the stream to the service
+// is closed at once (the old code answered "overlay error" and left each
+// stream open for good: ReverseProxy drops such a response unclosed).
+func TestHTTPProxyUnaskedUpgrade(t *testing.T) {
+	ended := make(chan int64, 4)
+	ss := newScriptService(t, func(n int64, c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		io.Copy(io.Discard, br) // until the proxy closes the stream
+		ended <- n
+	})
+	s := httpVia(t, ss, proxy.Config{})
+	p := dialProxy(t, s.Addr(proxy.KindHTTP).String())
+	const svc = `service "web" on peer "db"`
+	for i, tt := range []struct {
+		lines []string
+		body  string
+	}{
+		{[]string{"GET http://web.db.p2p/ HTTP/1.1", "Host: web.db.p2p"},
+			"p2pd: " + svc + " answered 101 Switching Protocols to a request that asked for no upgrade"},
+		{[]string{"GET http://web.db.p2p/ HTTP/1.1", "Host: web.db.p2p", "Connection: Upgrade", "Upgrade: h2c"},
+			"p2pd: " + svc + ` answered 101 Switching Protocols to "websocket" when the request asked for "h2c"`},
+	} {
+		resp, body := p.do(t, "GET", tt.lines...)
+		if resp.StatusCode != 502 || string(body) != tt.body+"\n" {
+			t.Errorf("request %d: %s %q; want 502 %q", i, resp.Status, body, tt.body)
+		}
+		select {
+		case <-ended:
+		case <-time.After(failBound):
+			t.Fatalf("request %d: the stream to the service is still open", i)
 		}
 	}
 }
