@@ -57,11 +57,14 @@ type httpProxy struct {
 	s  *Server
 	l  *proxyListener
 	rp *httputil.ReverseProxy
+	// limitLog holds, for each bound, when a request that ended at it was
+	// last logged (unix nanoseconds; limitHit).
+	limitLog [numHTTPLimits]atomic.Int64
 }
 
 // httpConn is the state of one client connection.
 type httpConn struct {
-	l        *proxyListener
+	h        *httpProxy
 	hijacked atomic.Bool // by CONNECT or a protocol upgrade
 	released sync.Once
 
@@ -71,7 +74,7 @@ type httpConn struct {
 }
 
 // release gives the connection's slot back to its listener, once.
-func (cs *httpConn) release() { cs.released.Do(cs.l.g.done) }
+func (cs *httpConn) release() { cs.released.Do(cs.h.l.g.done) }
 
 func (s *Server) newHTTPServer(l *proxyListener) *http.Server {
 	h := &httpProxy{s: s, l: l}
@@ -90,7 +93,7 @@ func (s *Server) newHTTPServer(l *proxyListener) *http.Server {
 		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          errLog,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			cs := &httpConn{l: l}
+			cs := &httpConn{h: h}
 			l.conns.Store(c, cs)
 			return context.WithValue(ctx, connKey{}, cs)
 		},
@@ -259,12 +262,53 @@ func (h *httpProxy) proxyError(w http.ResponseWriter, r *http.Request, err error
 	h.fail(w, r, t, err)
 }
 
-// fail answers a failed request, counts and logs it.
+// fail answers a failed request, counts and logs it; a request that ended
+// at a bound was logged where the bound was found (limitHit).
 func (h *httpProxy) fail(w http.ResponseWriter, r *http.Request, t target, err error) {
 	k := kindOf(err, h.s.classify)
 	h.l.count(k)
-	h.s.logFailure(KindHTTP, t, k, r.RemoteAddr, err)
+	var le *limitError
+	if !errors.As(err, &le) {
+		h.s.logFailure(KindHTTP, t, k, r.RemoteAddr, err)
+	}
 	writeFailure(w, r, httpStatus(k), failureLine(k, t, err))
+}
+
+// httpLimit is one of the bounds of the plain-HTTP path.
+type httpLimit uint8
+
+const (
+	limitResponseHead httpLimit = iota // httpMaxResponseHead
+	limitInterim                       // httpMaxInterim
+	numHTTPLimits
+)
+
+var httpLimitNames = [numHTTPLimits]string{
+	limitResponseHead: "response_head_bytes",
+	limitInterim:      "interim_responses",
+}
+
+// limitError is a request that ended at one of the bounds; its
+// requestError is the client's answer.
+type limitError struct {
+	limit httpLimit
+	err   *requestError
+}
+
+func (e *limitError) Error() string { return e.err.Error() }
+func (e *limitError) Unwrap() error { return e.err }
+
+// limitHit returns the error of a request to t from remote that ended at
+// limit, and logs it: at most once per failLogEvery and bound, since a
+// service or a client can hit a bound with every request (the listener's
+// error counters count them all).
+func (h *httpProxy) limitHit(limit httpLimit, t target, remote string, kind ErrorKind, msg string) error {
+	err := &limitError{limit: limit, err: &requestError{kind: kind, msg: msg}}
+	if logDue(&h.limitLog[limit]) {
+		h.s.log.Warn("http proxy: request ended at a bound", "limit", httpLimitNames[limit],
+			"peer", t.peer, "service", t.service, "remote", remote, "err", err)
+	}
+	return err
 }
 
 // httpStatus is the status of a failure of kind k.

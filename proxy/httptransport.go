@@ -13,6 +13,23 @@ import (
 	"time"
 )
 
+// Bounds of a service's answer, before its body. A service over one gets
+// its stream aborted and the client a 502 that says which.
+const (
+	// httpMaxResponseHead bounds the bytes of a response head, the
+	// interim (1xx) heads before it included: the 64 KiB a client's request
+	// head may have (httpMaxHeaderBytes). nginx stops at 4 or 8 KiB by
+	// default; net/http's Transport at 10 MiB.
+	httpMaxResponseHead = httpMaxHeaderBytes
+	// httpMaxInterim bounds the interim responses (100 Continue, 102
+	// Processing, 103 Early Hints) before the final one; those other than
+	// 100 are relayed to the client.
+	httpMaxInterim = 16
+)
+
+// errResponseHead is countingReader's error past its limit.
+var errResponseHead = errors.New("proxy: response head over its bound")
+
 // writeGrace is how long the end of a response waits for the request's
 // writer to finish before the stream is given up instead of kept: a target
 // may answer before it has read the whole body.
@@ -36,14 +53,22 @@ type overlayConn struct {
 
 // countingReader counts the bytes read from r and keeps r's last error,
 // which tells the overlay's errors (a refusal, a reset stream) from what
-// was wrong with the bytes.
+// was wrong with the bytes. While limit is set, n does not pass it: Read
+// fails with errResponseHead instead.
 type countingReader struct {
-	r   Conn
-	n   int64
-	err error
+	r     Conn
+	n     int64
+	limit int64 // 0: none
+	err   error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.limit > 0 {
+		if c.n >= c.limit {
+			return 0, errResponseHead
+		}
+		p = p[:min(int64(len(p)), c.limit-c.n)]
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	if err != nil {
@@ -152,11 +177,13 @@ func (t streamTransport) exchange(req *http.Request, cs *httpConn, oc *overlayCo
 		wrote <- req.Write(oc.st)
 	}()
 	before := oc.cr.n
+	oc.cr.limit = before + httpMaxResponseHead
 	resp, err := readResponse(oc.br, req)
+	oc.cr.limit = 0
 	if err != nil {
 		oc.st.Abort()
 		answered := oc.cr.n > before
-		return nil, answered, oc.answerError(err, answered)
+		return nil, answered, t.answerError(req, cs, oc, err, answered)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if err := oc.checkUpgrade(req, resp); err != nil {
@@ -178,9 +205,15 @@ const maxErrorDetail = 200
 // overlay's own error as it came (the service's refusal comes with an early
 // stream's first Read), or a sentence on what the service did wrong, which
 // the client gets as its 502's body.
-func (oc *overlayConn) answerError(err error, answered bool) error {
+func (t streamTransport) answerError(req *http.Request, cs *httpConn, oc *overlayConn, err error, answered bool) error {
 	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
 	switch {
+	case errors.Is(err, errResponseHead):
+		return cs.h.limitHit(limitResponseHead, oc.t, req.RemoteAddr, KindOther,
+			fmt.Sprintf("%s sent a response head over %d KiB", where, httpMaxResponseHead>>10))
+	case errors.Is(err, errInterim):
+		return cs.h.limitHit(limitInterim, oc.t, req.RemoteAddr, KindOther,
+			fmt.Sprintf("%s sent more than %d interim (1xx) responses", where, httpMaxInterim))
 	case oc.cr.err != nil && oc.cr.err != io.EOF && errors.Is(err, oc.cr.err):
 		return err
 	case oc.cr.err == io.EOF && !answered:
@@ -255,10 +288,14 @@ func asciiEqualFold(a, b string) bool {
 	return true
 }
 
-// readResponse reads the final response, passing 1xx interim ones other
-// than 100 Continue (net/http's server sends its own) to the client.
+// errInterim is readResponse's error past httpMaxInterim.
+var errInterim = errors.New("proxy: too many interim responses")
+
+// readResponse reads the final response, passing at most httpMaxInterim
+// interim ones, other than 100 Continue (net/http's server sends its own),
+// to the client.
 func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	for {
+	for interim := 0; ; interim++ {
 		resp, err := http.ReadResponse(br, req)
 		if err != nil {
 			return nil, err
@@ -266,6 +303,9 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 		code := resp.StatusCode
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
 			return resp, nil
+		}
+		if interim == httpMaxInterim {
+			return nil, errInterim
 		}
 		if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil && code != http.StatusContinue {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {

@@ -72,11 +72,21 @@ func (ss *scriptService) addr() string { return ss.ln.Addr().String() }
 // httpVia returns an HTTP proxy over a test overlay whose service "web" on
 // peer "db" is ss.
 func httpVia(t *testing.T, ss *scriptService, cfg proxy.Config) *proxy.Server {
+	s, _ := loggedHTTPVia(t, ss, cfg)
+	return s
+}
+
+// loggedHTTPVia is httpVia with the proxy's log.
+func loggedHTTPVia(t *testing.T, ss *scriptService, cfg proxy.Config) (*proxy.Server, *logBuffer) {
 	t.Helper()
 	o := newTestOverlay()
 	o.targets["web"] = ss.addr()
+	s, logs := newLoggedServer(t, o)
 	cfg.HTTP = "127.0.0.1:0"
-	return newServer(t, o, cfg)
+	if err := s.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return s, logs
 }
 
 // TestHTTPProxyRetriesOnlyReplayable sends a request on a kept stream whose
@@ -207,5 +217,106 @@ func TestHTTPProxyUnaskedUpgrade(t *testing.T) {
 		case <-time.After(failBound):
 			t.Fatalf("request %d: the stream to the service is still open", i)
 		}
+	}
+}
+
+// TestHTTPProxyResponseHeadBound has a service send a response head that
+// does not end (a header line of up to 32 MiB), and one that sends 103
+// Early Hints without end: the proxy stops reading at 64 KiB of head and at
+// 16 interim responses, aborts the stream and answers 502 with a line that
+// names the bound; each bound is logged once for two hits. A service within
+// the bounds is relayed, its 103s too. The old code buffered the whole
+// 32 MiB line and relayed every 103.
+func TestHTTPProxyResponseHeadBound(t *testing.T) {
+	const endless = 32 << 20
+	stopped := make(chan int64, 2) // bytes of head written before the proxy cut the stream
+	ss := newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		bw := bufio.NewWriter(c)
+		switch req.URL.Path {
+		case "/big":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: ")
+			chunk := []byte(strings.Repeat("a", 64<<10))
+			var wrote int64
+			for wrote < endless {
+				c.SetWriteDeadline(time.Now().Add(failBound))
+				n, err := c.Write(chunk)
+				wrote += int64(n)
+				if err != nil {
+					break
+				}
+			}
+			stopped <- wrote
+			io.WriteString(c, "\r\nContent-Length: 2\r\n\r\nok")
+			return
+		case "/hints":
+			for range 100 {
+				io.WriteString(bw, "HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\n")
+			}
+		case "/few":
+			io.WriteString(bw, "HTTP/1.1 100 Continue\r\n\r\n")
+			for range 2 {
+				io.WriteString(bw, "HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\n")
+			}
+		}
+		io.WriteString(bw, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		bw.Flush()
+		io.Copy(io.Discard, br)
+	})
+	s, logs := loggedHTTPVia(t, ss, proxy.Config{})
+	addr := s.Addr(proxy.KindHTTP).String()
+	const svc = `service "web" on peer "db"`
+	for i := range 2 {
+		resp, body := dialProxy(t, addr).do(t, "GET", "GET http://web.db.p2p/big HTTP/1.1", "Host: web.db.p2p")
+		if want := "p2pd: " + svc + " sent a response head over 64 KiB\n"; resp.StatusCode != 502 || string(body) != want {
+			t.Errorf("endless head %d: %s %q; want 502 %q", i, resp.Status, body, want)
+		}
+		select {
+		case n := <-stopped:
+			if n >= endless {
+				t.Errorf("endless head %d: the proxy read all %d MiB of it", i, n>>20)
+			}
+		case <-time.After(failBound):
+			t.Fatalf("endless head %d: the service is still writing", i)
+		}
+	}
+	for i, tt := range []struct {
+		path        string
+		hints, code int
+		body        string
+	}{
+		{"/hints", 16, 502, "p2pd: " + svc + " sent more than 16 interim (1xx) responses\n"},
+		{"/hints", 16, 502, "p2pd: " + svc + " sent more than 16 interim (1xx) responses\n"},
+		{"/few", 2, 200, "ok"},
+	} {
+		p := dialProxy(t, addr)
+		io.WriteString(p.c, "GET http://web.db.p2p"+tt.path+" HTTP/1.1\r\nHost: web.db.p2p\r\n\r\n")
+		hints := 0
+		for {
+			resp, err := http.ReadResponse(p.br, nil)
+			if err != nil {
+				t.Fatalf("%s %d: %v", tt.path, i, err)
+			}
+			if resp.StatusCode == http.StatusEarlyHints {
+				hints++
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if hints != tt.hints || resp.StatusCode != tt.code || string(body) != tt.body {
+				t.Errorf("%s %d: %d 103s, then %s %q; want %d, then %d %q", tt.path, i, hints, resp.Status, body, tt.hints, tt.code, tt.body)
+			}
+			break
+		}
+	}
+	for _, limit := range []string{"limit=response_head_bytes", "limit=interim_responses"} {
+		if l := logs.lines("level=WARN", "http proxy: request ended at a bound", limit, "peer=db", "service=web"); len(l) != 1 {
+			t.Errorf("%d lines with %s for 2 hits; want 1\n%s", len(l), limit, logs)
+		}
+	}
+	if n := s.Stats()[0].Errors["other"]; n != 4 {
+		t.Errorf("errors[other] = %d, want 4", n)
 	}
 }
