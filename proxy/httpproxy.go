@@ -36,9 +36,18 @@ import (
 // overlay's error (httpStatus): 403 access denied or a name outside .p2p,
 // 404 unknown peer or service, 502 target refused or unreachable and peer
 // unreachable, 503 overloaded, 504 timeout, 400 a malformed request, 407
-// missing or wrong credentials. The request head must arrive within the
-// handshake timeout; an idle client connection is closed after
+// missing or wrong credentials; 502 with what the service did wrong when
+// its answer is not HTTP, or over a bound. The request head must arrive
+// within the handshake timeout; an idle client connection is closed after
 // httpIdleTimeout.
+//
+// A plain request's exchange with the service is bounded (httpexchange.go):
+// the response head must begin within Config.ResponseTimeout of the
+// request's last progress (504), and may have 64 KiB (httpMaxResponseHead)
+// and 16 interim responses (httpMaxInterim) (502). The stream is aborted
+// when the client goes away, before or during the response, and when the
+// Server's Close runs out of time. A request that ends at a bound is logged
+// at most once per 10 s and bound (limitHit).
 const (
 	httpIdleTimeout    = 60 * time.Second
 	httpMaxHeaderBytes = 64 << 10
@@ -255,8 +264,8 @@ func (h *httpProxy) connect(w http.ResponseWriter, r *http.Request, cfg *Config,
 
 // proxyError is the ReverseProxy's error handler.
 func (h *httpProxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		return // the client went away
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) || h.s.ctx.Err() != nil {
+		return // the client went away, or the Server gave up waiting
 	}
 	t, _ := r.Context().Value(targetKey{}).(target)
 	h.fail(w, r, t, err)
@@ -280,12 +289,14 @@ type httpLimit uint8
 const (
 	limitResponseHead httpLimit = iota // httpMaxResponseHead
 	limitInterim                       // httpMaxInterim
+	limitResponseTime                  // Config.ResponseTimeout
 	numHTTPLimits
 )
 
 var httpLimitNames = [numHTTPLimits]string{
 	limitResponseHead: "response_head_bytes",
 	limitInterim:      "interim_responses",
+	limitResponseTime: "response_timeout",
 }
 
 // limitError is a request that ended at one of the bounds; its
@@ -295,19 +306,28 @@ type limitError struct {
 	err   *requestError
 }
 
+func newLimitError(limit httpLimit, kind ErrorKind, msg string) *limitError {
+	return &limitError{limit: limit, err: &requestError{kind: kind, msg: msg}}
+}
+
 func (e *limitError) Error() string { return e.err.Error() }
 func (e *limitError) Unwrap() error { return e.err }
 
-// limitHit returns the error of a request to t from remote that ended at
-// limit, and logs it: at most once per failLogEvery and bound, since a
-// service or a client can hit a bound with every request (the listener's
-// error counters count them all).
-func (h *httpProxy) limitHit(limit httpLimit, t target, remote string, kind ErrorKind, msg string) error {
-	err := &limitError{limit: limit, err: &requestError{kind: kind, msg: msg}}
-	if logDue(&h.limitLog[limit]) {
-		h.s.log.Warn("http proxy: request ended at a bound", "limit", httpLimitNames[limit],
+// logLimit logs that a request to t from remote ended at a bound: at most
+// once per failLogEvery and bound, since a service or a client can hit a
+// bound with every request (the listener's error counters count them all).
+func (h *httpProxy) logLimit(err *limitError, t target, remote string) {
+	if logDue(&h.limitLog[err.limit]) {
+		h.s.log.Warn("http proxy: request ended at a bound", "limit", httpLimitNames[err.limit],
 			"peer", t.peer, "service", t.service, "remote", remote, "err", err)
 	}
+}
+
+// limitHit returns the error of a request to t from remote that ended at
+// limit, and logs it (logLimit).
+func (h *httpProxy) limitHit(limit httpLimit, t target, remote string, kind ErrorKind, msg string) error {
+	err := newLimitError(limit, kind, msg)
+	h.logLimit(err, t, remote)
 	return err
 }
 

@@ -4,31 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
-	"net/textproto"
-	"strings"
 	"time"
 )
-
-// Bounds of a service's answer, before its body. A service over one gets
-// its stream aborted and the client a 502 that says which.
-const (
-	// httpMaxResponseHead bounds the bytes of a response head, the
-	// interim (1xx) heads before it included: the 64 KiB a client's request
-	// head may have (httpMaxHeaderBytes). nginx stops at 4 or 8 KiB by
-	// default; net/http's Transport at 10 MiB.
-	httpMaxResponseHead = httpMaxHeaderBytes
-	// httpMaxInterim bounds the interim responses (100 Continue, 102
-	// Processing, 103 Early Hints) before the final one; those other than
-	// 100 are relayed to the client.
-	httpMaxInterim = 16
-)
-
-// errResponseHead is countingReader's error past its limit.
-var errResponseHead = errors.New("proxy: response head over its bound")
 
 // writeGrace is how long the end of a response waits for the request's
 // writer to finish before the stream is given up instead of kept: a target
@@ -89,7 +68,7 @@ func (t streamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, answered, err := t.exchange(req, cs, oc)
+		resp, answered, err := t.send(req, cs, oc)
 		// A kept stream may have been closed by the target while idle.
 		// Like net/http's Transport, send the request again on a new
 		// stream if the old one gave no answer at all, but only a request
@@ -133,6 +112,8 @@ func (t streamTransport) take(ctx context.Context, cs *httpConn, tg target) (*ov
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.s.cfg.Load().dialTimeout())
 	defer cancel()
+	stop := context.AfterFunc(t.s.ctx, cancel) // the Server gave up waiting
+	defer stop()
 	st, err := t.s.ov.DialService(ctx, tg.peer, tg.service)
 	if err != nil {
 		return nil, false, err
@@ -165,154 +146,42 @@ func (cs *httpConn) shut() {
 	}
 }
 
-// exchange writes req on oc and reads the response head. answered reports
+// send writes req on oc and reads the response head. answered reports
 // whether any byte of a response came back. The request is written by a
 // goroutine of its own, so that a target that answers before it has read
 // the whole request body (or while it reads it) does not deadlock.
-func (t streamTransport) exchange(req *http.Request, cs *httpConn, oc *overlayConn) (*http.Response, bool, error) {
+func (t streamTransport) send(req *http.Request, cs *httpConn, oc *overlayConn) (*http.Response, bool, error) {
+	ex := t.begin(req, cs, oc)
 	wrote := make(chan error, 1)
 	t.s.wg.Add(1) // the handler holds the WaitGroup: no race with Wait
 	go func() {
 		defer t.s.wg.Done()
-		wrote <- req.Write(oc.st)
+		wrote <- ex.write(req)
 	}()
 	before := oc.cr.n
 	oc.cr.limit = before + httpMaxResponseHead
-	resp, err := readResponse(oc.br, req)
+	resp, err := ex.readResponse(req)
 	oc.cr.limit = 0
 	if err != nil {
 		oc.st.Abort()
+		<-wrote // soon: the stream's writes fail now
+		ex.release()
 		answered := oc.cr.n > before
-		return nil, answered, t.answerError(req, cs, oc, err, answered)
+		return nil, answered, ex.failure(req, cs, err, answered)
 	}
+	ex.headDone()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if err := oc.checkUpgrade(req, resp); err != nil {
 			oc.st.Abort()
+			ex.release()
 			return nil, true, err
 		}
-		resp.Body = upgradedBody{oc}
+		resp.Body = upgradedBody{ex}
 		return resp, true, nil
 	}
-	resp.Body = &streamBody{body: resp.Body, oc: oc, cs: cs, wrote: wrote,
+	resp.Body = &streamBody{body: resp.Body, ex: ex, cs: cs, wrote: wrote,
 		keep: !resp.Close && !req.Close, bodyless: req.Body == nil}
 	return resp, true, nil
-}
-
-// maxErrorDetail bounds what an error body quotes of a service's answer.
-const maxErrorDetail = 200
-
-// answerError is the error of a response head that could not be read: the
-// overlay's own error as it came (the service's refusal comes with an early
-// stream's first Read), or a sentence on what the service did wrong, which
-// the client gets as its 502's body.
-func (t streamTransport) answerError(req *http.Request, cs *httpConn, oc *overlayConn, err error, answered bool) error {
-	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
-	switch {
-	case errors.Is(err, errResponseHead):
-		return cs.h.limitHit(limitResponseHead, oc.t, req.RemoteAddr, KindOther,
-			fmt.Sprintf("%s sent a response head over %d KiB", where, httpMaxResponseHead>>10))
-	case errors.Is(err, errInterim):
-		return cs.h.limitHit(limitInterim, oc.t, req.RemoteAddr, KindOther,
-			fmt.Sprintf("%s sent more than %d interim (1xx) responses", where, httpMaxInterim))
-	case oc.cr.err != nil && oc.cr.err != io.EOF && errors.Is(err, oc.cr.err):
-		return err
-	case oc.cr.err == io.EOF && !answered:
-		return refuse(KindOther, where+" closed the connection without an answer")
-	case oc.cr.err == io.EOF && errors.Is(err, io.ErrUnexpectedEOF):
-		return refuse(KindOther, where+" closed the connection in the middle of its response head")
-	}
-	return refuse(KindOther, "the answer of "+where+" was not valid HTTP: "+clip(err.Error()))
-}
-
-// clip cuts s, an error that quotes a service's bytes (net/http quotes
-// them with %q, so it holds no line break), to maxErrorDetail bytes of
-// valid UTF-8.
-func clip(s string) string {
-	if len(s) <= maxErrorDetail {
-		return s
-	}
-	return strings.ToValidUTF8(s[:maxErrorDetail], "") + "..."
-}
-
-// checkUpgrade accepts a 101 Switching Protocols only to the protocol the
-// request asked for. ReverseProxy answers any other 101 with an error and
-// drops the response without closing its body, which would leave the
-// stream open with nobody to read it.
-func (oc *overlayConn) checkUpgrade(req *http.Request, resp *http.Response) error {
-	asked, got := upgradeType(req.Header), upgradeType(resp.Header)
-	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
-	if asked == "" {
-		return refuse(KindOther, where+" answered 101 Switching Protocols to a request that asked for no upgrade")
-	}
-	if !asciiEqualFold(asked, got) {
-		return refuse(KindOther, clip(fmt.Sprintf("%s answered 101 Switching Protocols to %q when the request asked for %q", where, got, asked)))
-	}
-	return nil
-}
-
-// upgradeType is the protocol an Upgrade header asks for or switches to,
-// if the Connection header names Upgrade; ReverseProxy's rule.
-func upgradeType(h http.Header) string {
-	for _, v := range h["Connection"] {
-		for tok := range strings.SplitSeq(v, ",") {
-			if asciiEqualFold(strings.Trim(tok, " \t"), "Upgrade") {
-				return h.Get("Upgrade")
-			}
-		}
-	}
-	return ""
-}
-
-// asciiEqualFold reports whether a and b are equal but for the case of
-// ASCII letters, and printable ASCII: the comparison ReverseProxy makes, in
-// which "ſ" is not "s" (strings.EqualFold would make it so).
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		x, y := a[i], b[i]
-		if x < ' ' || x > '~' || y < ' ' || y > '~' {
-			return false
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
-// errInterim is readResponse's error past httpMaxInterim.
-var errInterim = errors.New("proxy: too many interim responses")
-
-// readResponse reads the final response, passing at most httpMaxInterim
-// interim ones, other than 100 Continue (net/http's server sends its own),
-// to the client.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	for interim := 0; ; interim++ {
-		resp, err := http.ReadResponse(br, req)
-		if err != nil {
-			return nil, err
-		}
-		code := resp.StatusCode
-		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
-			return resp, nil
-		}
-		if interim == httpMaxInterim {
-			return nil, errInterim
-		}
-		if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil && code != http.StatusContinue {
-			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
-				return nil, err
-			}
-		}
-	}
 }
 
 // streamBody is a response body on an overlay stream. At its end the
@@ -320,7 +189,7 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 // early, it resets the stream.
 type streamBody struct {
 	body     io.ReadCloser
-	oc       *overlayConn
+	ex       *exchange
 	cs       *httpConn
 	wrote    chan error // the request writer's result
 	keep     bool       // neither side asked to close
@@ -339,6 +208,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 
 // finish decides the stream's fate at the end of the response.
 func (b *streamBody) finish() {
+	oc := b.ex.oc
 	var werr error
 	if b.bodyless {
 		werr = <-b.wrote // a head only: written already, or failing
@@ -350,17 +220,19 @@ func (b *streamBody) finish() {
 		case <-t.C:
 			// The target answered before it had the whole body; the
 			// stream cannot carry another request.
-			b.oc.st.Abort()
+			b.ex.release()
+			oc.st.Abort()
 			return
 		}
 	}
+	intact := b.ex.release()
 	switch {
-	case werr != nil:
-		b.oc.st.Abort()
+	case werr != nil || !intact:
+		oc.st.Abort()
 	case !b.keep:
-		b.oc.st.Close()
+		oc.st.Close()
 	default:
-		b.cs.put(b.oc)
+		b.cs.put(oc)
 	}
 }
 
@@ -369,15 +241,20 @@ func (b *streamBody) Close() error {
 		return nil
 	}
 	b.done = true
-	b.oc.st.Abort() // before Close, which would read the rest
+	b.ex.release()
+	b.ex.oc.st.Abort() // before Close, which would read the rest
 	b.body.Close()
 	return nil
 }
 
 // upgradedBody is the stream after a 101 Switching Protocols: ReverseProxy
-// copies both ways through it.
-type upgradedBody struct{ oc *overlayConn }
+// copies both ways through it, and closes it when either way ends. Until
+// then the Server's closing aborts it.
+type upgradedBody struct{ ex *exchange }
 
-func (u upgradedBody) Read(p []byte) (int, error)  { return u.oc.br.Read(p) }
-func (u upgradedBody) Write(p []byte) (int, error) { return u.oc.st.Write(p) }
-func (u upgradedBody) Close() error                { return u.oc.st.Close() }
+func (u upgradedBody) Read(p []byte) (int, error)  { return u.ex.oc.br.Read(p) }
+func (u upgradedBody) Write(p []byte) (int, error) { return u.ex.oc.st.Write(p) }
+func (u upgradedBody) Close() error {
+	u.ex.release()
+	return u.ex.oc.st.Close()
+}

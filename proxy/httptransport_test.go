@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -86,6 +88,10 @@ func loggedHTTPVia(t *testing.T, ss *scriptService, cfg proxy.Config) (*proxy.Se
 	if err := s.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last first: the service goes before the Server's Close,
+	// which then returns even if the proxy holds a stream to the service
+	// (as the code before these tests did).
+	t.Cleanup(ss.close)
 	return s, logs
 }
 
@@ -319,4 +325,187 @@ func TestHTTPProxyResponseHeadBound(t *testing.T) {
 	if n := s.Stats()[0].Errors["other"]; n != 4 {
 		t.Errorf("errors[other] = %d, want 4", n)
 	}
+}
+
+// silentService answers nothing: each connection reads a request, says so
+// on heard, and waits for the proxy to close the stream, which it reports
+// on ended. With a head, it sends that first and then says nothing more.
+func silentService(t *testing.T, head string) (ss *scriptService, heard, ended chan struct{}) {
+	heard, ended = make(chan struct{}, 8), make(chan struct{}, 8)
+	ss = newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		io.WriteString(c, head)
+		heard <- struct{}{}
+		io.Copy(io.Discard, br) // until the proxy closes the stream
+		ended <- struct{}{}
+	})
+	return ss, heard, ended
+}
+
+// await waits for one event on ch.
+func await(t *testing.T, ch chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(failBound):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// TestHTTPProxyClientLeaves has a client leave while the service has not
+// answered, and while it is in the middle of its body and says nothing
+// more: the proxy closes the stream to the service and frees the client's
+// slot. The old code kept both for good, its handler blocked on the
+// service.
+func TestHTTPProxyClientLeaves(t *testing.T) {
+	for _, head := range []string{"", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nten bytes.\r\n"} {
+		ss, heard, ended := silentService(t, head)
+		s := httpVia(t, ss, proxy.Config{})
+		p := dialProxy(t, s.Addr(proxy.KindHTTP).String())
+		io.WriteString(p.c, "GET http://web.db.p2p/ HTTP/1.1\r\nHost: web.db.p2p\r\n\r\n")
+		await(t, heard, "the service to read the request")
+		if head != "" {
+			resp, err := http.ReadResponse(p.br, nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("response head: %v %v", resp, err)
+			}
+			if b := make([]byte, 10); func() error { _, err := io.ReadFull(resp.Body, b); return err }() != nil || string(b) != "ten bytes." {
+				t.Fatalf("first bytes of the body: %q", b)
+			}
+		}
+		p.c.Close()
+		await(t, ended, "the stream to the service to close")
+		waitUntil(t, "the client's slot to free", func() bool { return s.Stats()[0].Active == 0 })
+	}
+}
+
+// TestHTTPProxyResponseTimeout has a service that reads a request and says
+// nothing: after ResponseTimeout the client gets 504 with a line that says
+// so, the stream to the service is closed, and one line is logged for two
+// such requests. The timeout bounds silence, not the exchange: a service
+// that sends 102 Processing now and then, and an upload that takes longer
+// than the timeout, are not cut. The old code waited for the service for
+// good.
+func TestHTTPProxyResponseTimeout(t *testing.T) {
+	const timeout = time.Second
+	ended := make(chan struct{}, 4)
+	ss := newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		body, _ := io.ReadAll(req.Body)
+		switch req.URL.Path {
+		case "/silent":
+			io.Copy(io.Discard, br)
+			ended <- struct{}{}
+			return
+		case "/processing":
+			for range 5 {
+				io.WriteString(c, "HTTP/1.1 102 Processing\r\n\r\n")
+				time.Sleep(timeout / 4)
+			}
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
+	s, logs := loggedHTTPVia(t, ss, proxy.Config{ResponseTimeout: timeout})
+	addr := s.Addr(proxy.KindHTTP).String()
+	for i := range 2 {
+		resp, body := dialProxy(t, addr).do(t, "GET", "GET http://web.db.p2p/silent HTTP/1.1", "Host: web.db.p2p")
+		if want := "p2pd: service \"web\" on peer \"db\" sent no response within 1s\n"; resp.StatusCode != 504 || string(body) != want {
+			t.Errorf("silent service %d: %s %q; want 504 %q", i, resp.Status, body, want)
+		}
+		await(t, ended, "the stream to the silent service to close")
+	}
+	if l := logs.lines("level=WARN", "http proxy: request ended at a bound", "limit=response_timeout", "service=web"); len(l) != 1 {
+		t.Errorf("%d log lines for 2 timeouts; want 1\n%s", len(l), logs)
+	}
+	p := dialProxy(t, addr)
+	io.WriteString(p.c, "GET http://web.db.p2p/processing HTTP/1.1\r\nHost: web.db.p2p\r\n\r\n")
+	for {
+		resp, err := http.ReadResponse(p.br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusProcessing {
+			continue
+		}
+		if resp.StatusCode != 200 {
+			t.Errorf("service that sends 102 Processing: %s, want 200", resp.Status)
+		}
+		break
+	}
+	p = dialProxy(t, addr)
+	io.WriteString(p.c, "POST http://web.db.p2p/upload HTTP/1.1\r\nHost: web.db.p2p\r\nContent-Length: 15\r\n\r\n")
+	for _, b := range []byte("slow but steady") {
+		p.c.Write([]byte{b})
+		time.Sleep(timeout / 10)
+	}
+	resp, err := http.ReadResponse(p.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(body) != "slow but steady" {
+		t.Errorf("upload longer than the timeout: %s %q", resp.Status, body)
+	}
+}
+
+// TestHTTPProxyCloseAbortsExchanges closes the Server with 300 ms to spare
+// while a plain request waits for a silent service and an upgraded
+// connection is open: Close returns, and both streams to the service are
+// closed. The old code's Close waited for the service for good.
+func TestHTTPProxyCloseAbortsExchanges(t *testing.T) {
+	ended := make(chan struct{}, 2)
+	heard := make(chan struct{}, 2)
+	ss := newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if req.Header.Get("Upgrade") == "echo" {
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		}
+		heard <- struct{}{}
+		io.Copy(io.Discard, br)
+		ended <- struct{}{}
+	})
+	o := newTestOverlay()
+	o.targets["web"] = ss.addr()
+	s := proxy.NewServer(o, classify, nil)
+	if err := s.Apply(proxy.Config{HTTP: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr(proxy.KindHTTP).String()
+	plain, upgraded := dialProxy(t, addr), dialProxy(t, addr)
+	io.WriteString(plain.c, "GET http://web.db.p2p/ HTTP/1.1\r\nHost: web.db.p2p\r\n\r\n")
+	io.WriteString(upgraded.c, "GET http://web.db.p2p/ HTTP/1.1\r\nHost: web.db.p2p\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	if resp, err := http.ReadResponse(upgraded.br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	await(t, heard, "the service to read the first request")
+	await(t, heard, "the service to read the second request")
+	closed := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		s.Close(ctx)
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(failBound):
+		// The service and the clients go: the streams end, and Close
+		// with them.
+		ss.close()
+		plain.c.Close()
+		upgraded.c.Close()
+		<-closed
+		t.Fatal("Close with a 300 ms context did not return")
+	}
+	await(t, ended, "the first stream to the service to close")
+	await(t, ended, "the second stream to the service to close")
 }
