@@ -55,6 +55,12 @@ type exchange struct {
 	timer   *time.Timer    // the response timeout
 	stops   [2]func() bool // context.AfterFunc's, for the request's and the Server's context
 
+	// bodyErr is a bound the request's body hit (clientBody), set by the
+	// request writer: it is the cause, though the client's connection
+	// failing ends the request's context first. Read it once the writer
+	// has ended.
+	bodyErr *limitError
+
 	mu    sync.Mutex // guards cause, head and over, and the timer's Reset
 	cause error      // what ended the exchange early
 	head  bool       // the final response head came: the timer is off
@@ -128,9 +134,10 @@ func (ex *exchange) release() bool {
 }
 
 // write sends req on the stream. When the request's body fails (the
-// client went away), the service would wait for the rest for good: the
-// stream is aborted. When a write to the stream fails, the response read
-// is left to tell why: the service may have answered early, or refused.
+// client went away, or stalled), the service would wait for the rest for
+// good: the stream is aborted. When a write to the stream fails, the
+// response read is left to tell why: the service may have answered early,
+// or refused.
 func (ex *exchange) write(req *http.Request) error {
 	w := &streamWriter{ex: ex}
 	out := req
@@ -141,14 +148,19 @@ func (ex *exchange) write(req *http.Request) error {
 	}
 	err := out.Write(w)
 	if err != nil && w.err == nil {
-		ex.end(errClientGone)
+		if ex.bodyErr != nil {
+			ex.end(ex.bodyErr)
+		} else {
+			ex.end(errClientGone)
+		}
 	}
 	return err
 }
 
 // requestBody is a request's body on its way to the stream: each read
 // restarts the response timeout, since Request.Write buffers what it
-// writes and a slow upload may write nothing for a while.
+// writes and a slow upload may write nothing for a while. It keeps the
+// bound the body hit, which Request.Write's error hides.
 type requestBody struct {
 	io.ReadCloser
 	ex *exchange
@@ -158,6 +170,10 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
 		b.ex.progress()
+	}
+	var le *limitError
+	if errors.As(err, &le) {
+		b.ex.bodyErr = le
 	}
 	return n, err
 }
@@ -183,16 +199,21 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 const maxErrorDetail = 200
 
 // failure is the error of an exchange whose response head could not be
-// read (err): what ended it early, the overlay's own error as it came (the
-// service's refusal comes with an early stream's first Read), or a
-// sentence on what the service did wrong, which the client gets as its
-// 502's body.
-func (ex *exchange) failure(req *http.Request, cs *httpConn, err error, answered bool) error {
-	oc := ex.oc
-	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
-	if cause := ex.ended(); cause != nil {
+// read (err): the cause that ended it early, if one did (a stall of the
+// request's body rather than the client's connection failing, which the
+// stall brings about; the writer has ended then), or else the overlay's own
+// error as it came (the service's refusal comes with an early stream's
+// first Read), or a sentence on what the service did wrong, which the
+// client gets as its 502's body.
+func (ex *exchange) failure(req *http.Request, cs *httpConn, err, cause error, answered bool) error {
+	if cause == errClientGone && ex.bodyErr != nil {
+		return ex.bodyErr
+	}
+	if cause != nil {
 		return cause
 	}
+	oc := ex.oc
+	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
 	switch {
 	case errors.Is(err, errResponseHead):
 		return cs.h.limitHit(limitResponseHead, oc.t, req.RemoteAddr, KindOther,

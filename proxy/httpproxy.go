@@ -44,10 +44,12 @@ import (
 // A plain request's exchange with the service is bounded (httpexchange.go):
 // the response head must begin within Config.ResponseTimeout of the
 // request's last progress (504), and may have 64 KiB (httpMaxResponseHead)
-// and 16 interim responses (httpMaxInterim) (502). The stream is aborted
-// when the client goes away, before or during the response, and when the
-// Server's Close runs out of time. A request that ends at a bound is logged
-// at most once per 10 s and bound (limitHit).
+// and 16 interim responses (httpMaxInterim) (502). A request's body must
+// bring a byte within the handshake timeout of each read (httpbody.go;
+// 400). The stream is aborted when the client goes away, before or during
+// the response, and when the Server's Close runs out of time. A request
+// that ends at a bound is logged at most once per 10 s and bound
+// (limitHit).
 const (
 	httpIdleTimeout    = 60 * time.Second
 	httpMaxHeaderBytes = 64 << 10
@@ -59,6 +61,7 @@ const (
 type (
 	connKey   struct{} // *httpConn of the client connection
 	targetKey struct{} // the request's target
+	bodyKey   struct{} // the request's *clientBody, if it has a body
 )
 
 // httpProxy is one HTTP listener's handler.
@@ -91,7 +94,7 @@ func (s *Server) newHTTPServer(l *proxyListener) *http.Server {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      streamTransport{s},
-		ModifyResponse: func(r *http.Response) error { r.Header.Add("Via", viaHeader); return nil },
+		ModifyResponse: modifyResponse,
 		ErrorHandler:   h.proxyError,
 		ErrorLog:       errLog,
 	}
@@ -130,6 +133,18 @@ func (s *Server) newHTTPServer(l *proxyListener) *http.Server {
 			}
 		},
 	}
+}
+
+// modifyResponse adds Via to a service's response. If the client has not
+// sent its whole body yet (the service answered early), the client
+// connection closes after the response: what the client still sends must
+// not be read as its next request.
+func modifyResponse(r *http.Response) error {
+	r.Header.Add("Via", viaHeader)
+	if r.StatusCode != http.StatusSwitchingProtocols && !bodyDone(r.Request) {
+		r.Header.Set("Connection", "close")
+	}
+	return nil
 }
 
 // rewrite makes the outbound request. ReverseProxy has removed the
@@ -175,6 +190,12 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	cfg := h.s.cfg.Load()
+	var body *clientBody
+	if r.Method != http.MethodConnect && r.ContentLength != 0 {
+		body = h.watchBody(w, r, cfg.handshakeTimeout())
+		defer body.handlerDone()
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+	}
 	if cfg.Username != "" && !proxyAuthOK(r.Header, cfg) {
 		w.Header().Set("Proxy-Authenticate", `Basic realm="p2pd"`)
 		h.fail(w, r, target{}, refuse(KindAuth, "http proxy credentials missing or wrong"))
@@ -193,6 +214,9 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
 		h.connect(w, r, cfg, t)
 		return
+	}
+	if body != nil {
+		body.t = t
 	}
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, t)))
 }
@@ -280,6 +304,9 @@ func (h *httpProxy) fail(w http.ResponseWriter, r *http.Request, t target, err e
 	if !errors.As(err, &le) {
 		h.s.logFailure(KindHTTP, t, k, r.RemoteAddr, err)
 	}
+	if !bodyDone(r) {
+		w.Header().Set("Connection", "close") // as in modifyResponse
+	}
 	writeFailure(w, r, httpStatus(k), failureLine(k, t, err))
 }
 
@@ -290,6 +317,7 @@ const (
 	limitResponseHead httpLimit = iota // httpMaxResponseHead
 	limitInterim                       // httpMaxInterim
 	limitResponseTime                  // Config.ResponseTimeout
+	limitBodyIdle                      // the handshake timeout, for each read of a request body
 	numHTTPLimits
 )
 
@@ -297,6 +325,7 @@ var httpLimitNames = [numHTTPLimits]string{
 	limitResponseHead: "response_head_bytes",
 	limitInterim:      "interim_responses",
 	limitResponseTime: "response_timeout",
+	limitBodyIdle:     "request_body_idle",
 }
 
 // limitError is a request that ended at one of the bounds; its

@@ -163,11 +163,16 @@ func (t streamTransport) send(req *http.Request, cs *httpConn, oc *overlayConn) 
 	resp, err := ex.readResponse(req)
 	oc.cr.limit = 0
 	if err != nil {
+		cause := ex.ended() // or else err is the service's doing
 		oc.st.Abort()
-		<-wrote // soon: the stream's writes fail now
+		if cause == errClientGone {
+			// The client's connection failed, which may be its body's
+			// stall: see what the writer's read of it says.
+			<-wrote
+		}
 		ex.release()
 		answered := oc.cr.n > before
-		return nil, answered, ex.failure(req, cs, err, answered)
+		return nil, answered, ex.failure(req, cs, err, cause, answered)
 	}
 	ex.headDone()
 	if resp.StatusCode == http.StatusSwitchingProtocols {

@@ -509,3 +509,76 @@ func TestHTTPProxyCloseAbortsExchanges(t *testing.T) {
 	await(t, ended, "the first stream to the service to close")
 	await(t, ended, "the second stream to the service to close")
 }
+
+// TestHTTPProxyStalledBody has clients announce a request body of 10 bytes
+// and send none, with max_connections 1: whether the service waits for
+// the body, answers at once, or the proxy refuses the request itself, the
+// client gets its answer (400 naming the stall for the waiting service) and
+// its slot is free within the handshake timeout, so that the next client
+// gets in; the stream to the waiting service is closed, and two stalls make
+// one log line. A client that keeps sending, slower in all than the
+// timeout, is not cut. The old code held the slot for good, and the client
+// whose service answered at once never got that answer.
+func TestHTTPProxyStalledBody(t *testing.T) {
+	const idle = time.Second
+	ended := make(chan struct{}, 4)
+	ss := newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		switch req.URL.Path {
+		case "/wait":
+			io.Copy(io.Discard, br)
+			ended <- struct{}{}
+		case "/early":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		default:
+			body, _ := io.ReadAll(req.Body)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+	})
+	s, logs := loggedHTTPVia(t, ss, proxy.Config{HandshakeTimeout: idle, MaxConnections: 1})
+	addr := s.Addr(proxy.KindHTTP).String()
+	stalled := "p2pd: the request body stalled: no byte came for 1s\n"
+	for i, tt := range []struct {
+		host, path string
+		code       int
+		body       string
+	}{
+		{"web.db.p2p", "/wait", 400, stalled},
+		{"web.db.p2p", "/wait", 400, stalled},
+		{"web.db.p2p", "/early", 200, "ok"},
+		{"nosuch.db.p2p", "/", 404, "p2pd: unknown service: service \"nosuch\" on peer \"db\"\n"},
+	} {
+		p := dialProxy(t, addr)
+		io.WriteString(p.c, "POST http://"+tt.host+tt.path+" HTTP/1.1\r\nHost: "+tt.host+"\r\nContent-Length: 10\r\n\r\n")
+		resp, err := http.ReadResponse(p.br, nil)
+		if err != nil {
+			t.Fatalf("request %d to %s: %v", i, tt.path, err)
+		}
+		if body, _ := io.ReadAll(resp.Body); resp.StatusCode != tt.code || string(body) != tt.body {
+			t.Errorf("request %d to %s: %s %q; want %d %q", i, tt.path, resp.Status, body, tt.code, tt.body)
+		}
+		if tt.path == "/wait" {
+			await(t, ended, "the stream to the waiting service to close")
+		}
+		waitUntil(t, fmt.Sprintf("the slot of request %d to free", i), func() bool { return s.Stats()[0].Active == 0 })
+	}
+	if l := logs.lines("level=WARN", "http proxy: request ended at a bound", "limit=request_body_idle", "service=web"); len(l) != 1 {
+		t.Errorf("%d log lines for 2 stalls; want 1\n%s", len(l), logs)
+	}
+	p := dialProxy(t, addr)
+	io.WriteString(p.c, "POST http://web.db.p2p/echo HTTP/1.1\r\nHost: web.db.p2p\r\nContent-Length: 15\r\n\r\n")
+	for _, b := range []byte("slow but steady") {
+		p.c.Write([]byte{b})
+		time.Sleep(idle / 10)
+	}
+	resp, err := http.ReadResponse(p.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(body) != "slow but steady" {
+		t.Errorf("a body slower in all than the timeout: %s %q", resp.Status, body)
+	}
+}
