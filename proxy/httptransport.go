@@ -28,6 +28,11 @@ type overlayConn struct {
 	st Conn
 	cr countingReader
 	br *bufio.Reader // reads cr
+	// kept is cr.n when the stream was last kept: where the next response
+	// begins. next, while the stream is kept or was, is closed when the
+	// idle watcher has let go of br (put).
+	kept int64
+	next chan struct{}
 }
 
 // countingReader counts the bytes read from r and keeps r's last error,
@@ -123,8 +128,13 @@ func (t streamTransport) take(ctx context.Context, cs *httpConn, tg target) (*ov
 	return oc, false, nil
 }
 
-// put keeps oc for cs's next request, unless cs has closed.
-func (cs *httpConn) put(oc *overlayConn) {
+// put keeps oc for cs's next request, unless cs has closed. While it is
+// kept, a goroutine (watch) waits for its next byte: a byte, or the
+// stream's end, that comes while no request is out ends the stream, so that
+// it is never taken for the answer to the next request. A request that
+// takes the stream waits for the watcher to let go of it: its answer's
+// first byte, or the stream's end, ends the wait.
+func (t streamTransport) put(cs *httpConn, oc *overlayConn) {
 	cs.mu.Lock()
 	if cs.closed || cs.idle != nil {
 		cs.mu.Unlock()
@@ -132,7 +142,35 @@ func (cs *httpConn) put(oc *overlayConn) {
 		return
 	}
 	cs.idle = oc
+	oc.kept = oc.cr.n
+	oc.next = make(chan struct{})
 	cs.mu.Unlock()
+	t.s.wg.Add(1) // the handler holds the WaitGroup: no race with Wait
+	go func() {
+		defer t.s.wg.Done()
+		cs.watch(oc)
+	}()
+}
+
+// watch waits for the next byte of oc, kept by put. Its stream ends when
+// cs's connection closes, or another target takes its place (the stream is
+// closed), or a request takes it and the answer comes (or the exchange
+// aborts the stream).
+func (cs *httpConn) watch(oc *overlayConn) {
+	_, err := oc.br.Peek(1)
+	cs.mu.Lock()
+	idle := cs.idle == oc
+	if idle {
+		cs.idle = nil
+	}
+	cs.mu.Unlock()
+	switch {
+	case idle && err == io.EOF:
+		oc.st.Close() // the service closed it, as it may while idle
+	case idle:
+		oc.st.Abort() // bytes no request asked for
+	}
+	close(oc.next)
 }
 
 // shut closes cs's kept stream; put closes any later one.
@@ -158,7 +196,11 @@ func (t streamTransport) send(req *http.Request, cs *httpConn, oc *overlayConn) 
 		defer t.s.wg.Done()
 		wrote <- ex.write(req)
 	}()
-	before := oc.cr.n
+	if oc.next != nil {
+		<-oc.next // the idle watcher lets go of br
+		oc.next = nil
+	}
+	before := oc.kept
 	oc.cr.limit = before + httpMaxResponseHead
 	resp, err := ex.readResponse(req)
 	oc.cr.limit = 0
@@ -184,7 +226,7 @@ func (t streamTransport) send(req *http.Request, cs *httpConn, oc *overlayConn) 
 		resp.Body = upgradedBody{ex}
 		return resp, true, nil
 	}
-	resp.Body = &streamBody{body: resp.Body, ex: ex, cs: cs, wrote: wrote,
+	resp.Body = &streamBody{body: resp.Body, ex: ex, t: t, cs: cs, wrote: wrote,
 		keep: !resp.Close && !req.Close, bodyless: req.Body == nil}
 	return resp, true, nil
 }
@@ -195,6 +237,7 @@ func (t streamTransport) send(req *http.Request, cs *httpConn, oc *overlayConn) 
 type streamBody struct {
 	body     io.ReadCloser
 	ex       *exchange
+	t        streamTransport
 	cs       *httpConn
 	wrote    chan error // the request writer's result
 	keep     bool       // neither side asked to close
@@ -234,10 +277,14 @@ func (b *streamBody) finish() {
 	switch {
 	case werr != nil || !intact:
 		oc.st.Abort()
+	case oc.br.Buffered() > 0:
+		// Bytes past the end of the response: they must not be taken
+		// for the answer to the next request.
+		oc.st.Abort()
 	case !b.keep:
 		oc.st.Close()
 	default:
-		b.cs.put(oc)
+		b.t.put(b.cs, oc)
 	}
 }
 

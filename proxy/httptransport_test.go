@@ -582,3 +582,56 @@ func TestHTTPProxyStalledBody(t *testing.T) {
 		t.Errorf("a body slower in all than the timeout: %s %q", resp.Status, body)
 	}
 }
+
+// TestHTTPProxyStrayBytes has a service send a second, forged response
+// after its answer on a kept stream: in the same write, and later while the
+// stream sits idle. The proxy drops the stream either way (the service sees
+// it close before the client asks again), so the client's next request gets
+// its own answer from a new stream. The old code kept such a stream, and
+// the forged response became the answer to the client's next request.
+func TestHTTPProxyStrayBytes(t *testing.T) {
+	const forged = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-Forged: 1\r\n\r\nforged"
+	forge, dropped := make(chan struct{}), make(chan struct{}, 2)
+	ss := newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/together":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none"+forged)
+			case "/later":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none")
+				<-forge
+				io.WriteString(c, forged)
+			default:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo")
+				continue
+			}
+			io.Copy(io.Discard, br) // until the proxy closes the stream
+			dropped <- struct{}{}
+			return
+		}
+	})
+	s := httpVia(t, ss, proxy.Config{})
+	p := dialProxy(t, s.Addr(proxy.KindHTTP).String())
+	for _, path := range []string{"/together", "/later"} {
+		if resp, body := p.do(t, "GET", "GET http://web.db.p2p"+path+" HTTP/1.1", "Host: web.db.p2p"); resp.StatusCode != 200 || string(body) != "one" {
+			t.Fatalf("%s: %s %q", path, resp.Status, body)
+		}
+		if path == "/later" {
+			forge <- struct{}{}
+		}
+		select {
+		case <-dropped:
+		case <-time.After(failBound):
+			ss.close() // let the stream end, so that the proxy's Close returns
+			t.Fatalf("%s: the proxy kept a stream on which the service sent bytes nobody asked for", path)
+		}
+		resp, body := p.do(t, "GET", "GET http://web.db.p2p/next HTTP/1.1", "Host: web.db.p2p")
+		if resp.StatusCode != 200 || string(body) != "two" || resp.Header.Get("X-Forged") != "" {
+			t.Errorf("after %s, the next request got %s %q (X-Forged %q); want 200 \"two\"", path, resp.Status, body, resp.Header.Get("X-Forged"))
+		}
+	}
+}
