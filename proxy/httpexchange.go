@@ -72,8 +72,8 @@ func (t streamTransport) begin(req *http.Request, cs *httpConn, oc *overlayConn)
 	ex := &exchange{oc: oc, timeout: t.s.cfg.Load().responseTimeout()}
 	ex.timer = time.AfterFunc(ex.timeout, func() {
 		err := newLimitError(limitResponseTime, KindTimeout,
-			fmt.Sprintf("service %q on peer %q sent no response within %s", oc.t.service, oc.t.peer, ex.timeout))
-		if ex.end(err) {
+			fmt.Sprintf("%s sent no response within %s", oc.where(), ex.timeout))
+		if ex.abort(err, true) {
 			cs.h.logLimit(err, oc.t, req.RemoteAddr)
 		}
 	})
@@ -84,9 +84,13 @@ func (t streamTransport) begin(req *http.Request, cs *httpConn, oc *overlayConn)
 
 // end aborts the stream for cause, unless the exchange has ended already
 // or is over. It reports whether cause is the one.
-func (ex *exchange) end(cause error) bool {
+func (ex *exchange) end(cause error) bool { return ex.abort(cause, false) }
+
+// abort is end; beforeHead makes it do nothing once the final response
+// head has come (for the response timeout, which may fire as it comes).
+func (ex *exchange) abort(cause error, beforeHead bool) bool {
 	ex.mu.Lock()
-	if ex.over || ex.cause != nil {
+	if ex.over || ex.cause != nil || beforeHead && ex.head {
 		ex.mu.Unlock()
 		return false
 	}
@@ -213,7 +217,7 @@ func (ex *exchange) failure(req *http.Request, cs *httpConn, err, cause error, a
 		return cause
 	}
 	oc := ex.oc
-	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
+	where := oc.where()
 	switch {
 	case errors.Is(err, errResponseHead):
 		return cs.h.limitHit(limitResponseHead, oc.t, req.RemoteAddr, KindOther,
@@ -247,7 +251,7 @@ func clip(s string) string {
 // stream open with nobody to read it.
 func (oc *overlayConn) checkUpgrade(req *http.Request, resp *http.Response) error {
 	asked, got := upgradeType(req.Header), upgradeType(resp.Header)
-	where := fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
+	where := oc.where()
 	if asked == "" {
 		return refuse(KindOther, where+" answered 101 Switching Protocols to a request that asked for no upgrade")
 	}

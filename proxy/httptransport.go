@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -33,6 +34,11 @@ type overlayConn struct {
 	// idle watcher has let go of br (put).
 	kept int64
 	next chan struct{}
+}
+
+// where names oc's service for error lines.
+func (oc *overlayConn) where() string {
+	return fmt.Sprintf("service %q on peer %q", oc.t.service, oc.t.peer)
 }
 
 // countingReader counts the bytes read from r and keeps r's last error,
@@ -73,12 +79,12 @@ func (t streamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, answered, err := t.send(req, cs, oc)
+		resp, unanswered, err := t.send(req, cs, oc)
 		// A kept stream may have been closed by the target while idle.
 		// Like net/http's Transport, send the request again on a new
-		// stream if the old one gave no answer at all, but only a request
-		// that may be carried out twice.
-		if err != nil && reused && first && !answered && replayable(req) {
+		// stream if the old one ended with no answer at all, but only a
+		// request that may be carried out twice.
+		if err != nil && reused && first && unanswered && replayable(req) {
 			continue
 		}
 		return resp, err
@@ -184,10 +190,12 @@ func (cs *httpConn) shut() {
 	}
 }
 
-// send writes req on oc and reads the response head. answered reports
-// whether any byte of a response came back. The request is written by a
-// goroutine of its own, so that a target that answers before it has read
-// the whole request body (or while it reads it) does not deadlock.
+// send writes req on oc and reads the response head. unanswered reports
+// that the stream ended before any byte of a response came back, and not
+// for a cause of the proxy's (the client leaving, a timeout). The request
+// is written by a goroutine of its own, so that a target that answers
+// before it has read the whole request body (or while it reads it) does
+// not deadlock.
 func (t streamTransport) send(req *http.Request, cs *httpConn, oc *overlayConn) (*http.Response, bool, error) {
 	ex := t.begin(req, cs, oc)
 	wrote := make(chan error, 1)
@@ -214,21 +222,21 @@ func (t streamTransport) send(req *http.Request, cs *httpConn, oc *overlayConn) 
 		}
 		ex.release()
 		answered := oc.cr.n > before
-		return nil, answered, ex.failure(req, cs, err, cause, answered)
+		return nil, !answered && cause == nil, ex.failure(req, cs, err, cause, answered)
 	}
 	ex.headDone()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if err := oc.checkUpgrade(req, resp); err != nil {
 			oc.st.Abort()
 			ex.release()
-			return nil, true, err
+			return nil, false, err
 		}
 		resp.Body = upgradedBody{ex}
-		return resp, true, nil
+		return resp, false, nil
 	}
 	resp.Body = &streamBody{body: resp.Body, ex: ex, t: t, cs: cs, wrote: wrote,
 		keep: !resp.Close && !req.Close, bodyless: req.Body == nil}
-	return resp, true, nil
+	return resp, false, nil
 }
 
 // streamBody is a response body on an overlay stream. At its end the

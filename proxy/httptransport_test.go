@@ -635,3 +635,35 @@ func TestHTTPProxyStrayBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPProxyTimeoutNotRetried has a GET on a kept stream meet a service
+// that says nothing: the client gets one 504 after one timeout, and the
+// service reads the request once. A retry is for a stream that ended
+// unanswered; before this, a timed-out GET was sent again on a new stream
+// and waited out a second timeout.
+func TestHTTPProxyTimeoutNotRetried(t *testing.T) {
+	var silent atomic.Int64
+	ss := newScriptService(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/slow" {
+				silent.Add(1)
+				io.Copy(io.Discard, br)
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	s := httpVia(t, ss, proxy.Config{ResponseTimeout: 300 * time.Millisecond})
+	p := dialProxy(t, s.Addr(proxy.KindHTTP).String())
+	if resp, _ := p.do(t, "GET", "GET http://web.db.p2p/warm HTTP/1.1", "Host: web.db.p2p"); resp.StatusCode != 200 {
+		t.Fatalf("warm-up: %s", resp.Status)
+	}
+	resp, _ := p.do(t, "GET", "GET http://web.db.p2p/slow HTTP/1.1", "Host: web.db.p2p")
+	if resp.StatusCode != 504 || silent.Load() != 1 {
+		t.Errorf("GET to a silent service on a kept stream: %s, the service read it %d time(s); want 504 and once", resp.Status, silent.Load())
+	}
+}
