@@ -36,9 +36,20 @@ import (
 // overlay's error (httpStatus): 403 access denied or a name outside .p2p,
 // 404 unknown peer or service, 502 target refused or unreachable and peer
 // unreachable, 503 overloaded, 504 timeout, 400 a malformed request, 407
-// missing or wrong credentials. The request head must arrive within the
-// handshake timeout; an idle client connection is closed after
+// missing or wrong credentials; 502 with what the service did wrong when
+// its answer is not HTTP, or over a bound. The request head must arrive
+// within the handshake timeout; an idle client connection is closed after
 // httpIdleTimeout.
+//
+// A plain request's exchange with the service is bounded (httpexchange.go):
+// the response head must begin within Config.ResponseTimeout of the
+// request's last progress (504), and may have 64 KiB (httpMaxResponseHead)
+// and 16 interim responses (httpMaxInterim) (502). A request's body must
+// bring a byte within the handshake timeout of each read (httpbody.go;
+// 400). The stream is aborted when the client goes away, before or during
+// the response, and when the Server's Close runs out of time. A request
+// that ends at a bound is logged at most once per 10 s and bound
+// (limitHit).
 const (
 	httpIdleTimeout    = 60 * time.Second
 	httpMaxHeaderBytes = 64 << 10
@@ -50,6 +61,7 @@ const (
 type (
 	connKey   struct{} // *httpConn of the client connection
 	targetKey struct{} // the request's target
+	bodyKey   struct{} // the request's *clientBody, if it has a body
 )
 
 // httpProxy is one HTTP listener's handler.
@@ -57,11 +69,14 @@ type httpProxy struct {
 	s  *Server
 	l  *proxyListener
 	rp *httputil.ReverseProxy
+	// limitLog holds, for each bound, when a request that ended at it was
+	// last logged (unix nanoseconds; limitHit).
+	limitLog [numHTTPLimits]atomic.Int64
 }
 
 // httpConn is the state of one client connection.
 type httpConn struct {
-	l        *proxyListener
+	h        *httpProxy
 	hijacked atomic.Bool // by CONNECT or a protocol upgrade
 	released sync.Once
 
@@ -71,7 +86,7 @@ type httpConn struct {
 }
 
 // release gives the connection's slot back to its listener, once.
-func (cs *httpConn) release() { cs.released.Do(cs.l.g.done) }
+func (cs *httpConn) release() { cs.released.Do(cs.h.l.g.done) }
 
 func (s *Server) newHTTPServer(l *proxyListener) *http.Server {
 	h := &httpProxy{s: s, l: l}
@@ -79,7 +94,7 @@ func (s *Server) newHTTPServer(l *proxyListener) *http.Server {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      streamTransport{s},
-		ModifyResponse: func(r *http.Response) error { r.Header.Add("Via", viaHeader); return nil },
+		ModifyResponse: modifyResponse,
 		ErrorHandler:   h.proxyError,
 		ErrorLog:       errLog,
 	}
@@ -90,7 +105,7 @@ func (s *Server) newHTTPServer(l *proxyListener) *http.Server {
 		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          errLog,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			cs := &httpConn{l: l}
+			cs := &httpConn{h: h}
 			l.conns.Store(c, cs)
 			return context.WithValue(ctx, connKey{}, cs)
 		},
@@ -118,6 +133,18 @@ func (s *Server) newHTTPServer(l *proxyListener) *http.Server {
 			}
 		},
 	}
+}
+
+// modifyResponse adds Via to a service's response. If the client has not
+// sent its whole body yet (the service answered early), the client
+// connection closes after the response: what the client still sends must
+// not be read as its next request.
+func modifyResponse(r *http.Response) error {
+	r.Header.Add("Via", viaHeader)
+	if r.StatusCode != http.StatusSwitchingProtocols && !bodyDone(r.Request) {
+		r.Header.Set("Connection", "close")
+	}
+	return nil
 }
 
 // rewrite makes the outbound request. ReverseProxy has removed the
@@ -163,6 +190,12 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	cfg := h.s.cfg.Load()
+	var body *clientBody
+	if r.Method != http.MethodConnect && r.ContentLength != 0 {
+		body = h.watchBody(w, r, cfg.handshakeTimeout())
+		defer body.handlerDone()
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+	}
 	if cfg.Username != "" && !proxyAuthOK(r.Header, cfg) {
 		w.Header().Set("Proxy-Authenticate", `Basic realm="p2pd"`)
 		h.fail(w, r, target{}, refuse(KindAuth, "http proxy credentials missing or wrong"))
@@ -181,6 +214,9 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
 		h.connect(w, r, cfg, t)
 		return
+	}
+	if body != nil {
+		body.t = t
 	}
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, t)))
 }
@@ -252,19 +288,76 @@ func (h *httpProxy) connect(w http.ResponseWriter, r *http.Request, cfg *Config,
 
 // proxyError is the ReverseProxy's error handler.
 func (h *httpProxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		return // the client went away
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) || h.s.ctx.Err() != nil {
+		return // the client went away, or the Server gave up waiting
 	}
 	t, _ := r.Context().Value(targetKey{}).(target)
 	h.fail(w, r, t, err)
 }
 
-// fail answers a failed request, counts and logs it.
+// fail answers a failed request, counts and logs it; a request that ended
+// at a bound was logged where the bound was found (limitHit).
 func (h *httpProxy) fail(w http.ResponseWriter, r *http.Request, t target, err error) {
 	k := kindOf(err, h.s.classify)
 	h.l.count(k)
-	h.s.logFailure(KindHTTP, t, k, r.RemoteAddr, err)
+	var le *limitError
+	if !errors.As(err, &le) {
+		h.s.logFailure(KindHTTP, t, k, r.RemoteAddr, err)
+	}
+	if !bodyDone(r) {
+		w.Header().Set("Connection", "close") // as in modifyResponse
+	}
 	writeFailure(w, r, httpStatus(k), failureLine(k, t, err))
+}
+
+// httpLimit is one of the bounds of the plain-HTTP path.
+type httpLimit uint8
+
+const (
+	limitResponseHead httpLimit = iota // httpMaxResponseHead
+	limitInterim                       // httpMaxInterim
+	limitResponseTime                  // Config.ResponseTimeout
+	limitBodyIdle                      // the handshake timeout, for each read of a request body
+	numHTTPLimits
+)
+
+var httpLimitNames = [numHTTPLimits]string{
+	limitResponseHead: "response_head_bytes",
+	limitInterim:      "interim_responses",
+	limitResponseTime: "response_timeout",
+	limitBodyIdle:     "request_body_idle",
+}
+
+// limitError is a request that ended at one of the bounds; its
+// requestError is the client's answer.
+type limitError struct {
+	limit httpLimit
+	err   *requestError
+}
+
+func newLimitError(limit httpLimit, kind ErrorKind, msg string) *limitError {
+	return &limitError{limit: limit, err: &requestError{kind: kind, msg: msg}}
+}
+
+func (e *limitError) Error() string { return e.err.Error() }
+func (e *limitError) Unwrap() error { return e.err }
+
+// logLimit logs that a request to t from remote ended at a bound: at most
+// once per failLogEvery and bound, since a service or a client can hit a
+// bound with every request (the listener's error counters count them all).
+func (h *httpProxy) logLimit(err *limitError, t target, remote string) {
+	if logDue(&h.limitLog[err.limit]) {
+		h.s.log.Warn("http proxy: request ended at a bound", "limit", httpLimitNames[err.limit],
+			"peer", t.peer, "service", t.service, "remote", remote, "err", err)
+	}
+}
+
+// limitHit returns the error of a request to t from remote that ended at
+// limit, and logs it (logLimit).
+func (h *httpProxy) limitHit(limit httpLimit, t target, remote string, kind ErrorKind, msg string) error {
+	err := newLimitError(limit, kind, msg)
+	h.logLimit(err, t, remote)
+	return err
 }
 
 // httpStatus is the status of a failure of kind k.

@@ -19,6 +19,14 @@ import (
 // that has not finished by then is disconnected (slowloris).
 const DefaultHandshakeTimeout = 10 * time.Second
 
+// DefaultResponseTimeout bounds how long the HTTP proxy waits for a
+// service's response head to a plain request, from the request's last
+// progress (a write of it to the stream, an interim response): a service
+// that says nothing for that long gets its stream aborted, and the client
+// 504. It is nginx's default proxy_read_timeout; a service that answers
+// slower is a long poll that should send interim responses or use CONNECT.
+const DefaultResponseTimeout = 60 * time.Second
+
 // Listener kinds, as ListenerStats and the logs name them.
 const (
 	KindSOCKS5 = "socks5"
@@ -36,10 +44,11 @@ type Config struct {
 	// MaxConnections caps each listener's concurrent client connections;
 	// 0 means DefaultMaxConnections.
 	MaxConnections int
-	// HandshakeTimeout and DialTimeout: 0 means DefaultHandshakeTimeout and
-	// DefaultDialTimeout.
+	// HandshakeTimeout, DialTimeout and ResponseTimeout: 0 means
+	// DefaultHandshakeTimeout, DefaultDialTimeout and DefaultResponseTimeout.
 	HandshakeTimeout time.Duration
 	DialTimeout      time.Duration
+	ResponseTimeout  time.Duration
 }
 
 func (c *Config) maxConnections() int { return orDefault(c.MaxConnections, DefaultMaxConnections) }
@@ -47,6 +56,9 @@ func (c *Config) handshakeTimeout() time.Duration {
 	return orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
 }
 func (c *Config) dialTimeout() time.Duration { return orDefault(c.DialTimeout, DefaultDialTimeout) }
+func (c *Config) responseTimeout() time.Duration {
+	return orDefault(c.ResponseTimeout, DefaultResponseTimeout)
+}
 
 func orDefault[T int | time.Duration](v, def T) T {
 	if v <= 0 {
