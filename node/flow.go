@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sort"
 	"sync"
 	"syscall"
@@ -26,6 +27,55 @@ const DefaultFlowIdle = 60 * time.Second
 
 // maxUDPDatagram is the largest UDP payload a flow's socket reads.
 const maxUDPDatagram = 65535
+
+// datagramBufs are the read buffers of flows' target sockets, taken only
+// for the read itself: a flow that waits for its target holds none (a
+// peer's 1,024 flows would hold 64 MiB otherwise).
+var datagramBufs = sync.Pool{New: func() any { b := make([]byte, maxUDPDatagram); return &b }}
+
+// newDatagramReader returns a function that waits for c's next datagram and
+// returns a copy of it. On a UDP socket it waits on the poller with no
+// buffer and reads into a pooled one; on anything else (an in-process
+// target) it reads into a buffer of its own.
+func newDatagramReader(c net.Conn) func() ([]byte, error) {
+	if uc, ok := c.(*net.UDPConn); ok {
+		if rc, err := uc.SyscallConn(); err == nil {
+			return func() ([]byte, error) { return readDatagram(rc) }
+		}
+	}
+	buf := make([]byte, maxUDPDatagram)
+	return func() ([]byte, error) {
+		n, err := c.Read(buf)
+		return buf[:n], err
+	}
+}
+
+// readDatagram reads one datagram from rc's connected UDP socket.
+func readDatagram(rc syscall.RawConn) ([]byte, error) {
+	var d []byte
+	var rerr error
+	err := rc.Read(func(fd uintptr) bool {
+		bp := datagramBufs.Get().(*[]byte)
+		defer datagramBufs.Put(bp)
+		n, err := syscall.Read(int(fd), *bp)
+		for err == syscall.EINTR {
+			n, err = syscall.Read(int(fd), *bp)
+		}
+		if err == syscall.EAGAIN {
+			return false // wait until the socket is readable
+		}
+		if err != nil {
+			rerr = os.NewSyscallError("read", err)
+			return true
+		}
+		d = append([]byte(nil), (*bp)[:n]...)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, rerr
+}
 
 // DialFlow opens a udp flow to svc on the peer (a name or peer ID) and
 // returns once the service has answered; a refusal is the returned error.
@@ -218,9 +268,9 @@ func (n *Node) serveFlow(p *peer, st *transport.Stream, req transport.Request, c
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, maxUDPDatagram)
+		read := newDatagramReader(target)
 		for {
-			k, err := target.Read(buf)
+			d, err := read()
 			if err != nil {
 				if errors.Is(err, syscall.ECONNREFUSED) {
 					continue // an ICMP port unreachable for an earlier datagram
@@ -228,7 +278,7 @@ func (n *Node) serveFlow(p *peer, st *transport.Stream, req transport.Request, c
 				f.Close()
 				return
 			}
-			if f.WriteDatagram(buf[:k]) != nil {
+			if f.WriteDatagram(d) != nil {
 				return
 			}
 		}

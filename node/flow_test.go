@@ -154,3 +154,47 @@ func TestFlowsPerPeerBounded(t *testing.T) {
 	flows = append(flows, f)
 	testnet.EchoDatagrams(t, f, []int{100})
 }
+
+// TestIdleInboundFlowCost: a peer's flow to a udp service that waits for its
+// target holds no read buffer of its own on the service's node (each held
+// 64 KiB, so a peer's 1,024 flows 64 MiB), and the flows still carry
+// datagrams both ways afterwards.
+func TestIdleInboundFlowCost(t *testing.T) {
+	target := testnet.NewUDPEcho(t).String()
+	kA := newKey(t)
+	b := startNode(t, node.Config{Name: "B", Peers: []node.Peer{{Name: "A", ID: kA.PeerID()}},
+		Services: []node.Service{{Name: "uecho", Target: target, Protocol: "udp", Allow: []string{"A"}}}})
+	a := startNode(t, node.Config{Name: "A", Key: kA, Peers: []node.Peer{b.peer("B", true)}})
+	testnet.EchoDatagrams(t, mustFlow(t, a), []int{10}) // the session is up
+	before := testnet.HeapInUse()
+	const n = 500
+	flows := make([]proxy.Flow, n)
+	for i := range flows {
+		flows[i] = mustFlow(t, a)
+	}
+	defer func() {
+		for _, f := range flows {
+			f.Close()
+		}
+	}()
+	waitFor(t, "B to hold every flow", func() bool { return len(b.Flows()) >= n })
+	time.Sleep(50 * time.Millisecond) // each flow's target reader waiting
+	perFlow := (int64(testnet.HeapInUse()) - int64(before)) / n
+	t.Logf("%d idle flows: %d bytes of heap each (both nodes)", n, perFlow)
+	if perFlow > 48<<10 { // 88 KiB with a buffer per flow
+		t.Fatalf("an idle flow costs %d bytes of heap; want under 48 KiB", perFlow)
+	}
+	for _, f := range flows[:10] {
+		testnet.EchoDatagrams(t, f, []int{1, 1000, 60000})
+	}
+}
+
+// mustFlow opens a flow from a to B's uecho.
+func mustFlow(t *testing.T, a *testNode) proxy.Flow {
+	t.Helper()
+	f, err := a.DialFlow(testCtx(t), "B", "uecho")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
