@@ -32,11 +32,11 @@
 // is its overlay address, and what libp2p learns about the port — observed
 // addresses, AutoNAT, hole punching — serves the overlay too.
 //
-// libp2p's resource manager keeps its hooks on the shared port: every
-// inbound QUIC connection, of either ALPN, opens a resource-manager scope in
-// the transport's ConnContext before its handshake (per-IP and rate limits),
-// and the manager may ask for a Retry; an overlay connection's scope is
-// released once its TLS handshake is done.
+// libp2p's resource manager keeps its hooks on the shared port: it may ask
+// for a Retry, and libp2p's QUIC listener opens a connection's scope once
+// its handshake is done (the per-IP count of live connections holds there;
+// libp2p's per-IP rate limit is off, see connRateLimiter). Before that, the
+// endpoint's admission bounds every source on the shared sockets.
 //
 // # A private host
 //

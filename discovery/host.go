@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/libp2p/go-libp2p/config"
@@ -34,19 +33,16 @@ const userAgent = "p2pd"
 const relayBackoff = 30 * time.Second
 
 // Resource-manager limits raised for a private overlay: libp2p's defaults
-// (8 connections per IPv4 address, 16 new ones at once and then one per
-// 5 s per address, 32 inbound connections in the transient scope) assume
-// an open network of strangers; here every connection that outlives its
+// (8 connections per IPv4 address, 16 new ones at once and then one per 5 s
+// per address, 32 inbound connections in the transient scope) assume an
+// open network of strangers; here every connection that outlives its
 // handshake is a trusted peer's, and many of them may sit behind one NAT
-// address and reconnect together when this node restarts. Every inbound
-// QUIC handshake on the shared port, overlay ones included, passes through
-// these limits.
+// address and reconnect together when this node restarts. The rate limit
+// is off (connRateLimiter); the counts hold.
 const (
-	connsPerIP      = 64
-	newConnsPerIP   = 2.0 // per second, after a burst of connsPerIP
-	systemConns     = 1024
-	transientConns  = 256
-	rateGracePeriod = time.Minute
+	connsPerIP     = 64
+	systemConns    = 1024
+	transientConns = 256
 )
 
 // relayResources are the limits of this node's relay service. Relayed
@@ -86,21 +82,16 @@ func newResourceManager() (network.ResourceManager, error) {
 	return rm, nil
 }
 
-// connRateLimiter limits how fast one address may open connections.
-func connRateLimiter() *rate.Limiter {
-	perIP := rate.Limit{RPS: newConnsPerIP, Burst: connsPerIP}
-	return &rate.Limiter{
-		NetworkPrefixLimits: []rate.PrefixLimit{ // loopback: unlimited
-			{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
-			{Prefix: netip.MustParsePrefix("::1/128")},
-		},
-		SubnetRateLimiter: rate.SubnetLimiter{
-			IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: perIP}},
-			IPv6SubnetLimits: []rate.SubnetLimit{{PrefixLength: 56, Limit: perIP}},
-			GracePeriod:      rateGracePeriod,
-		},
-	}
-}
+// connRateLimiter is libp2p's limit on how fast one address may open
+// connections: none. libp2p spends the token when a connection's scope
+// opens, after the TLS handshake and before the gater has seen the key, so
+// a stranger's refused handshakes from a trusted peer's address (its NAT,
+// its /56) would spend that peer's tokens and lock it out of the DHT,
+// relays and hole punching. The rate of new connections from a source is
+// the endpoint's admission's to bound, before any handshake state, on the
+// same sockets (transport's sourceLimiter, Retry); the per-IP count of live
+// connections (WithLimitPerSubnet) still holds.
+func connRateLimiter() *rate.Limiter { return &rate.Limiter{} }
 
 // hostConfig is the libp2p configuration of the node's host: QUIC only, on
 // the shared sockets, with the node's own key, private (gater), with
