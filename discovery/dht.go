@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/p2pd/p2pd/identity"
 )
 
@@ -39,6 +40,7 @@ func (d *Discovery) startDHT() error {
 		dht.BootstrapPeers(d.boot...),
 		dht.DisableProviders(),
 		dht.DisableValues(),
+		dht.AddressFilter(dhtAddrs),
 		timeout,
 	)
 	if err != nil {
@@ -50,6 +52,30 @@ func (d *Discovery) startDHT() error {
 		go d.run(d.bootstrapLoop)
 	}
 	return nil
+}
+
+// maxDHTAddrs bounds the addresses one DHT answer may give for a peer.
+const maxDHTAddrs = 8
+
+// dhtAddrs is the DHT's address filter, run on the addresses an answer
+// gives for a peer before they reach the peerstore (which the host dials)
+// and on what this node advertises: direct addresses that cannot be
+// dialled (port 0, unspecified, multicast) are dropped, and at most
+// maxDHTAddrs are kept. A DHT peer — trusted, or a bootstrap node that need
+// not be — could otherwise name 64 addresses of third parties for a peer
+// and have this node send QUIC Initials to each of them.
+func dhtAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, 0, min(len(addrs), maxDHTAddrs))
+	for _, a := range addrs {
+		if len(out) == maxDHTAddrs {
+			break
+		}
+		if ap, ok := overlayAddr(a); ok && !dialable(ap) {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // bootstrapLoop keeps the host connected to the bootstrap nodes: at once,
