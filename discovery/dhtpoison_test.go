@@ -58,7 +58,8 @@ func randomPeerID(t *testing.T) peer.ID {
 // answers a lookup of a trusted, offline peer T with 64 addresses of its
 // choice, and 50 made-up peers with 64 addresses each. The node keeps at
 // most maxDHTAddrs of an answer's addresses for a peer, so it sends QUIC
-// Initials to at most that many of the chosen ports (before, all 64 were kept, and dialled in turn).
+// Initials to at most that many of the chosen ports (before, all 64 were
+// kept, and dialled in turn).
 func TestDHTAnswerCannotAimDials(t *testing.T) {
 	const victims = 64
 	var mu sync.Mutex
