@@ -24,6 +24,10 @@ const (
 	connectQueue   = 64
 	returnTimeout  = 5 * time.Second // for quicreuse to give the sockets back at Close
 	maxSightings   = 256             // mDNS announcements of peers not (yet) trusted
+	// maxMDNSAddrs bounds the addresses taken from one mDNS announcement:
+	// mDNS is not authenticated, so a LAN stranger can announce a trusted
+	// peer "at" addresses of its choice, and each is dialled.
+	maxMDNSAddrs = 16
 )
 
 // Discovery is a node's libp2p host and the address sources built on it.

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // multicastInterface reports whether the host has an up, non-loopback,
@@ -77,5 +80,27 @@ func TestMDNSFindsPeer(t *testing.T) {
 		return s == fmt.Sprintf("%s:%d", netip.MustParseAddrPort(usable).Addr(), c.port())
 	}) {
 		t.Fatalf("after trusting C: record %+v, %v", r, ok)
+	}
+}
+
+// TestMDNSAnnouncementBounded: an mDNS announcement (unauthenticated: a LAN
+// stranger can send one for a trusted peer) gives at most maxMDNSAddrs of
+// its addresses to the record and the peer store, so it cannot aim 64 dials.
+func TestMDNSAnnouncementBounded(t *testing.T) {
+	a := newNode(t, "127.0.0.1:0", nil)
+	target := newKey(t).PeerID()
+	a.trust.set(target, true)
+	tp, _ := toPeer(target)
+	var addrs []ma.Multiaddr
+	for i := range 64 {
+		addrs = append(addrs, ma.StringCast(fmt.Sprintf("/ip4/192.0.2.%d/udp/4242/quic-v1", i+1)))
+	}
+	a.d.handleFound(peer.AddrInfo{ID: tp, Addrs: addrs})
+	r, ok := waitRecord(t, a, 5*time.Second, func(r Record) bool { return r.Peer == target && r.Source == SourceMDNS })
+	if !ok {
+		t.Fatal("no record for the announced peer")
+	}
+	if len(r.Addrs) != maxMDNSAddrs || len(a.d.host.Peerstore().Addrs(tp)) > maxMDNSAddrs {
+		t.Fatalf("one announcement of 64 addresses gave a record of %d and the peer store %d; want %d", len(r.Addrs), len(a.d.host.Peerstore().Addrs(tp)), maxMDNSAddrs)
 	}
 }
