@@ -95,6 +95,7 @@ func New(cfg Config) (*Discovery, error) {
 	if err != nil {
 		d.log.Warn("learned addresses not loaded", "err", err)
 	}
+	store.onErr = func(err error) { d.log.Warn("learned addresses not saved", "err", err) }
 	d.store = store
 	if err := d.start(); err != nil {
 		d.Close()
@@ -243,6 +244,9 @@ func (d *Discovery) Close() error {
 		}
 		if !d.emitting {
 			close(d.em.out)
+		}
+		if d.store != nil {
+			errs = append(errs, d.store.flush())
 		}
 		if err := errors.Join(errs...); err != nil {
 			d.err = fmt.Errorf("discovery: close: %w", err)

@@ -44,10 +44,21 @@ type learnedEntry struct {
 // An empty path keeps them in memory only.
 type learnedStore struct {
 	path string
+	// onErr is told of a save that failed after add returned (a
+	// deferred one); nil drops it.
+	onErr func(error)
 
-	mu    sync.Mutex // guards peers and the file
-	peers map[identity.PeerID]learnedEntry
+	mu      sync.Mutex // guards peers, saved, pending and the file
+	peers   map[identity.PeerID]learnedEntry
+	saved   time.Time   // the last write of the file
+	pending *time.Timer // a write due, not yet done
 }
+
+// learnedSaveEvery spaces out writes of the file: a peer whose sessions
+// each come from a new port (or that reconnects in a loop) would otherwise
+// cost a file write and an fsync per session. A change within it of the
+// last write is written when it has passed, and at close.
+const learnedSaveEvery = 10 * time.Second
 
 // loadLearned reads the store at path. A missing file is an empty store; an
 // unreadable or corrupt one is an empty store and an error to log (the file
@@ -121,7 +132,43 @@ func (s *learnedStore) add(id identity.PeerID, addr string, now time.Time) ([]st
 	}
 	s.peers[id] = learnedEntry{Addrs: addrs, Seen: now}
 	s.evictLocked()
-	return slices.Clone(addrs), s.saveLocked()
+	return slices.Clone(addrs), s.saveSoonLocked()
+}
+
+// saveSoonLocked writes the file now, or once learnedSaveEvery has passed
+// since the last write.
+func (s *learnedStore) saveSoonLocked() error {
+	if s.pending != nil {
+		return nil // the write that is due will carry this change
+	}
+	wait := learnedSaveEvery - time.Since(s.saved)
+	if wait <= 0 {
+		return s.saveLocked()
+	}
+	s.pending = time.AfterFunc(wait, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.pending == nil {
+			return // flushed meanwhile
+		}
+		s.pending = nil
+		if err := s.saveLocked(); err != nil && s.onErr != nil {
+			s.onErr(err)
+		}
+	})
+	return nil
+}
+
+// flush writes a change that is waiting, as the store closes.
+func (s *learnedStore) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		return nil
+	}
+	s.pending.Stop()
+	s.pending = nil
+	return s.saveLocked()
 }
 
 // evictLocked drops the least recently seen peers beyond maxLearnedPeers.
@@ -142,6 +189,7 @@ func (s *learnedStore) saveLocked() error {
 	if s.path == "" {
 		return nil
 	}
+	s.saved = time.Now()
 	b, err := json.MarshalIndent(peersFile{Version: peersFileVersion, Peers: s.peers}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("discovery: encode learned addresses: %w", err)

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,5 +81,38 @@ func TestLearnedStoreOrderAndBounds(t *testing.T) {
 	s3, err := loadLearned(s.path, now)
 	if err == nil || len(s3.peers) != 0 {
 		t.Fatalf("corrupt load: %d peers, %v; want none and an error", len(s3.peers), err)
+	}
+}
+
+// TestLearnedSavesSpacedOut: a burst of learned addresses (a peer whose
+// sessions come from a new port each time) writes the file once, and the
+// rest once learnedSaveEvery has passed or the store closes, instead of a
+// write and an fsync per session.
+func TestLearnedSavesSpacedOut(t *testing.T) {
+	s, err := loadLearned(filepath.Join(t.TempDir(), PeersFile), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk := func() int {
+		s2, err := loadLearned(s.path, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(s2.peers)
+	}
+	const burst = 100
+	for i := range burst {
+		if _, err := s.add(newKey(t).PeerID(), fmt.Sprintf("192.0.2.1:%d", 1000+i), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := onDisk(); n != 1 {
+		t.Fatalf("after a burst of %d, the file holds %d peers; want the first write alone (1), the rest due later", burst, n)
+	}
+	if err := s.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := onDisk(); n != burst {
+		t.Fatalf("after the flush at close, the file holds %d peers; want %d", n, burst)
 	}
 }
