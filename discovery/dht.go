@@ -54,20 +54,23 @@ func (d *Discovery) startDHT() error {
 	return nil
 }
 
-// maxDHTAddrs bounds the addresses one DHT answer may give for a peer.
-const maxDHTAddrs = 8
+// maxPeerAddrs bounds the addresses one DHT answer, or one hole-punch
+// CONNECT, may give for a peer.
+const maxPeerAddrs = 8
 
 // dhtAddrs is the DHT's address filter, run on the addresses an answer
 // gives for a peer before they reach the peerstore (which the host dials)
-// and on what this node advertises: direct addresses that cannot be
-// dialled (port 0, unspecified, multicast) are dropped, and at most
-// maxDHTAddrs are kept. A DHT peer — trusted, or a bootstrap node that need
-// not be — could otherwise name 64 addresses of third parties for a peer
-// and have this node send QUIC Initials to each of them.
-func dhtAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
-	out := make([]ma.Multiaddr, 0, min(len(addrs), maxDHTAddrs))
+// and on what this node advertises. A DHT peer — trusted, or a bootstrap
+// node that need not be — could otherwise name 64 addresses of third
+// parties for a peer and have this node send QUIC Initials to each.
+func dhtAddrs(addrs []ma.Multiaddr) []ma.Multiaddr { return capAddrs(addrs, maxPeerAddrs) }
+
+// capAddrs drops the direct addresses that cannot be dialled (port 0,
+// unspecified, multicast) and keeps at most max of the rest, in order.
+func capAddrs(addrs []ma.Multiaddr, max int) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, 0, min(len(addrs), max))
 	for _, a := range addrs {
-		if len(out) == maxDHTAddrs {
+		if len(out) == max {
 			break
 		}
 		if ap, ok := overlayAddr(a); ok && !dialable(ap) {

@@ -57,7 +57,7 @@ func randomPeerID(t *testing.T) peer.ID {
 // TestDHTAnswerCannotAimDials: a DHT peer (trusted, or a bootstrap node)
 // answers a lookup of a trusted, offline peer T with 64 addresses of its
 // choice, and 50 made-up peers with 64 addresses each. The node keeps at
-// most maxDHTAddrs of an answer's addresses for a peer, so it sends QUIC
+// most maxPeerAddrs of an answer's addresses for a peer, so it sends QUIC
 // Initials to at most that many of the chosen ports (before, all 64 were
 // kept, and dialled in turn).
 func TestDHTAnswerCannotAimDials(t *testing.T) {
@@ -118,16 +118,33 @@ func TestDHTAnswerCannotAimDials(t *testing.T) {
 	if asked.Load() == 0 {
 		t.Fatal("the lookup never asked the DHT peer")
 	}
-	if len(addrs) > maxDHTAddrs || len(ps.Addrs(tp)) > maxDHTAddrs {
-		t.Errorf("one answer left %d addresses of T in FindPeer and %d in the peer store; want at most %d", len(addrs), len(ps.Addrs(tp)), maxDHTAddrs)
+	if len(addrs) > maxPeerAddrs || len(ps.Addrs(tp)) > maxPeerAddrs {
+		t.Errorf("one answer left %d addresses of T in FindPeer and %d in the peer store; want at most %d", len(addrs), len(ps.Addrs(tp)), maxPeerAddrs)
 	}
-	if ports > maxDHTAddrs {
-		t.Errorf("one DHT answer made the node send to %d ports of its choice; want at most %d", ports, maxDHTAddrs)
+	if ports > maxPeerAddrs {
+		t.Errorf("one DHT answer made the node send to %d ports of its choice; want at most %d", ports, maxPeerAddrs)
 	}
 	for _, p := range ps.PeersWithAddrs() {
-		if n := len(ps.Addrs(p)); n > maxDHTAddrs && p != a.d.host.ID() {
-			t.Errorf("peer %s has %d addresses in the peer store; want at most %d", p, n, maxDHTAddrs)
+		if n := len(ps.Addrs(p)); n > maxPeerAddrs && p != a.d.host.ID() {
+			t.Errorf("peer %s has %d addresses in the peer store; want at most %d", p, n, maxPeerAddrs)
 			break
 		}
+	}
+}
+
+// TestPunchFilterBoundsRemote: the addresses a peer's hole-punch CONNECT
+// names for this node to dial are capped at maxPeerAddrs, undialable ones
+// dropped first; this node's own are sent as they are.
+func TestPunchFilterBoundsRemote(t *testing.T) {
+	addrs := []ma.Multiaddr{ma.StringCast("/ip4/192.0.2.1/udp/0/quic-v1"), ma.StringCast("/ip4/224.0.0.1/udp/4242/quic-v1")}
+	for i := range 64 {
+		addrs = append(addrs, ma.StringCast(fmt.Sprintf("/ip4/198.51.100.%d/udp/4242/quic-v1", i+1)))
+	}
+	got := punchFilter{}.FilterRemote("", addrs)
+	if len(got) != maxPeerAddrs || !got[0].Equal(addrs[2]) {
+		t.Fatalf("a CONNECT of %d addresses left %v; want the first %d dialable ones", len(addrs), got, maxPeerAddrs)
+	}
+	if local := (punchFilter{}).FilterLocal("", addrs); len(local) != len(addrs) {
+		t.Fatalf("this node's own addresses were cut to %d", len(local))
 	}
 }

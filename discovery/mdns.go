@@ -74,7 +74,7 @@ func (d *Discovery) handleFound(ai peer.AddrInfo) {
 	if len(ai.Addrs) == 0 {
 		return
 	}
-	ai.Addrs = ai.Addrs[:min(len(ai.Addrs), maxMDNSAddrs)]
+	ai.Addrs = capAddrs(ai.Addrs, maxMDNSAddrs)
 	if !d.cfg.Trusted(id) {
 		d.remember(id, overlayAddrs(ai.Addrs, nil))
 		return

@@ -110,12 +110,23 @@ func newPuncher(h host.Host, pp *punchPrep, log *slog.Logger) (*puncher, error) 
 	p := &puncher{h: h, obs: pp.obs, sub: pp.sub, log: log, peers: map[peer.ID]*punchState{}}
 	var err error
 	p.svc, err = holepunch.NewService(h, idh.IDService(), p.publicAddrs,
-		holepunch.WithTracer(p), holepunch.DirectDialTimeout(punchTimeout))
+		holepunch.WithTracer(p), holepunch.DirectDialTimeout(punchTimeout), holepunch.WithAddrFilter(punchFilter{}))
 	if err != nil {
 		pp.sub.Close()
 		return nil, fmt.Errorf("discovery: hole punching: %w", err)
 	}
 	return p, nil
+}
+
+// punchFilter bounds the addresses a peer's CONNECT names for this node
+// to dial as it punches (the peer is trusted, but up to 4 KB of addresses
+// would each be dialled for the punch's 10 s); what this node sends is
+// left as it is.
+type punchFilter struct{}
+
+func (punchFilter) FilterLocal(_ peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr { return addrs }
+func (punchFilter) FilterRemote(_ peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr {
+	return capAddrs(addrs, maxPeerAddrs)
 }
 
 // close stops the service, which ends a punch in progress, and the
