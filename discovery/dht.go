@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -73,12 +75,30 @@ func capAddrs(addrs []ma.Multiaddr, max int) []ma.Multiaddr {
 		if len(out) == max {
 			break
 		}
-		if ap, ok := overlayAddr(a); ok && !dialable(ap) {
+		if ap, ok := ipPort(a); ok && !dialable(ap) {
 			continue
 		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// ipPort is the IP and UDP or TCP port a multiaddr starts with, if it does.
+func ipPort(a ma.Multiaddr) (netip.AddrPort, bool) {
+	host, err := a.ValueForProtocol(ma.P_IP4)
+	if err != nil {
+		if host, err = a.ValueForProtocol(ma.P_IP6); err != nil {
+			return netip.AddrPort{}, false
+		}
+	}
+	port, err := a.ValueForProtocol(ma.P_UDP)
+	if err != nil {
+		if port, err = a.ValueForProtocol(ma.P_TCP); err != nil {
+			return netip.AddrPort{}, false
+		}
+	}
+	ap, err := netip.ParseAddrPort(net.JoinHostPort(host, port))
+	return ap, err == nil
 }
 
 // bootstrapLoop keeps the host connected to the bootstrap nodes: at once,
