@@ -34,8 +34,13 @@ const (
 	// pendingRetryThreshold is the same for pending handshakes.
 	pendingRetryThreshold = 32
 	// Message1Timeout bounds how long a connection whose QUIC handshake
-	// completed may take to send Noise message 1.
-	Message1Timeout = 2 * time.Second
+	// completed may take to send Noise message 1. Silent connections do
+	// not need it short: a newcomer evicts the oldest when the budget is
+	// full. A real peer on a lossy path may need it long: at 30 % loss
+	// each way, three lost sends of message 1 back to back wait out
+	// quic-go's doubling probe timeouts for over 2 s (the earlier bound),
+	// and 1 new session in 20 was refused.
+	Message1Timeout = 5 * time.Second
 )
 
 // errSourceBusy refuses a proven source over its share of half-open
