@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -81,24 +79,6 @@ func capAddrs(addrs []ma.Multiaddr, max int) []ma.Multiaddr {
 		out = append(out, a)
 	}
 	return out
-}
-
-// ipPort is the IP and UDP or TCP port a multiaddr starts with, if it does.
-func ipPort(a ma.Multiaddr) (netip.AddrPort, bool) {
-	host, err := a.ValueForProtocol(ma.P_IP4)
-	if err != nil {
-		if host, err = a.ValueForProtocol(ma.P_IP6); err != nil {
-			return netip.AddrPort{}, false
-		}
-	}
-	port, err := a.ValueForProtocol(ma.P_UDP)
-	if err != nil {
-		if port, err = a.ValueForProtocol(ma.P_TCP); err != nil {
-			return netip.AddrPort{}, false
-		}
-	}
-	ap, err := netip.ParseAddrPort(net.JoinHostPort(host, port))
-	return ap, err == nil
 }
 
 // bootstrapLoop keeps the host connected to the bootstrap nodes: at once,

@@ -43,7 +43,20 @@ const (
 // endpoint X:P. Anything else — relayed (/p2p-circuit), DNS names, zones,
 // other transports — reports false.
 func overlayAddr(a ma.Multiaddr) (netip.AddrPort, bool) {
-	if len(a) < 3 || len(a) > 4 {
+	if len(a) < 3 || len(a) > 4 || a[2].Code() != ma.P_QUIC_V1 || len(a) == 4 && a[3].Code() != ma.P_P2P {
+		return netip.AddrPort{}, false
+	}
+	ap, ok := ipPort(a)
+	if !ok || a[1].Code() != ma.P_UDP || ap.Port() == 0 {
+		return netip.AddrPort{}, false
+	}
+	return ap, true
+}
+
+// ipPort is the IP and the UDP or TCP port a multiaddr starts with
+// (/ip4/X/udp/P…, /ip6/X/tcp/P…), port 0 included.
+func ipPort(a ma.Multiaddr) (netip.AddrPort, bool) {
+	if len(a) < 2 {
 		return netip.AddrPort{}, false
 	}
 	var ip netip.Addr
@@ -61,17 +74,10 @@ func overlayAddr(a ma.Multiaddr) (netip.AddrPort, bool) {
 	default:
 		return netip.AddrPort{}, false
 	}
-	if a[1].Code() != ma.P_UDP || len(a[1].RawValue()) != portLen || a[2].Code() != ma.P_QUIC_V1 {
+	if c := a[1].Code(); c != ma.P_UDP && c != ma.P_TCP || len(a[1].RawValue()) != portLen {
 		return netip.AddrPort{}, false
 	}
-	if len(a) == 4 && a[3].Code() != ma.P_P2P {
-		return netip.AddrPort{}, false
-	}
-	port := binary.BigEndian.Uint16(a[1].RawValue())
-	if port == 0 {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(ip, port), true
+	return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(a[1].RawValue())), true
 }
 
 // quicMultiaddr is the inverse of overlayAddr: /ip4/X/udp/P/quic-v1.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/p2pd/p2pd/internal/testnet"
 )
 
 // bins holds the built p2pd and p2pctl, made once by TestMain.
@@ -280,4 +282,18 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %v waiting for %s", timeout, what)
+}
+
+// echoForwardPair starts b, serving echo (an echo server) to a, and a, with
+// a forward to it on loopback, and returns both and the forward's address.
+func echoForwardPair(t *testing.T) (a, b *testNode, addr string) {
+	t.Helper()
+	echo := testnet.NewEcho(t)
+	a, b = newNode(t, "a"), newNode(t, "b")
+	fwd := freePort(t, "tcp")
+	b.writeConfig(a.peerTOML() + fmt.Sprintf("[[services]]\nname = \"echo\"\ntarget = %q\nallow = [\"a\"]\n", echo.Addr()))
+	a.writeConfig(b.peerTOML() + fmt.Sprintf("[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = \"echo\"\n", fwd))
+	b.start()
+	a.start()
+	return a, b, fmt.Sprintf("127.0.0.1:%d", fwd)
 }

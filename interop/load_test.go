@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/p2pd/p2pd/internal/testnet"
 )
 
 // rssKiB is a process's resident set (VmRSS) in KiB, or 0.
@@ -44,14 +42,7 @@ func TestConcurrentConnections(t *testing.T) {
 		t.Skip("moves 1 GiB")
 	}
 	const clients, size = 500, 1 << 20
-	echo := testnet.NewEcho(t)
-	a, b := newNode(t, "a"), newNode(t, "b")
-	fwd := freePort(t, "tcp")
-	b.writeConfig(a.peerTOML() + fmt.Sprintf("[[services]]\nname = \"echo\"\ntarget = %q\nallow = [\"a\"]\n", echo.Addr()))
-	a.writeConfig(b.peerTOML() + fmt.Sprintf("[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = \"echo\"\n", fwd))
-	b.start()
-	a.start()
-	addr := fmt.Sprintf("127.0.0.1:%d", fwd)
+	a, b, addr := echoForwardPair(t)
 	if err := echoThrough(addr, []byte("warm")); err != nil { // the session is up
 		t.Fatal(err)
 	}

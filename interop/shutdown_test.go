@@ -3,14 +3,11 @@ package interop
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/p2pd/p2pd/internal/testnet"
 )
 
 // TestStopClosesForwardsFirst: a daemon told to stop (SIGTERM) while a
@@ -19,14 +16,7 @@ import (
 // sessions drain and then failing them; the open connection is still
 // carried byte-exact while the daemon drains, and it exits 0.
 func TestStopClosesForwardsFirst(t *testing.T) {
-	echo := testnet.NewEcho(t)
-	a, b := newNode(t, "a"), newNode(t, "b")
-	fwd := freePort(t, "tcp")
-	b.writeConfig(a.peerTOML() + fmt.Sprintf("[[services]]\nname = \"echo\"\ntarget = %q\nallow = [\"a\"]\n", echo.Addr()))
-	a.writeConfig(b.peerTOML() + fmt.Sprintf("[[forwards]]\nlisten = \"127.0.0.1:%d\"\npeer = \"b\"\nservice = \"echo\"\n", fwd))
-	b.start()
-	a.start()
-	addr := fmt.Sprintf("127.0.0.1:%d", fwd)
+	a, _, addr := echoForwardPair(t)
 
 	held, err := net.Dial("tcp", addr)
 	if err != nil {
